@@ -1,0 +1,41 @@
+"""The ``spladekit`` command: a thin skin over the library, one library call per verb.
+
+Each verb lives in a small module of this package and is registered here; library errors
+(:class:`spladekit.errors.SpladekitError`) become ``click.ClickException`` with the fix spelled out.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from spladekit import __version__
+
+# (module, attribute) of every command or group; imported when the CLI starts.
+_COMMANDS = [
+    ("spladekit.cli.model", "model"),
+    ("spladekit.cli.engine", "engine"),
+    ("spladekit.cli.mappings", "mappings"),
+    ("spladekit.cli.encode", "export"),
+    ("spladekit.cli.encode", "encode"),
+    ("spladekit.cli.local", "index_local"),
+    ("spladekit.cli.local", "search"),
+    ("spladekit.cli.demo", "demo"),
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spladekit")
+def main() -> None:
+    """SPLADE learned-sparse retrieval for OpenSearch, Elasticsearch and an embedded local index."""
+
+
+for _module, _attr in _COMMANDS:
+    try:
+        _mod = importlib.import_module(_module)
+    except ModuleNotFoundError as exc:  # a verb not written yet must not break the others
+        if exc.name != _module:
+            raise
+        continue
+    main.add_command(getattr(_mod, _attr))
