@@ -9,10 +9,8 @@ clause as ``float32(float32(boost) * decode(freq))``; a ``bool.should`` adds the
 casts the total to float32. :func:`reference_scores` is that arithmetic, written once and used by the
 local index (``lucene`` mode), parity checks and the engine score-contract tests.
 
->>> float(decode(encode(np.float32(0.123456))))
-0.123291015625
->>> float(decode(encode(np.float32(1.0))))
-1.0
+>>> decode(encode(np.array([0.123456, 1.0], dtype=np.float32))).tolist()
+[0.123291015625, 1.0]
 """
 
 from __future__ import annotations
