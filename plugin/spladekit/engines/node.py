@@ -1,0 +1,623 @@
+"""Fetch, start and stop single-node OpenSearch / Elasticsearch test nodes without Docker.
+
+The engines publish test distributions ("integ-test zips", no bundled JDK) to Maven Central; :func:`fetch`
+copies them with ``mvn dependency:copy`` into ``$SPLADEKIT_CACHE/engines`` and unpacks them once. OpenSearch's
+zip lacks ``mapper-extras`` (``rank_features``), so its client jar is installed as a module next to
+``transport-netty4``. :func:`start` runs one node on 127.0.0.1 with a 512 MB heap as an unprivileged user
+(neither engine runs as root), waits for yellow health with a bounded timeout and returns a :class:`Node`.
+
+Every node lives in one folder (``data_dir``): ``config/`` (a copy of the distribution's, plus our settings),
+``data/``, ``logs/``, ``node.pid`` and ``node.json``. Starting again on the same folder restarts the node on
+its data. Errors are one paragraph: what failed, the node's log tail, and the Docker alternative.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spladekit.engines.versions import ARTIFACTS, MAVEN_DEPENDENCY_PLUGIN, VERSIONS
+from spladekit.errors import EngineError
+from spladekit.paths import engines_dir
+
+ENGINES = ("opensearch", "elasticsearch")
+#: The unprivileged account nodes run as when spladekit runs as root.
+NODE_USER = "spladekit"
+HEAP = "512m"
+#: Bounded waits (seconds): a node on 2 busy cores takes 15-40 s; never wait forever.
+START_TIMEOUT = 180.0
+STOP_TIMEOUT = 60.0
+FETCH_TIMEOUT = 900.0
+MIN_JAVA = 17
+
+_DOCKER_HINT = (
+    "If you have Docker, run the engine from docker/ instead: "
+    "docker compose -f docker/compose.{engine}.yml up -d (see docker/README.md)."
+)
+
+
+def _check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
+    return engine
+
+
+def _hint(engine: str) -> str:
+    return _DOCKER_HINT.format(engine=engine)
+
+
+# --------------------------------------------------------------------------------------------- tools
+
+
+def find_java() -> Path:
+    """A Java home with Java >= 17: ``$SPLADEKIT_JAVA_HOME``, ``$JAVA_HOME``, then ``java`` on PATH."""
+    candidates: list[Path] = []
+    for var in ("SPLADEKIT_JAVA_HOME", "JAVA_HOME"):
+        if os.environ.get(var):
+            candidates.append(Path(os.environ[var]))
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent.parent)
+    candidates += sorted(Path("/usr/lib/jvm").glob("java-17-*")) if Path("/usr/lib/jvm").is_dir() else []
+    tried = []
+    for home in candidates:
+        java = home / "bin" / "java"
+        if not java.is_file():
+            tried.append(f"{home} (no bin/java)")
+            continue
+        major = _java_major(java)
+        if major is not None and major >= MIN_JAVA:
+            return home
+        tried.append(f"{home} (Java {major})")
+    raise EngineError(
+        f"no Java >= {MIN_JAVA} found (tried: {', '.join(tried) or 'JAVA_HOME unset and no java on PATH'}). "
+        f"Install a JDK 17 or 21 (e.g. apt-get install openjdk-17-jdk-headless) or point SPLADEKIT_JAVA_HOME "
+        f"at one. {_DOCKER_HINT.format(engine='opensearch')}"
+    )
+
+
+def _java_major(java: Path) -> int | None:
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major
+
+
+def find_mvn() -> str:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise EngineError(
+            "mvn (Apache Maven) is not on PATH; spladekit fetches the engine test distributions from Maven "
+            "Central with it. Install it (e.g. apt-get install maven). "
+            + _DOCKER_HINT.format(engine="opensearch")
+        )
+    return mvn
+
+
+# --------------------------------------------------------------------------------------------- fetch
+
+
+def home_dir(engine: str) -> Path:
+    """Where the unpacked distribution of ``engine`` lives (it may not exist yet)."""
+    _check_engine(engine)
+    return engines_dir() / f"{engine}-{VERSIONS[engine]}"
+
+
+def _mvn_copy(artifact: str, dest: Path, engine: str) -> Path:
+    mvn = find_mvn()
+    _, name, version, kind = artifact.split(":")
+    target = dest / f"{name}-{version}.{kind}"
+    if target.is_file():
+        return target
+    cmd = [mvn, "-q", "-B", f"{MAVEN_DEPENDENCY_PLUGIN}:copy", f"-DoutputDirectory={dest}", f"-Dartifact={artifact}"]
+    env = dict(os.environ)
+    with contextlib.suppress(EngineError):
+        env.setdefault("JAVA_HOME", str(find_java()))
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=FETCH_TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        raise EngineError(
+            f"mvn did not finish fetching {artifact} within {FETCH_TIMEOUT:.0f} s; check access to Maven "
+            f"Central (or a mirror in ~/.m2/settings.xml). {_hint(engine)}"
+        ) from None
+    if out.returncode != 0 or not target.is_file():
+        tail = _tail_text(out.stdout + out.stderr, 15)
+        raise EngineError(
+            f"mvn could not fetch {artifact} (exit {out.returncode}); check access to Maven Central. "
+            f"mvn said: {tail} {_hint(engine)}"
+        )
+    return target
+
+
+def fetch(engine: str, *, force: bool = False) -> Path:
+    """Download (once) and unpack the pinned distribution of ``engine``; returns its home folder."""
+    _check_engine(engine)
+    home = home_dir(engine)
+    if home.is_dir() and (home / ".spladekit-complete").is_file() and not force:
+        return home
+    downloads = engines_dir() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    dist_artifact, extras = ARTIFACTS[engine]
+    archive = _mvn_copy(dist_artifact, downloads, engine)
+    jars = [_mvn_copy(a, downloads, engine) for a in extras]
+    staging = Path(tempfile.mkdtemp(prefix=f".{engine}-", dir=engines_dir()))
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(staging)
+            # zipfile drops the executable bits; restore them from the archive's unix modes.
+            for info in zf.infolist():
+                mode = info.external_attr >> 16
+                if mode:
+                    os.chmod(staging / info.filename, mode & 0o7777)
+        (top,) = [p for p in staging.iterdir() if p.is_dir()]
+        if engine == "opensearch":
+            _install_mapper_extras(top, jars[0])
+        _make_world_readable(top)
+        (top / ".spladekit-complete").write_text(json.dumps({"version": VERSIONS[engine]}) + "\n")
+        if home.exists():
+            shutil.rmtree(home)
+        top.rename(home)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return home
+
+
+def _install_mapper_extras(home: Path, jar: Path) -> None:
+    # PluginInfo rejects unknown keys, and opensearch.version must equal the node's version exactly.
+    version = VERSIONS["opensearch"]
+    # The plugin class is MapperExtrasPlugin in 2.19 (ENGINES.md guessed MapperExtrasModulePlugin): read it
+    # from the jar rather than trusting a name.
+    with zipfile.ZipFile(jar) as zf:
+        classes = [n for n in zf.namelist() if re.fullmatch(r"org/opensearch/index/mapper/\w*Plugin\.class", n)]
+    if len(classes) != 1:
+        raise EngineError(f"{jar} has no single org.opensearch.index.mapper.*Plugin class (found {classes})")
+    classname = classes[0][: -len(".class")].replace("/", ".")
+    module = home / "modules" / "mapper-extras"
+    module.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(jar, module / jar.name)
+    (module / "plugin-descriptor.properties").write_text(
+        "name=mapper-extras\n"
+        "description=Adds advanced field mappers (rank_features, rank_feature); installed by spladekit\n"
+        f"version={version}\n"
+        f"opensearch.version={version}\n"
+        "java.version=11\n"
+        f"classname={classname}\n"
+        "extended.plugins=\n"
+        "has.native.controller=false\n"
+    )
+
+
+def _make_world_readable(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            os.chmod(p, os.stat(p).st_mode | 0o755)
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            os.chmod(p, os.stat(p).st_mode | 0o444)
+    os.chmod(root, os.stat(root).st_mode | 0o755)
+
+
+# --------------------------------------------------------------------------------------------- start
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _node_user() -> tuple[int, int] | None:
+    """(uid, gid) to run nodes as; None when we are not root (run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(NODE_USER)
+    except KeyError:
+        useradd = shutil.which("useradd")
+        if not useradd:
+            raise EngineError(
+                f"running as root, and neither engine runs as root; create an unprivileged user named "
+                f"{NODE_USER!r} (useradd is missing here) or run spladekit as a normal user."
+            ) from None
+        subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", NODE_USER],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        entry = pwd.getpwnam(NODE_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _yaml_value(value: Any) -> str:
+    # JSON scalars and lists are valid YAML flow values.
+    return json.dumps(value)
+
+
+@dataclass
+class Node:
+    """A running single-node engine started by :func:`start`."""
+
+    engine: str
+    port: int
+    data_dir: Path
+    pid: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    started_in: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "logs" / "console.log"
+
+    def alive(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            return False
+        return _pid_alive(self.pid)
+
+    def log_tail(self, lines: int = 25) -> str:
+        return _log_tail(self.data_dir, lines)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Graceful stop (SIGTERM to the engine JVM), SIGKILL after ``timeout`` seconds."""
+        _terminate(self.pid, self.process, timeout)
+        _clear_state(self.engine, self.port, self.data_dir)
+
+    def kill(self) -> None:
+        """SIGKILL the node (and its launcher): a crash, for recovery tests. Restart with ``start(data_dir=...)``."""
+        pgid = self.process.pid if self.process is not None else None
+        for target in (self.pid, pgid):
+            if target:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(target, signal.SIGKILL)
+        if pgid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        _wait_dead(self.pid, self.process, 30.0)
+        _clear_state(self.engine, self.port, self.data_dir)
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited; only its parent has not collected it yet
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _wait_dead(pid: int, process: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None:
+            process.poll()
+        if not _pid_alive(pid) and (process is None or process.poll() is not None):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _terminate(pid: int, process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    if process is not None and process.pid != pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(process.pid, signal.SIGTERM)
+    if not _wait_dead(pid, process, timeout):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        _wait_dead(pid, process, 30.0)
+
+
+def _tail_text(text: str, lines: int) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+
+
+def _log_tail(data_dir: Path, lines: int = 25) -> str:
+    log = data_dir / "logs" / "console.log"
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {log})"
+    # Keep the lines that say why: errors and exceptions first, then the last lines.
+    interesting = [ln for ln in text.splitlines() if re.search(r"ERROR|Exception|FATAL|error:", ln)]
+    tail = text.splitlines()[-lines:]
+    picked = interesting[-8:] + [ln for ln in tail if ln not in interesting[-8:]]
+    return _tail_text("\n".join(picked), lines)
+
+
+def _state_dir() -> Path:
+    return engines_dir() / "run"
+
+
+def _state_file(engine: str, port: int) -> Path:
+    return _state_dir() / f"{engine}-{port}.json"
+
+
+def _write_state(node: Node, pgid: int) -> None:
+    _state_dir().mkdir(parents=True, exist_ok=True)
+    state = {"engine": node.engine, "port": node.port, "pid": node.pid, "pgid": pgid, "data_dir": str(node.data_dir)}
+    _state_file(node.engine, node.port).write_text(json.dumps(state) + "\n")
+    (node.data_dir / "node.json").write_text(json.dumps(state) + "\n")
+
+
+def _clear_state(engine: str, port: int, data_dir: Path) -> None:
+    with contextlib.suppress(OSError):
+        _state_file(engine, port).unlink()
+    with contextlib.suppress(OSError):
+        (data_dir / "node.json").unlink()
+
+
+def _config_yaml(engine: str, port: int, transport_port: int, data_dir: Path, settings: Mapping[str, Any]) -> str:
+    base: dict[str, Any] = {
+        "cluster.name": f"spladekit-{engine}",
+        "node.name": "node-1",
+        "discovery.type": "single-node",
+        "network.host": "127.0.0.1",
+        "http.port": port,
+        "transport.port": transport_port,
+        "path.data": str(data_dir / "data"),
+        "path.logs": str(data_dir / "logs"),
+        # Test machines are often nearly full; watermarks would make indexes read-only mid-test.
+        "cluster.routing.allocation.disk.threshold_enabled": False,
+    }
+    if engine == "elasticsearch":
+        # Local test node only: no TLS, no users. Never expose it beyond 127.0.0.1.
+        base["xpack.security.enabled"] = False
+    base.update(settings)
+    lines = [f"# written by spladekit for a local test node on 127.0.0.1:{port}"]
+    lines += [f"{k}: {_yaml_value(v)}" for k, v in base.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _prepare_dir(engine: str, home: Path, data_dir: Path, config: str, owner: tuple[int, int] | None) -> None:
+    conf = data_dir / "config"
+    for sub in ("data", "logs"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    if not conf.is_dir():
+        shutil.copytree(home / "config", conf)
+        # jvm.options names logs/ and data/ relative to the distribution home, which the node user cannot
+        # write (and which several nodes share): point them into this node's folder.
+        opts = conf / "jvm.options"
+        text = opts.read_text()
+        text = re.sub(r"(file=|ErrorFile=)logs/", rf"\g<1>{data_dir}/logs/", text)
+        text = re.sub(r"HeapDumpPath=data\b", f"HeapDumpPath={data_dir}/data", text)
+        opts.write_text(text)
+    yml = "opensearch.yml" if engine == "opensearch" else "elasticsearch.yml"
+    (conf / yml).write_text(config)
+    (conf / "jvm.options.d").mkdir(exist_ok=True)
+    # Always set the heap: otherwise it is sized from the machine's RAM.
+    (conf / "jvm.options.d" / "spladekit-heap.options").write_text(f"-Xms{HEAP}\n-Xmx{HEAP}\n")
+    with contextlib.suppress(OSError):
+        (data_dir / "logs" / "console.log").unlink()
+    with contextlib.suppress(OSError):
+        (data_dir / "node.pid").unlink()
+    if owner is not None:
+        os.chown(data_dir, *owner)
+        for dirpath, dirnames, filenames in os.walk(data_dir):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), *owner, follow_symlinks=False)
+        # The node user must be able to reach its folder.
+        parent = data_dir.parent
+        while parent != parent.parent:
+            mode = os.stat(parent).st_mode
+            if not mode & 0o001:
+                raise EngineError(
+                    f"the node user {NODE_USER!r} cannot enter {parent}; choose a data_dir under a folder "
+                    f"others can traverse (e.g. /tmp) or chmod o+x {parent}."
+                )
+            parent = parent.parent
+
+
+def _http_json(url: str, timeout: float) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (local URL we built)
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def start(
+    engine: str,
+    port: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    *,
+    timeout: float = START_TIMEOUT,
+) -> Node:
+    """Start a single node of ``engine`` on 127.0.0.1 and wait for yellow health.
+
+    ``port``: the HTTP port (a free one when None). ``settings``: extra node settings written to the config
+    file (e.g. ``{"thread_pool.write.queue_size": 1}``). ``data_dir``: the node's folder; a new temporary one
+    when None, the same folder again to restart a stopped or killed node on its data.
+    """
+    _check_engine(engine)
+    settings = dict(settings or {})
+    if port is None:
+        port = free_port()
+    elif not 0 < int(port) < 65536:
+        raise ValueError(f"port must be in 1..65535, got {port}")
+    if port_in_use(port):
+        raise EngineError(
+            f"port {port} on 127.0.0.1 is already taken (another node or program listens there); stop it "
+            f"(spladekit engine stop --engine {engine} --port {port}) or pick another with --port. {_hint(engine)}"
+        )
+    java_home = find_java()
+    home = fetch(engine)
+    owner = _node_user()
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix=f"spladekit-{engine}-{port}-"))
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    transport_port = free_port()
+    _prepare_dir(engine, home, data_dir, _config_yaml(engine, port, transport_port, data_dir, settings), owner)
+
+    pid_file = data_dir / "node.pid"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSEARCH_", "ES_", "JAVA_"))}
+    env["HOME"] = str(data_dir)
+    env["JAVA_HOME"] = str(java_home)
+    if engine == "opensearch":
+        env["OPENSEARCH_JAVA_HOME"] = str(java_home)
+        env["OPENSEARCH_PATH_CONF"] = str(data_dir / "config")
+        cmd = [str(home / "bin" / "opensearch"), "-p", str(pid_file)]
+    else:
+        env["ES_JAVA_HOME"] = str(java_home)
+        env["ES_PATH_CONF"] = str(data_dir / "config")
+        tmp = data_dir / "tmp"
+        tmp.mkdir(exist_ok=True)
+        if owner:
+            os.chown(tmp, *owner)
+        env["ES_TMPDIR"] = str(tmp)
+        cmd = [str(home / "bin" / "elasticsearch"), "-p", str(pid_file)]
+
+    t0 = time.monotonic()
+    with open(data_dir / "logs" / "console.log", "ab") as log:
+        if owner:
+            os.fchown(log.fileno(), *owner)
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=data_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=owner[0] if owner else None,
+                group=owner[1] if owner else None,
+                extra_groups=[] if owner else None,
+            )
+        except OSError as exc:
+            raise EngineError(f"could not launch {cmd[0]}: {exc}. {_hint(engine)}") from exc
+
+    node = Node(engine, port, data_dir, proc.pid, proc)
+    _write_state(node, proc.pid)
+    try:
+        _wait_ready(node, pid_file, timeout)
+    except BaseException:
+        node.kill()
+        raise
+    node.started_in = time.monotonic() - t0
+    _write_state(node, proc.pid)
+    return node
+
+
+def _wait_ready(node: Node, pid_file: Path, timeout: float) -> None:
+    proc = node.process
+    if proc is None:
+        raise EngineError("internal error: _wait_ready needs the node's process")
+    deadline = time.monotonic() + timeout
+    health = f"{node.url}/_cluster/health?wait_for_status=yellow&timeout=2s"
+    while True:
+        if proc.poll() is not None:
+            raise EngineError(
+                f"the {node.engine} node died during start-up (exit {proc.returncode}) on port {node.port}; "
+                f"its log ({node.log_path}) ends with: {_log_tail(node.data_dir)} {_hint(node.engine)}"
+            )
+        if pid_file.is_file() and node.pid == proc.pid:
+            with contextlib.suppress(ValueError, OSError):
+                node.pid = int(pid_file.read_text().strip())
+        try:
+            status = _http_json(health, timeout=5).get("status")
+            if status in ("yellow", "green"):
+                return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise EngineError(
+                f"the {node.engine} node on port {node.port} was not healthy (yellow) after {timeout:.0f} s; "
+                f"it was stopped. Its log ({node.log_path}) ends with: {_log_tail(node.data_dir)} "
+                f"{_hint(node.engine)}"
+            )
+        time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------------------------- stop/status
+
+
+def _read_state(engine: str, port: int) -> dict[str, Any] | None:
+    try:
+        return json.loads(_state_file(engine, port).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop the node spladekit started for ``engine`` on ``port`` (by its pid file). False if none ran."""
+    _check_engine(engine)
+    state = _read_state(engine, port)
+    if state is None:
+        return False
+    data_dir = Path(state["data_dir"])
+    pid = int(state["pid"])
+    with contextlib.suppress(ValueError, OSError):
+        pid = int((data_dir / "node.pid").read_text().strip())
+    alive = _pid_alive(pid)
+    if alive:
+        _terminate(pid, None, timeout)
+        pgid = int(state.get("pgid") or 0)
+        if pgid and _pid_alive(pgid):
+            _terminate(pgid, None, 10.0)
+    _clear_state(engine, port, data_dir)
+    return alive
+
+
+def status(engine: str, port: int) -> dict[str, Any]:
+    """What is known about ``engine`` on ``port``: the recorded node (if any), whether it answers, its health."""
+    _check_engine(engine)
+    state = _read_state(engine, port) or {}
+    info: dict[str, Any] = {"engine": engine, "port": port, "url": f"http://127.0.0.1:{port}", **state}
+    pid = state.get("pid")
+    info["running"] = bool(pid) and _pid_alive(int(pid))
+    try:
+        info["health"] = _http_json(f"http://127.0.0.1:{port}/_cluster/health", timeout=3).get("status")
+        info["version"] = _http_json(f"http://127.0.0.1:{port}/", timeout=3).get("version", {}).get("number")
+    except (urllib.error.URLError, OSError, ValueError):
+        info["health"] = None
+    return info
