@@ -1,0 +1,404 @@
+"""LocalIndex: the embedded SPLADE index, also the reference scorer for engine parity.
+
+Storage is a *main* term-major segment (immutable, memory-mappable after :meth:`LocalIndex.save`) plus a
+*tail* segment built from documents added since the last merge; deletes and upserts mark rows dead in a
+tombstone mask. The tail is merged into the main segment (dropping dead rows) once it holds a quarter of the
+main segment's documents, and always on :meth:`LocalIndex.save`. Scores follow the engines' arithmetic in
+``lucene`` mode and use the model's float32 weights in ``exact`` mode (see :mod:`spladekit.local.kernels`).
+
+Ties: hits with equal float32 scores come in internal document order, i.e. the order documents were added
+(an upsert gives the document a new, last position). Compare tied hits with an engine as sets.
+
+>>> from spladekit.vectors import SparseVector
+>>> index = LocalIndex(mode="exact")
+>>> index.add(["a", "b", "c"], [SparseVector.from_dict({1: 1.0, 5: 2.0}), SparseVector.from_dict({5: 1.0}),
+...                              SparseVector.from_dict({9: 3.0})])
+>>> ids, scores = index.search(SparseVector.from_dict({5: 0.5}), k=10)
+>>> ids, scores.tolist()
+(['a', 'b'], [1.0, 0.5])
+>>> index.delete(["a"])
+1
+>>> index.search(SparseVector.from_dict({5: 0.5}))[0]
+['b']
+>>> len(index)
+2
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from spladekit import __version__
+from spladekit.errors import IndexFormatError
+from spladekit.local import _numba, kernels, lucene
+from spladekit.vectors import SparseBatch, SparseVector
+
+Mode = Literal["lucene", "exact"]
+MODES = ("lucene", "exact")
+FORMAT = "spladekit-local-index"
+FORMAT_VERSION = 1
+PARAMS = "params.json"
+TIE_ORDER = "score descending, then internal document order (order of addition; an upsert moves a document last)"
+#: The tail segment is merged into the main one when it holds this many rows or a quarter of the main rows.
+MERGE_MIN_ROWS = 4096
+
+_ARRAYS = ("offsets", "docs", "values", "keys", "key_offsets")
+_EMPTY_OFFSETS = np.zeros(1, np.int64)
+
+
+def _value_dtype(mode: str) -> np.dtype:
+    return np.dtype(np.uint16) if mode == "lucene" else np.dtype(np.float32)
+
+
+class _Keys:
+    """Document ids by internal row: a packed utf-8 block (loaded, maybe memory-mapped) plus newer ids."""
+
+    def __init__(self, blob: np.ndarray | None = None, offsets: np.ndarray | None = None) -> None:
+        self.blob = np.zeros(0, np.uint8) if blob is None else blob
+        self.offsets = np.zeros(1, np.int64) if offsets is None else offsets
+        self.packed = int(self.offsets.shape[0] - 1)
+        self.extra: list[str] = []
+
+    def __len__(self) -> int:
+        return self.packed + len(self.extra)
+
+    def __getitem__(self, row: int) -> str:
+        if row < self.packed:
+            return bytes(self.blob[self.offsets[row]:self.offsets[row + 1]]).decode("utf-8")
+        return self.extra[row - self.packed]
+
+    def take(self, rows: Iterable[int]) -> list[str]:
+        return [self[int(r)] for r in rows]
+
+    def pack(self, rows: np.ndarray) -> _Keys:
+        encoded = [k.encode("utf-8") for k in self.take(rows)]
+        offsets = np.zeros(len(encoded) + 1, np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return _Keys(np.frombuffer(b"".join(encoded), np.uint8).copy(), offsets)
+
+
+def _as_csr(vectors: Sequence[SparseVector]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, ids, weights) of the vectors, keeping only the weights an engine accepts (finite, normal)."""
+    batch = vectors if isinstance(vectors, SparseBatch) else SparseBatch.from_vectors(list(vectors))
+    offsets, ids, weights = batch.offsets, batch.ids, batch.weights
+    keep = np.isfinite(weights) & (weights >= lucene.MIN_WEIGHT)
+    if not keep.all():
+        row = np.repeat(np.arange(len(batch)), np.diff(offsets))
+        offsets = np.zeros_like(offsets)
+        np.cumsum(np.bincount(row[keep], minlength=len(batch)), out=offsets[1:])
+        ids, weights = ids[keep], weights[keep]
+    if ids.size and ids.min() < 0:
+        raise ValueError("vocabulary ids must be >= 0")
+    return offsets, ids, weights
+
+
+class LocalIndex:
+    """An in-process SPLADE index over string document ids (see the module docstring for the layout).
+
+    ``mode``: ``"lucene"`` (default; weights stored as uint16 FeatureField frequencies, scores bit-identical to
+    OpenSearch/Elasticsearch) or ``"exact"`` (float32 weights). ``meta``: free-form facts saved with the index;
+    ``model`` and ``model_sha256`` there are checked by :meth:`load`. Searching is thread-safe; adding and
+    deleting must not run concurrently with anything else.
+    """
+
+    def __init__(self, mode: Mode = "lucene", meta: dict[str, Any] | None = None, *,
+                 use_numba: bool | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self.mode: str = mode
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._k = _numba.get(use_numba)
+        self._table = kernels.decode_table() if mode == "lucene" else None
+        dtype = _value_dtype(mode)
+        self._main = (_EMPTY_OFFSETS, np.zeros(0, np.int32), np.zeros(0, dtype))
+        self._n_main = 0
+        self._n_terms = 0
+        self._keys = _Keys()
+        self._live = np.zeros(0, bool)
+        self._n_dead = 0
+        self._rows: dict[str, int] | None = None  # id -> live row, built on first need
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # doc-major CSR chunks
+        self._n_pending = 0
+        self._tail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+        self._work: tuple[np.ndarray, np.ndarray] | None = None
+
+    # --- facts -----------------------------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """``"numba"`` or ``"numpy"``: which build of the kernels this index runs."""
+        return self._k.backend
+
+    def __len__(self) -> int:
+        """Live documents."""
+        return self._n_main + self._n_pending - self._n_dead
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._row_map()
+
+    def __repr__(self) -> str:
+        return f"LocalIndex(mode={self.mode!r}, docs={len(self)}, postings={self.n_postings})"
+
+    @property
+    def n_postings(self) -> int:
+        """Postings stored, dead rows included until the next merge."""
+        tail = sum(int(c[1].shape[0]) for c in self._pending)
+        return int(self._main[1].shape[0]) + tail
+
+    def nbytes(self) -> int:
+        """Bytes of the main segment's arrays (offsets, docs, values) — the size of the postings on disk."""
+        return int(sum(a.nbytes for a in self._main))
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def add(self, ids: Sequence[str], vectors: Sequence[SparseVector]) -> None:
+        """Add documents; an id already present is replaced (upsert). Zero/negative weights are dropped."""
+        ids = [str(i) for i in ids]
+        if len(ids) != len(vectors):
+            raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors: pass one id per vector")
+        if not ids:
+            return
+        offsets, term_ids, weights = _as_csr(vectors)
+        values = lucene.encode(weights) if self.mode == "lucene" else weights.astype(np.float32, copy=False)
+        rows = self._row_map()
+        first = self._n_main + self._n_pending
+        self._grow_live(first + len(ids))
+        self._live[first:first + len(ids)] = True
+        for j, key in enumerate(ids):
+            old = rows.get(key)
+            if old is not None:
+                self._live[old] = False
+                self._n_dead += 1
+            rows[key] = first + j
+        self._keys.extra.extend(ids)
+        self._pending.append((offsets, term_ids, values))
+        self._n_pending += len(ids)
+        if term_ids.size:
+            self._n_terms = max(self._n_terms, int(term_ids.max()) + 1)
+        self._tail = None
+        if self._n_pending >= max(MERGE_MIN_ROWS, self._n_main // 4):
+            self.merge()
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Delete documents by id; unknown ids are ignored. Returns how many were deleted."""
+        rows = self._row_map()
+        n = 0
+        for key in ids:
+            row = rows.pop(str(key), None)
+            if row is not None:
+                self._live[row] = False
+                self._n_dead += 1
+                n += 1
+        return n
+
+    def merge(self) -> None:
+        """Fold the tail into the main segment and drop deleted rows (renumbering, order kept)."""
+        if not self._n_pending and not self._n_dead:
+            return
+        n_rows = self._n_main + self._n_pending
+        live = self._live[:n_rows]
+        renumber = np.full(n_rows, -1, np.int32)
+        renumber[live] = np.arange(int(live.sum()), dtype=np.int32)
+        n_terms = max(self._n_terms, self._main[0].shape[0] - 1)
+        segment = self._k.merge_segments(self._main, self._tail_segment(), renumber, n_terms)
+        keys = self._keys.pack(np.flatnonzero(live))
+        self._main = segment
+        self._n_main = len(keys)
+        self._n_terms = n_terms
+        self._keys = keys
+        self._live = np.ones(self._n_main, bool)
+        self._n_dead = 0
+        self._pending, self._n_pending, self._tail = [], 0, None
+        if self._rows is not None:
+            self._rows = None
+        self._work = None
+
+    # --- searching -------------------------------------------------------------------------------------------
+
+    def search(self, vector: SparseVector, k: int = 10,
+               filter_ids: Iterable[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """The ``k`` best documents for a query vector: (ids, float32 scores), best first, ties in doc order.
+
+        ``filter_ids`` restricts the hits to these ids (unknown ids are ignored). Only documents sharing a term
+        with the query (positive score) are returned, so there may be fewer than ``k``.
+        """
+        return self.search_many([vector], k=k, threads=1, filter_ids=filter_ids)[0]
+
+    def search_many(self, vectors: Sequence[SparseVector], k: int = 10, threads: int | None = None,
+                    filter_ids: Iterable[str] | None = None) -> list[tuple[list[str], np.ndarray]]:
+        """:meth:`search` for many queries; ``threads`` > 1 spreads queries over cores (None: all of numba's)."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1; got {k}")
+        threads = self._k.max_threads if threads is None else int(threads)
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1 (or None for all cores); got {threads}")
+        q_offsets, q_ids, q_weights = _as_csr(vectors)
+        n_queries = q_offsets.shape[0] - 1
+        n_rows = self._n_main + self._n_pending
+        allowed = self._allowed(filter_ids, n_rows)
+        tail = self._tail_segment()
+        out_docs = np.zeros((n_queries, k), np.int32)
+        out_scores = np.zeros((n_queries, k), np.float32)
+        out_counts = np.zeros(n_queries, np.int64)
+        workers = min(self._k.set_threads(threads), max(n_queries, 1))
+        with self._lock:
+            acc, touched = self._workspace(workers, n_rows)
+            kernel = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
+            kernel(q_offsets, q_ids, q_weights, *self._main, *tail, self._table, allowed, k,
+                   acc, touched, out_docs, out_scores, out_counts)
+        return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
+                for q in range(n_queries)]
+
+    def _allowed(self, filter_ids: Iterable[str] | None, n_rows: int) -> np.ndarray:
+        if filter_ids is None:
+            return self._live[:n_rows] if self._n_dead else np.zeros(0, bool)
+        mask = np.zeros(n_rows, bool)
+        rows = self._row_map()
+        hits = [rows[key] for key in map(str, filter_ids) if key in rows]
+        mask[np.asarray(hits, dtype=np.int64)] = True
+        return mask
+
+    def _workspace(self, workers: int, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        # Kept between searches: zeroing a fresh float64 row per query would cost more than scoring it.
+        if self._work is None or self._work[0].shape[0] < workers or self._work[0].shape[1] < n_rows:
+            size = max(n_rows, 1)
+            self._work = (np.zeros((workers, size), np.float64), np.zeros((workers, size), np.int32))
+        return self._work[0][:workers], self._work[1][:workers]
+
+    def _tail_segment(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._tail is None:
+            if not self._pending:
+                self._tail = (_EMPTY_OFFSETS, np.zeros(0, np.int32), np.zeros(0, _value_dtype(self.mode)))
+            else:
+                offsets, ids, values = _concat_csr(self._pending)
+                self._tail = self._k.build_segment(offsets, ids, values, self._n_terms, self._n_main)
+        return self._tail
+
+    def _row_map(self) -> dict[str, int]:
+        if self._rows is None:
+            n_rows = self._n_main + self._n_pending
+            live = self._live[:n_rows]
+            self._rows = {self._keys[r]: r for r in range(n_rows) if live[r]}
+        return self._rows
+
+    def _grow_live(self, n: int) -> None:
+        if self._live.shape[0] < n:
+            grown = np.zeros(max(n, 2 * self._live.shape[0]), bool)
+            grown[:self._live.shape[0]] = self._live
+            self._live = grown
+
+    # --- disk ------------------------------------------------------------------------------------------------
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Merge, then write ``params.json`` and plain ``.npy`` arrays into ``directory`` (replacing an index)."""
+        self.merge()
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = dict(zip(("offsets", "docs", "values"), self._main, strict=True))
+        arrays["keys"], arrays["key_offsets"] = self._keys.blob, self._keys.offsets
+        # Write beside, then rename: an index memory-mapped from this directory keeps reading its old files.
+        for name, array in arrays.items():
+            tmp = path / f".{name}.npy.tmp"
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(array))
+            os.replace(tmp, path / f"{name}.npy")
+        params = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "mode": self.mode,
+            "model": self.meta.get("model"),
+            "model_sha256": self.meta.get("model_sha256"),
+            "n_docs": self._n_main,
+            "n_postings": int(self._main[1].shape[0]),
+            "n_terms": int(self._main[0].shape[0] - 1),
+            "value_dtype": str(_value_dtype(self.mode)),
+            "tie_order": TIE_ORDER,
+            "spladekit_version": __version__,
+            "meta": self.meta,
+        }
+        tmp = path / f".{PARAMS}.tmp"
+        tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path / PARAMS)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], mmap: bool = True, *, model: str | None = None,
+             use_numba: bool | None = None) -> LocalIndex:
+        """Open an index written by :meth:`save`; ``mmap`` maps the arrays instead of reading them.
+
+        ``model`` (a model name or weights sha256): raise :class:`IndexFormatError` unless the index was built
+        with that model, since queries encoded by another model would score against the wrong vocabulary.
+        """
+        path = Path(directory)
+        params = read_params(path)
+        if model is not None and model not in (params.get("model"), params.get("model_sha256")):
+            raise IndexFormatError(
+                f"the local index at {path} was built with model {params.get('model')!r} "
+                f"(sha256 {params.get('model_sha256')}), not {model!r}: search it with that model, or rebuild it "
+                f"with `spladekit index-local CORPUS --output {path} --model {model}`"
+            )
+        mode = params["mode"]
+        index = cls(mode=mode, meta=params.get("meta") or {}, use_numba=use_numba)
+        arrays = {}
+        for name in _ARRAYS:
+            try:
+                array = np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise IndexFormatError(f"the local index at {path} is incomplete ({name}.npy: {exc}); "
+                                       "rebuild it with `spladekit index-local`") from exc
+            arrays[name] = array.view(np.ndarray)
+        expected = {"offsets": np.int64, "docs": np.int32, "values": _value_dtype(mode),
+                    "keys": np.uint8, "key_offsets": np.int64}
+        n_docs, n_postings = int(params["n_docs"]), int(params["n_postings"])
+        bad = [n for n, dt in expected.items() if arrays[n].dtype != np.dtype(dt) or arrays[n].ndim != 1]
+        if (bad or arrays["docs"].shape[0] != n_postings or arrays["values"].shape[0] != n_postings
+                or arrays["key_offsets"].shape[0] != n_docs + 1 or int(arrays["offsets"][-1]) != n_postings):
+            raise IndexFormatError(f"the local index at {path} does not match its params.json "
+                                   f"(arrays {bad or 'of the wrong length'}); rebuild it with `spladekit index-local`")
+        index._main = (arrays["offsets"], arrays["docs"], arrays["values"])
+        index._n_main = n_docs
+        index._n_terms = int(arrays["offsets"].shape[0] - 1)
+        index._keys = _Keys(arrays["keys"], arrays["key_offsets"])
+        index._live = np.ones(n_docs, bool)
+        return index
+
+
+def read_params(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``params.json`` of a local index, checked for format and version."""
+    path = Path(directory)
+    try:
+        params = json.loads((path / PARAMS).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexFormatError(f"no local index at {path} (no {PARAMS}); build one with "
+                               f"`spladekit index-local CORPUS --output {path}`") from None
+    except json.JSONDecodeError as exc:
+        raise IndexFormatError(f"{path / PARAMS} is not valid JSON ({exc}); rebuild the index") from exc
+    if params.get("format") != FORMAT:
+        raise IndexFormatError(f"{path} holds no spladekit local index (format {params.get('format')!r})")
+    version = params.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"the local index at {path} has format version {version}; this spladekit ({__version__}) reads version "
+            f"{FORMAT_VERSION}: rebuild it with `spladekit index-local CORPUS --output {path}` "
+            "(or use the spladekit version that wrote it)"
+        )
+    if params.get("mode") not in MODES:
+        raise IndexFormatError(f"{path / PARAMS} names an unknown mode {params.get('mode')!r}; rebuild the index")
+    return params
+
+
+def _concat_csr(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    if len(chunks) == 1:
+        return chunks[0]
+    lengths = np.concatenate([np.diff(c[0]) for c in chunks])
+    offsets = np.zeros(lengths.shape[0] + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])

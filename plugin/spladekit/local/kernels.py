@@ -1,0 +1,273 @@
+"""The local index's kernels, written once in plain numpy and Python loops.
+
+``_numba.py`` jit-compiles these very functions; when numba is missing they run as they are (slowly, but with
+the same results bit for bit). Keep them to the subset numba compiles: arrays, scalars, loops, no objects.
+
+A *segment* is a term-major CSR inverted index:
+
+- ``offsets`` (int64, ``n_terms + 1``): the postings of vocabulary id ``t`` are ``offsets[t]:offsets[t + 1]``;
+- ``docs`` (int32): internal document numbers, ascending within a term;
+- ``values``: uint16 FeatureField frequencies (``lucene`` mode, decoded through :func:`decode_table`) or
+  float32 weights (``exact`` mode).
+
+A document's score is the engines' arithmetic (see :mod:`spladekit.local.lucene`): for each query term in
+ascending id order, the clause ``float32(q_t * value)`` is added to a float64 accumulator; the total is cast
+to float32. Results are ordered by score descending and **ties by internal document number ascending** (the
+order in which documents were added; an upsert gives the document a new, last number). Only documents with a
+positive score are returned, as the engines return only matching documents.
+
+>>> import numpy as np
+>>> offsets, docs, values = build_segment(np.array([0, 2, 3]), np.array([1, 2, 1], np.int32),
+...                                       np.array([0.5, 1.0, 2.0], np.float32), 3, 0)
+>>> offsets.tolist(), docs.tolist(), values.tolist()
+([0, 0, 2, 3], [0, 1, 0], [0.5, 2.0, 1.0])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spladekit.local import lucene
+
+# numba swaps this for numba.prange (see _numba.py); here the batch loop runs serially.
+prange = range
+
+
+def decode_table() -> np.ndarray:
+    """Every uint16 FeatureField frequency decoded to its float32 value (a 256 KiB lookup table)."""
+    return lucene.decode(np.arange(1 << 16, dtype=np.uint32).astype(np.uint16))
+
+
+# --- scoring -------------------------------------------------------------------------------------------------
+
+
+def accumulate_lucene(q_ids, q_weights, offsets, docs, freqs, table, acc, touched, n_touched):
+    """Add one segment's clause scores (uint16 frequencies) to ``acc``; new documents go to ``touched``."""
+    n_terms = offsets.shape[0] - 1
+    for i in range(q_ids.shape[0]):
+        t = q_ids[i]
+        if t < 0 or t >= n_terms:
+            continue
+        w = q_weights[i]
+        for p in range(offsets[t], offsets[t + 1]):
+            v = w * table[freqs[p]]  # float32 * float32 -> float32, as Lucene's clause score
+            if v > 0:
+                d = docs[p]
+                # Clause scores are > 0, so a zero accumulator means "not seen yet" (no separate mask to reset).
+                if acc[d] == 0.0:
+                    touched[n_touched] = d
+                    n_touched += 1
+                acc[d] += v
+    return n_touched
+
+
+def accumulate_exact(q_ids, q_weights, offsets, docs, weights, acc, touched, n_touched):
+    """:func:`accumulate_lucene` for float32 weights (``exact`` mode)."""
+    n_terms = offsets.shape[0] - 1
+    for i in range(q_ids.shape[0]):
+        t = q_ids[i]
+        if t < 0 or t >= n_terms:
+            continue
+        w = q_weights[i]
+        for p in range(offsets[t], offsets[t + 1]):
+            v = w * weights[p]
+            if v > 0:
+                d = docs[p]
+                if acc[d] == 0.0:
+                    touched[n_touched] = d
+                    n_touched += 1
+                acc[d] += v
+    return n_touched
+
+
+def accumulate(q_ids, q_weights, offsets, docs, values, table, acc, touched, n_touched):
+    """Dispatch on the mode: ``table is None`` means float32 weights (numba prunes the other branch)."""
+    if table is None:
+        return accumulate_exact(q_ids, q_weights, offsets, docs, values, acc, touched, n_touched)
+    return accumulate_lucene(q_ids, q_weights, offsets, docs, values, table, acc, touched, n_touched)
+
+
+def worse(s1, d1, s2, d2):
+    """Whether hit (s1, d1) ranks below hit (s2, d2): lower score, or the same score and a later document."""
+    return s1 < s2 or (s1 == s2 and d1 > d2)
+
+
+def sift_down(heap_scores, heap_docs, n, j):
+    """Restore the min-heap (worst hit at the root) below position ``j`` of the first ``n`` entries."""
+    s = heap_scores[j]
+    d = heap_docs[j]
+    while True:
+        c = 2 * j + 1
+        if c >= n:
+            break
+        if c + 1 < n and worse(heap_scores[c + 1], heap_docs[c + 1], heap_scores[c], heap_docs[c]):
+            c += 1
+        if not worse(heap_scores[c], heap_docs[c], s, d):
+            break
+        heap_scores[j] = heap_scores[c]
+        heap_docs[j] = heap_docs[c]
+        j = c
+    heap_scores[j] = s
+    heap_docs[j] = d
+
+
+def select_top_k(acc, touched, n_touched, allowed, k, out_docs, out_scores):
+    """The best ``k`` touched documents allowed by the mask, best first; returns how many were found.
+
+    ``allowed`` is a bool mask over internal documents, or empty for "all". Scores are compared as float32
+    (what the caller gets), ties by document number, so the order is total and deterministic.
+    """
+    check = allowed.shape[0] > 0
+    n = 0
+    for i in range(n_touched):
+        d = touched[i]
+        if check and not allowed[d]:
+            continue
+        s = np.float32(acc[d])
+        if n < k:
+            # Sift up: the heap keeps its worst hit at the root.
+            j = n
+            n += 1
+            while j > 0:
+                parent = (j - 1) >> 1
+                if not worse(s, d, out_scores[parent], out_docs[parent]):
+                    break
+                out_scores[j] = out_scores[parent]
+                out_docs[j] = out_docs[parent]
+                j = parent
+            out_scores[j] = s
+            out_docs[j] = d
+        elif worse(out_scores[0], out_docs[0], s, d):
+            out_scores[0] = s
+            out_docs[0] = d
+            sift_down(out_scores, out_docs, n, 0)
+    # Heap sort: moving the worst hit to the end each time leaves the best first.
+    for end in range(n - 1, 0, -1):
+        s = out_scores[0]
+        d = out_docs[0]
+        out_scores[0] = out_scores[end]
+        out_docs[0] = out_docs[end]
+        out_scores[end] = s
+        out_docs[end] = d
+        sift_down(out_scores, out_docs, end, 0)
+    return n
+
+
+def reset(acc, touched, n_touched):
+    """Zero the accumulator where the last query wrote, so the next query starts clean."""
+    for i in range(n_touched):
+        acc[touched[i]] = 0.0
+
+
+def search_batch(q_offsets, q_ids, q_weights, offsets, docs, values, tail_offsets, tail_docs, tail_values,
+                 table, allowed, k, acc, touched, out_docs, out_scores, out_counts):
+    """Top-``k`` of every query (CSR ``q_offsets/q_ids/q_weights``) over a main and a tail segment.
+
+    ``acc`` (float64, zeros) and ``touched`` (int32) are ``(n_workers, n_docs)`` workspaces; worker ``w`` takes
+    queries ``w, w + n_workers, ...``, so the outer loop parallelises over workers (``prange`` under numba).
+    Results go to ``out_docs``/``out_scores`` (``(n_queries, k)``) and ``out_counts`` (hits per query).
+    """
+    n_queries = q_offsets.shape[0] - 1
+    n_workers = acc.shape[0]
+    for w in prange(n_workers):
+        for q in range(w, n_queries, n_workers):
+            lo = q_offsets[q]
+            hi = q_offsets[q + 1]
+            qi = q_ids[lo:hi]
+            qw = q_weights[lo:hi]
+            n = accumulate(qi, qw, offsets, docs, values, table, acc[w], touched[w], 0)
+            n = accumulate(qi, qw, tail_offsets, tail_docs, tail_values, table, acc[w], touched[w], n)
+            out_counts[q] = select_top_k(acc[w], touched[w], n, allowed, k, out_docs[q], out_scores[q])
+            reset(acc[w], touched[w], n)
+
+
+# --- building and merging segments ---------------------------------------------------------------------------
+
+
+def count_terms(term_ids, n_terms):
+    """Postings per term of doc-major term ids, as ``n_terms + 1`` offsets."""
+    counts = np.zeros(n_terms + 1, np.int64)
+    for p in range(term_ids.shape[0]):
+        counts[term_ids[p] + 1] += 1
+    for t in range(n_terms):
+        counts[t + 1] += counts[t]
+    return counts
+
+
+def fill_segment(doc_offsets, term_ids, values, first_doc, offsets, out_docs, out_values):
+    """Scatter doc-major postings into term-major arrays (counting sort; docs stay ascending per term)."""
+    cursor = offsets[:-1].copy()
+    for d in range(doc_offsets.shape[0] - 1):
+        for p in range(doc_offsets[d], doc_offsets[d + 1]):
+            t = term_ids[p]
+            j = cursor[t]
+            cursor[t] = j + 1
+            out_docs[j] = first_doc + d
+            out_values[j] = values[p]
+
+
+def build_segment(doc_offsets, term_ids, values, n_terms, first_doc):
+    """Term-major segment ``(offsets, docs, values)`` of doc-major CSR documents numbered from ``first_doc``."""
+    offsets = count_terms(term_ids, n_terms)
+    out_docs = np.empty(term_ids.shape[0], np.int32)
+    out_values = np.empty(term_ids.shape[0], values.dtype)
+    fill_segment(doc_offsets, term_ids, values, first_doc, offsets, out_docs, out_values)
+    return offsets, out_docs, out_values
+
+
+def count_merged(a_offsets, a_docs, b_offsets, b_docs, renumber, n_terms):
+    """Offsets of the merge of two segments, keeping postings whose document has ``renumber[d] >= 0``."""
+    out = np.zeros(n_terms + 1, np.int64)
+    for t in range(n_terms):
+        c = 0
+        if t < a_offsets.shape[0] - 1:
+            for p in range(a_offsets[t], a_offsets[t + 1]):
+                if renumber[a_docs[p]] >= 0:
+                    c += 1
+        if t < b_offsets.shape[0] - 1:
+            for p in range(b_offsets[t], b_offsets[t + 1]):
+                if renumber[b_docs[p]] >= 0:
+                    c += 1
+        out[t + 1] = out[t] + c
+    return out
+
+
+def fill_merged(a_offsets, a_docs, a_values, b_offsets, b_docs, b_values, renumber, offsets, out_docs,
+                out_values):
+    """Write the merged postings (segment ``a`` holds lower document numbers than ``b``, so order is kept)."""
+    for t in range(offsets.shape[0] - 1):
+        j = offsets[t]
+        if t < a_offsets.shape[0] - 1:
+            for p in range(a_offsets[t], a_offsets[t + 1]):
+                d = renumber[a_docs[p]]
+                if d >= 0:
+                    out_docs[j] = d
+                    out_values[j] = a_values[p]
+                    j += 1
+        if t < b_offsets.shape[0] - 1:
+            for p in range(b_offsets[t], b_offsets[t + 1]):
+                d = renumber[b_docs[p]]
+                if d >= 0:
+                    out_docs[j] = d
+                    out_values[j] = b_values[p]
+                    j += 1
+
+
+def merge_segments(a, b, renumber, n_terms):
+    """One segment from segments ``a`` and ``b`` (tuples of arrays), dropping documents with ``renumber < 0``."""
+    offsets = count_merged(a[0], a[1], b[0], b[1], renumber, n_terms)
+    out_docs = np.empty(offsets[-1], np.int32)
+    out_values = np.empty(offsets[-1], a[2].dtype)
+    fill_merged(a[0], a[1], a[2], b[0], b[1], b[2], renumber, offsets, out_docs, out_values)
+    return offsets, out_docs, out_values
+
+
+#: The functions ``_numba.py`` compiles, callees before callers.
+COMPILED = (
+    "accumulate_lucene", "accumulate_exact", "accumulate", "worse", "sift_down", "select_top_k", "reset",
+    "count_terms", "fill_segment", "count_merged", "fill_merged",
+)
+#: Compiled twice: serially, and with ``prange`` run in parallel.
+BATCH = "search_batch"
+#: Plain Python drivers that call the compiled functions (re-bound, not compiled).
+DRIVERS = ("build_segment", "merge_segments")
