@@ -1,0 +1,59 @@
+"""``spladekit eval``: SPLADE (local or engine) beside BM25 and hybrid on a BEIR folder."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+from spladekit.cli._common import friendly_errors
+
+
+@click.command("eval")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--engine", "engine_url", metavar="URL", help="Evaluate SPLADE (and --bm25) on this engine.")
+@click.option("--local/--no-local", "local", default=None,
+              help="Evaluate SPLADE on the embedded local index (default: on unless --engine is given).")
+@click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field); needs --engine.")
+@click.option("--hybrid", is_flag=True, help="Add SPLADE+BM25 fusion (RRF and weighted sum); needs --engine.")
+@click.option("--metrics", "metrics", multiple=True, metavar="MEASURE",
+              help="ir_measures names, repeatable or space separated [default: nDCG@10 RR@10 R@100 AP].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write TREC runs, report.json and the per-query plot here.")
+@click.option("--model", default="splade-tiny", show_default=True, help="Model name or directory.")
+@click.option("--split", default="test", show_default=True, help="Qrels split: qrels/<split>.tsv.")
+@click.option("-k", "--depth", "k", default=1000, show_default=True, type=click.IntRange(1),
+              help="Documents retrieved per query.")
+@click.option("--mode", "local_mode", type=click.Choice(["lucene", "exact"]), default="lucene", show_default=True,
+              help="Local scoring: as the engines do (lucene) or with unquantized weights (exact).")
+@click.option("--index", "index_name", metavar="NAME", help="Engine index [default: spladekit-eval-<dataset>].")
+@click.option("--rebuild", is_flag=True, help="Re-encode and re-index even when a matching index exists.")
+@click.option("--silent", is_flag=True, help="No progress bars.")
+@friendly_errors
+def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: bool, hybrid: bool,
+          metrics: tuple[str, ...], out_dir: Path | None, model: str, split: str, k: int, local_mode: str,
+          index_name: str | None, rebuild: bool, silent: bool) -> None:
+    """Evaluate retrieval on DATASET_DIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+
+    Prints a table of quality (ir_measures) beside cost; unanswered queries count 0. Excluded input
+    (malformed lines, judgments on unknown documents, queries without judgments) is warned about and listed.
+    """
+    from spladekit.evaluation import DEFAULT_MEASURES, DataWarning, evaluate
+
+    measures = [m for arg in metrics for m in arg.split()] or list(DEFAULT_MEASURES)
+    if local is None:
+        local = engine_url is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        report = evaluate(dataset_dir, engine_url=engine_url, local=local, bm25=bm25, hybrid=hybrid,
+                          metrics=measures, out_dir=out_dir, model=model, split=split, k=k, local_mode=local_mode,
+                          index_name=index_name, rebuild=rebuild, progress=not silent)
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    click.echo(report.table())
+    for what, path in report.files.items():
+        click.echo(f"{what}: {path}", err=True)

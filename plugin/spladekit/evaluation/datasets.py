@@ -1,0 +1,273 @@
+"""Test collections: BEIR folders (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) and TREC qrels/run files.
+
+Bad input never stops an evaluation: a malformed line, a judgment whose document is not in the corpus or whose
+query is not in the queries, a query without any relevant judgment are dropped, counted in
+:class:`Exclusions`, reported once per file with :class:`DataWarning`, and listed in the report.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "corpus.jsonl").write_text('{"_id": "d1", "title": "t", "text": "wing"}\\n')
+>>> _ = (d / "queries.jsonl").write_text('{"_id": "q1", "text": "wings"}\\n')
+>>> (d / "qrels").mkdir()
+>>> _ = (d / "qrels" / "test.tsv").write_text("query-id\\tcorpus-id\\tscore\\nq1\\td1\\t1\\n")
+>>> ds = load_beir(d)
+>>> len(ds.corpus), list(ds.queries), ds.qrels
+(1, ['q1'], {'q1': {'d1': 1}})
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spladekit.errors import InputError
+
+Qrels = dict[str, dict[str, int]]
+#: A run: query id -> {document id: score}.
+Run = dict[str, dict[str, float]]
+
+
+class DataWarning(UserWarning):
+    """Some input was unusable and was left out of the evaluation (the report lists what and how much)."""
+
+
+@dataclass
+class Exclusions:
+    """What was left out, and why; every field is a count, ``examples`` keeps a few ids per reason."""
+
+    malformed_lines: int = 0
+    qrels_unknown_doc: int = 0
+    qrels_unknown_query: int = 0
+    queries_without_judgments: int = 0
+    queries_without_relevant: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, reason: str, example: str, n: int = 1) -> None:
+        setattr(self, reason, getattr(self, reason) + n)
+        keep = self.examples.setdefault(reason, [])
+        if len(keep) < 5:
+            keep.append(example)
+
+    def any(self) -> bool:
+        return any(v for k, v in self.as_dict().items() if k != "examples")
+
+    def as_dict(self) -> dict:
+        return {
+            "malformed_lines": self.malformed_lines,
+            "qrels_unknown_doc": self.qrels_unknown_doc,
+            "qrels_unknown_query": self.qrels_unknown_query,
+            "queries_without_judgments": self.queries_without_judgments,
+            "queries_without_relevant": self.queries_without_relevant,
+            "examples": {k: list(v) for k, v in self.examples.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    text: str
+
+    def full_text(self) -> str:
+        """What the encoder sees: title and text joined by a space (BEIR's convention), or text alone."""
+        return f"{self.title} {self.text}" if self.title else self.text
+
+
+@dataclass
+class Dataset:
+    """One collection: documents, the queries that are evaluated, their judgments, and what was excluded."""
+
+    name: str
+    corpus: dict[str, Document]
+    queries: dict[str, str]
+    qrels: Qrels
+    exclusions: Exclusions
+    path: Path | None = None
+
+    def binary_qrels(self) -> Qrels:
+        """Judgments with every relevant grade set to 1 (what sentence-transformers' evaluator uses)."""
+        return {q: {d: int(r > 0) for d, r in docs.items()} for q, docs in self.qrels.items()}
+
+
+def _jsonl(path: Path, what: str, exclusions: Exclusions) -> Iterator[dict]:
+    bad = 0
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict) or "_id" not in rec:
+                    raise ValueError("no _id")
+            except ValueError:
+                bad += 1
+                exclusions.note("malformed_lines", f"{path.name}:{lineno}")
+                continue
+            yield rec
+    if bad:
+        _warn(f"{path}: {bad} malformed {what} line(s) skipped (each needs a JSON object with an _id)")
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, DataWarning, stacklevel=3)
+
+
+def load_corpus(path: str | Path, exclusions: Exclusions | None = None) -> dict[str, Document]:
+    """``corpus.jsonl``: ``{"_id", "title", "text"}`` per line (title optional)."""
+    exclusions = exclusions if exclusions is not None else Exclusions()
+    corpus: dict[str, Document] = {}
+    for rec in _jsonl(Path(path), "corpus", exclusions):
+        corpus[str(rec["_id"])] = Document(str(rec.get("title") or ""), str(rec.get("text") or ""))
+    return corpus
+
+
+def load_queries(path: str | Path, exclusions: Exclusions | None = None) -> dict[str, str]:
+    """``queries.jsonl``: ``{"_id", "text"}`` per line."""
+    exclusions = exclusions if exclusions is not None else Exclusions()
+    return {str(r["_id"]): str(r.get("text") or "") for r in _jsonl(Path(path), "query", exclusions)}
+
+
+def load_qrels(path: str | Path, exclusions: Exclusions | None = None) -> Qrels:
+    """Judgments from a BEIR tsv (``query-id corpus-id score``, header optional) or TREC qrels
+    (``qid iteration docid relevance``), told apart per line by the number of fields.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "q.txt"
+    >>> _ = p.write_text("1 0 d1 2\\n1 0 d2 0\\n2 Q0 d1 1\\n")
+    >>> load_qrels(p)
+    {'1': {'d1': 2, 'd2': 0}, '2': {'d1': 1}}
+    """
+    path = Path(path)
+    exclusions = exclusions if exclusions is not None else Exclusions()
+    qrels: Qrels = {}
+    bad = 0
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if lineno == 1 and parts[-1].lower() in ("score", "relevance", "rel", "label"):
+                continue  # BEIR header
+            try:
+                if len(parts) == 3:
+                    qid, did, rel = parts
+                elif len(parts) == 4:
+                    qid, _, did, rel = parts
+                else:
+                    raise ValueError(len(parts))
+                qrels.setdefault(qid, {})[did] = int(rel)
+            except ValueError:
+                bad += 1
+                exclusions.note("malformed_lines", f"{path.name}:{lineno}")
+    if bad:
+        _warn(f"{path}: {bad} malformed qrels line(s) skipped (expected 'qid docid score' or 'qid 0 docid rel')")
+    return qrels
+
+
+def load_run(path: str | Path) -> Run:
+    """A TREC run file (``qid Q0 docid rank score tag``); a malformed line raises :class:`InputError`."""
+    run: Run = {}
+    with Path(path).open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise InputError(f"{path}:{lineno}: a TREC run line has 6 fields (qid Q0 docid rank score tag)")
+            try:
+                run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+            except ValueError:
+                raise InputError(f"{path}:{lineno}: score {parts[4]!r} is not a number") from None
+    return run
+
+
+def write_run(run: Mapping[str, Mapping[str, float]], path: str | Path, tag: str = "spladekit") -> Path:
+    """Write a TREC run: per query, documents by score descending (ties by id), rank from 1.
+
+    >>> import tempfile, pathlib
+    >>> p = write_run({"q1": {"b": 1.0, "a": 2.5}}, pathlib.Path(tempfile.mkdtemp()) / "r.trec")
+    >>> p.read_text().splitlines()
+    ['q1 Q0 a 1 2.5 spladekit', 'q1 Q0 b 2 1.0 spladekit']
+    >>> load_run(p)
+    {'q1': {'a': 2.5, 'b': 1.0}}
+    """
+    if any(ch.isspace() for ch in tag) or not tag:
+        raise ValueError(f"run tag {tag!r} must be one non-empty word")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for qid in sorted(run):
+            hits = sorted(run[qid].items(), key=lambda h: (-h[1], h[0]))
+            for rank, (did, score) in enumerate(hits, 1):
+                # repr keeps every digit of a float32 score, so a run read back evaluates identically
+                fh.write(f"{qid} Q0 {did} {rank} {float(score)!r} {tag}\n")
+    return path
+
+
+def find_qrels(dataset_dir: Path, split: str) -> Path:
+    for name in (f"qrels/{split}.tsv", f"qrels/{split}.txt", f"qrels/{split}", f"qrels.{split}", "qrels.txt"):
+        if (dataset_dir / name).is_file():
+            return dataset_dir / name
+    splits = sorted(p.stem for p in (dataset_dir / "qrels").glob("*.tsv")) if (dataset_dir / "qrels").is_dir() else []
+    raise InputError(
+        f"{dataset_dir} has no qrels for split {split!r}; expected qrels/{split}.tsv"
+        + (f" (splits found: {', '.join(splits)})" if splits else "")
+    )
+
+
+def load_beir(
+    dataset_dir: str | Path, split: str = "test", *, qrels_path: str | Path | None = None
+) -> Dataset:
+    """Load a BEIR folder and reconcile its three files.
+
+    Kept for evaluation: queries that have at least one relevant (score > 0) judgment on a document in the
+    corpus. Judgments on unknown documents or queries are dropped; so are queries with no judgment at all or
+    only non-relevant ones (every measure is undefined for them). Each kind is counted and warned about once.
+    """
+    root = Path(dataset_dir)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        if not (root / name).is_file():
+            raise InputError(f"{root} is not a BEIR folder: {name} is missing (need corpus.jsonl, queries.jsonl, "
+                             "qrels/<split>.tsv)")
+    ex = Exclusions()
+    corpus = load_corpus(root / "corpus.jsonl", ex)
+    all_queries = load_queries(root / "queries.jsonl", ex)
+    raw = load_qrels(Path(qrels_path) if qrels_path else find_qrels(root, split), ex)
+
+    qrels: Qrels = {}
+    for qid, docs in raw.items():
+        if qid not in all_queries:
+            ex.note("qrels_unknown_query", qid, len(docs))
+            continue
+        for did, rel in docs.items():
+            if did in corpus:
+                qrels.setdefault(qid, {})[did] = rel
+            else:
+                ex.note("qrels_unknown_doc", f"{qid}/{did}")
+    queries: dict[str, str] = {}
+    for qid, text in all_queries.items():
+        judged = qrels.get(qid)
+        if not judged:
+            ex.note("queries_without_judgments", qid)
+        elif not any(r > 0 for r in judged.values()):
+            ex.note("queries_without_relevant", qid)
+            del qrels[qid]
+        else:
+            queries[qid] = text
+    # a query id that appears only in judgments on unknown documents leaves an empty entry behind
+    qrels = {q: d for q, d in qrels.items() if q in queries}
+
+    if ex.qrels_unknown_doc:
+        _warn(f"{root}: {ex.qrels_unknown_doc} judgment(s) name a document missing from corpus.jsonl; dropped")
+    if ex.qrels_unknown_query:
+        _warn(f"{root}: {ex.qrels_unknown_query} judgment(s) name a query missing from queries.jsonl; dropped")
+    if ex.queries_without_judgments:
+        _warn(f"{root}: {ex.queries_without_judgments} of {len(all_queries)} queries have no judgments; "
+              "not evaluated")
+    if ex.queries_without_relevant:
+        _warn(f"{root}: {ex.queries_without_relevant} queries have only non-relevant judgments; not evaluated")
+    if not queries:
+        raise InputError(f"{root}: no query has a relevant judgment on a corpus document; nothing to evaluate")
+    return Dataset(root.name, corpus, queries, qrels, ex, root)
