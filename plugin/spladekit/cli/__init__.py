@@ -22,6 +22,7 @@ _COMMANDS = [
     ("spladekit.cli.local", "index_local"),
     ("spladekit.cli.local", "search"),
     ("spladekit.cli.demo", "demo"),
+    ("spladekit.cli.eval", "eval_"),
 ]
 
 
