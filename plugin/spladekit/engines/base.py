@@ -87,7 +87,7 @@ def safe_url(url: str) -> str:
 
 
 def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float = 10.0) -> str:
-    """"opensearch" or "elasticsearch", from ``GET /`` (or the ``X-elastic-product`` header).
+    """Which engine answers at ``url``: from ``GET /`` (or the ``X-elastic-product`` header).
 
     Elasticsearch's integ-test distribution lacks the root endpoint (``GET /`` answers 405) but, like every
     Elasticsearch 8, names itself in the ``X-elastic-product`` response header.
@@ -263,9 +263,7 @@ class EngineIndex:
             raise InputError("feature names are needed: pass names=FeatureNames... to connect() or this call")
         return names
 
-    def source(
-        self, vec: SparseVector, *, names: FeatureNames | None = None, **fields: Any
-    ) -> dict[str, Any]:
+    def source(self, vec: SparseVector, *, names: FeatureNames | None = None, **fields: Any) -> dict[str, Any]:
         """The ``_source`` of one document: the sparse field as {feature name: weight} plus ``fields``."""
         src = {self.field: self._require_names(names).to_features(vec)}
         src.update({k: v for k, v in fields.items() if v is not None})
@@ -326,13 +324,9 @@ class EngineIndex:
         q = build_query(vec, self._require_names(names), self.engine, self.field, size=k, **options)
         self.last_query = q
         resp = self._call("search", self._search, q.body)
-        return [
-            Hit(h["_id"], np.float32(h["_score"]), h.get("_source") or {}) for h in resp["hits"]["hits"]
-        ]
+        return [Hit(h["_id"], np.float32(h["_score"]), h.get("_source") or {}) for h in resp["hits"]["hits"]]
 
-    def get_vectors(
-        self, ids: Sequence[str], *, names: FeatureNames | None = None
-    ) -> dict[str, SparseVector]:
+    def get_vectors(self, ids: Sequence[str], *, names: FeatureNames | None = None) -> dict[str, SparseVector]:
         """The stored sparse vectors of ``ids`` read back from ``_source`` (missing ids are left out)."""
         names = self._require_names(names)
         return {i: names.from_features(f) for i, f in self.get_features(ids).items()}

@@ -109,8 +109,7 @@ def find_mvn() -> str:
     if not mvn:
         raise EngineError(
             "mvn (Apache Maven) is not on PATH; spladekit fetches the engine test distributions from Maven "
-            "Central with it. Install it (e.g. apt-get install maven). "
-            + _DOCKER_HINT.format(engine="opensearch")
+            "Central with it. Install it (e.g. apt-get install maven). " + _DOCKER_HINT.format(engine="opensearch")
         )
     return mvn
 
@@ -617,7 +616,9 @@ def status(engine: str, port: int) -> dict[str, Any]:
     info["running"] = bool(pid) and _pid_alive(int(pid))
     try:
         info["health"] = _http_json(f"http://127.0.0.1:{port}/_cluster/health", timeout=3).get("status")
-        info["version"] = _http_json(f"http://127.0.0.1:{port}/", timeout=3).get("version", {}).get("number")
+        # Not GET /: Elasticsearch's integ-test distribution has no root endpoint.
+        nodes = _http_json(f"http://127.0.0.1:{port}/_nodes/_local?filter_path=nodes.*.version", timeout=3)
+        info["version"] = next(iter(nodes.get("nodes", {}).values()), {}).get("version")
     except (urllib.error.URLError, OSError, ValueError):
-        info["health"] = None
+        info.setdefault("health", None)
     return info
