@@ -1,0 +1,209 @@
+"""The local index's kernels: numba and numpy agree bit for bit, and both agree with brute-force references."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from spladekit.local import _numba, kernels, lucene
+from spladekit.vectors import SparseBatch, SparseVector
+
+VOCAB = 300
+
+
+def random_batch(rng: np.random.Generator, n: int, mean_terms: int, vocab: int = VOCAB) -> SparseBatch:
+    """Zipf-like term ids (a few terms in most vectors, as in SPLADE) and positive float32 weights."""
+    vectors = []
+    for _ in range(n):
+        size = int(rng.integers(0, 2 * mean_terms))
+        ids = np.unique(np.minimum(rng.zipf(1.3, size) - 1, vocab - 1))
+        vectors.append(SparseVector(ids, rng.gamma(1.0, 0.7, ids.size).astype(np.float32) + np.float32(0.01)))
+    return SparseBatch.from_vectors(vectors)
+
+
+def exact_scores(query: SparseVector, docs: SparseBatch) -> np.ndarray:
+    """float32 clause products summed in float64 in ascending term order, cast to float32 (written directly)."""
+    q = query.to_dict()
+    out = np.zeros(len(docs), np.float32)
+    for d, doc in enumerate(docs):
+        total = 0.0
+        for t, w in zip(doc.ids.tolist(), doc.weights.tolist(), strict=True):
+            if t in q:
+                total += float(np.float32(np.float32(q[t]) * np.float32(w)))
+        out[d] = np.float32(total)
+    return out
+
+
+def expected_top(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positive scores, best first, ties by lower document number."""
+    docs = np.flatnonzero((scores > 0) & (True if allowed is None else allowed))
+    order = np.lexsort((docs, -scores[docs]))[:k]
+    return docs[order].astype(np.int32), scores[docs[order]]
+
+
+def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail=None, workers: int = 1):
+    n_docs = int(max(segment[1].max(initial=-1), -1 if tail is None else tail[1].max(initial=-1))) + 1
+    tail = tail or (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, segment[2].dtype))
+    n_q = len(queries)
+    out_docs, out_scores = np.zeros((n_q, k), np.int32), np.zeros((n_q, k), np.float32)
+    counts = np.zeros(n_q, np.int64)
+    acc, touched = np.zeros((workers, max(n_docs, 1))), np.zeros((workers, max(n_docs, 1)), np.int32)
+    batch = k_impl.search_batch_parallel if workers > 1 else k_impl.search_batch
+    batch(queries.offsets, queries.ids, queries.weights, *segment, *tail, table,
+          np.zeros(0, bool) if allowed is None else allowed, k, acc, touched, out_docs, out_scores, counts)
+    assert not acc.any(), "the kernel must leave its accumulator zeroed for the next query"
+    return [(out_docs[q, :counts[q]], out_scores[q, :counts[q]]) for q in range(n_q)]
+
+
+def segment_of(k_impl, docs: SparseBatch, mode: str, first_doc: int = 0):
+    values = lucene.encode(docs.weights) if mode == "lucene" else docs.weights
+    return k_impl.build_segment(docs.offsets, docs.ids, values, VOCAB, first_doc)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    return random_batch(rng, 400, 25), random_batch(rng, 30, 8)
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    k = _numba.get(True)
+    if k.backend != "numba":
+        pytest.fail("numba is a core dependency and must import in the test environment")
+    return k
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+def test_numba_and_numpy_agree_bit_for_bit(data, compiled, mode):
+    docs, queries = data
+    plain = _numba.get(False)
+    assert plain.backend == "numpy"
+    table = kernels.decode_table() if mode == "lucene" else None
+    seg_numba, seg_numpy = segment_of(compiled, docs, mode), segment_of(plain, docs, mode)
+    for a, b in zip(seg_numba, seg_numpy, strict=True):
+        np.testing.assert_array_equal(a, b)
+    got_numba = run(compiled, seg_numba, queries, 10, table)
+    got_numpy = run(plain, seg_numpy, queries, 10, table)
+    assert sum(len(d) for d, _ in got_numba) > 100  # the queries really hit documents
+    for (dn, sn), (dp, sp) in zip(got_numba, got_numpy, strict=True):
+        np.testing.assert_array_equal(dn, dp)
+        np.testing.assert_array_equal(sn.view(np.uint32), sp.view(np.uint32))
+
+
+def test_lucene_mode_matches_reference_scores(data, compiled):
+    docs, queries = data
+    freqs = lucene.encode(docs.weights)
+    got = run(compiled, segment_of(compiled, docs, "lucene"), queries, 15, kernels.decode_table())
+    for q, (d, s) in zip(queries, got, strict=True):
+        ref = lucene.reference_scores(q.ids, q.weights, docs.offsets, docs.ids, freqs)
+        want_d, want_s = expected_top(ref, 15)
+        np.testing.assert_array_equal(d, want_d)
+        np.testing.assert_array_equal(s.view(np.uint32), want_s.view(np.uint32))
+
+
+def test_exact_mode_matches_float64_sum_of_float32_products(data, compiled):
+    docs, queries = data
+    got = run(compiled, segment_of(compiled, docs, "exact"), queries, 15, None)
+    for q, (d, s) in zip(queries, got, strict=True):
+        want_d, want_s = expected_top(exact_scores(q, docs), 15)
+        np.testing.assert_array_equal(d, want_d)
+        np.testing.assert_array_equal(s.view(np.uint32), want_s.view(np.uint32))
+
+
+def test_decode_table_is_lucene_decode():
+    freqs = np.array([0, 1, 16256, 32000, lucene.MAX_FREQ], np.uint16)
+    np.testing.assert_array_equal(kernels.decode_table()[freqs].view(np.uint32), lucene.decode(freqs).view(np.uint32))
+
+
+def test_parallel_batch_equals_serial(data, compiled):
+    docs, queries = data
+    segment = segment_of(compiled, docs, "lucene")
+    compiled.set_threads(2)
+    serial = run(compiled, segment, queries, 10, kernels.decode_table())
+    parallel = run(compiled, segment, queries, 10, kernels.decode_table(), workers=2)
+    for (a, sa), (b, sb) in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
+
+
+def test_main_plus_tail_equals_one_segment(data, compiled):
+    docs, queries = data
+    head, rest = SparseBatch.from_vectors(docs[:250]), SparseBatch.from_vectors(docs[250:])
+    table = kernels.decode_table()
+    split = run(compiled, segment_of(compiled, head, "lucene"), queries, 10, table,
+                tail=segment_of(compiled, rest, "lucene", first_doc=250))
+    whole = run(compiled, segment_of(compiled, docs, "lucene"), queries, 10, table)
+    for (a, sa), (b, sb) in zip(split, whole, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(sa, sb)
+
+
+def test_merge_drops_dead_documents_and_keeps_order(data, compiled):
+    docs, _ = data
+    head, rest = SparseBatch.from_vectors(docs[:250]), SparseBatch.from_vectors(docs[250:])
+    live = np.random.default_rng(3).random(len(docs)) > 0.3
+    renumber = np.full(len(docs), -1, np.int32)
+    renumber[live] = np.arange(live.sum())
+    merged = compiled.merge_segments(segment_of(compiled, head, "lucene"),
+                                     segment_of(compiled, rest, "lucene", 250), renumber, VOCAB)
+    kept = SparseBatch.from_vectors([docs[i] for i in np.flatnonzero(live)])
+    for a, b in zip(merged, segment_of(compiled, kept, "lucene"), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ties_come_in_document_order_and_k_keeps_the_first(compiled):
+    same = SparseVector.from_dict({3: 0.5, 7: 1.5})
+    other = SparseVector.from_dict({3: 0.25})
+    docs = SparseBatch.from_vectors([other, same, same, other, same, same, same])
+    query = SparseBatch.from_vectors([SparseVector.from_dict({3: 1.0, 7: 1.0})])
+    (d, s), = run(compiled, segment_of(compiled, docs, "lucene"), query, 3, kernels.decode_table())
+    assert d.tolist() == [1, 2, 4]
+    assert len(set(s.tolist())) == 1
+    (d, _), = run(compiled, segment_of(compiled, docs, "lucene"), query, 10, kernels.decode_table())
+    assert d.tolist() == [1, 2, 4, 5, 6, 0, 3]
+
+
+def test_allowed_mask_filters_hits(data, compiled):
+    docs, queries = data
+    allowed = np.random.default_rng(5).random(len(docs)) < 0.5
+    got = run(compiled, segment_of(compiled, docs, "exact"), queries, 10, None, allowed=allowed)
+    for q, (d, s) in zip(queries, got, strict=True):
+        want_d, _ = expected_top(exact_scores(q, docs), 10, allowed)
+        np.testing.assert_array_equal(d, want_d)
+        assert allowed[d].all()
+
+
+def test_query_terms_outside_the_vocabulary_are_ignored(compiled):
+    docs = SparseBatch.from_vectors([SparseVector.from_dict({1: 1.0})])
+    query = SparseBatch.from_vectors([SparseVector.from_dict({1: 2.0, VOCAB + 50: 9.0})])
+    (d, s), = run(compiled, segment_of(compiled, docs, "exact"), query, 5, None)
+    assert d.tolist() == [0] and s.tolist() == [2.0]
+
+
+def test_missing_numba_falls_back_to_numpy_with_one_warning(monkeypatch, data):
+    docs, queries = data
+    monkeypatch.setattr(_numba, "_CACHE", {})
+    monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
+    calls = []
+    original = kernels.accumulate_lucene
+
+    def counting(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(kernels, "accumulate_lucene", counting)
+    with pytest.warns(RuntimeWarning, match="numba is not installed"):
+        fallback = _numba.get(True)
+    assert fallback.backend == "numpy"
+    assert fallback.search_batch is kernels.search_batch  # the plain function, not a compiled dispatcher
+    small = SparseBatch.from_vectors(docs[:60])
+    got = run(fallback, segment_of(fallback, small, "lucene"), queries, 5, kernels.decode_table())
+    assert calls, "the plain Python kernel did not run"
+    for q, (d, s) in zip(queries, got, strict=True):
+        ref = lucene.reference_scores(q.ids, q.weights, small.offsets, small.ids, lucene.encode(small.weights))
+        want_d, want_s = expected_top(ref, 5)
+        np.testing.assert_array_equal(d, want_d)
+        np.testing.assert_array_equal(s, want_s)
