@@ -23,6 +23,7 @@ _COMMANDS = [
     ("spladekit.cli.local", "search"),
     ("spladekit.cli.demo", "demo"),
     ("spladekit.cli.eval", "eval_"),
+    ("spladekit.cli.ingest", "ingest"),
 ]
 
 

@@ -1,0 +1,205 @@
+"""Bulk ingestion: a corpus file -> SPLADE vectors -> OpenSearch, Elasticsearch or the local index.
+
+>>> from spladekit.ingest import ingest                                           # doctest: +SKIP
+>>> report = ingest("corpus.jsonl", engine_url="http://127.0.0.1:9200", index="docs")  # doctest: +SKIP
+>>> report.indexed, report.failed                                                # doctest: +SKIP
+
+Every input record ends indexed or in the dead letter (position, id, reason); the checkpoint holds the last
+input position whose every record is acknowledged, so ``resume=True`` continues after a crash, Ctrl-C or
+an engine outage. Policies per bad-input case: :mod:`spladekit.ingest.policy` and ``ingest/README.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from spladekit.errors import InputError, SpladekitError
+from spladekit.ingest import readers
+from spladekit.ingest.checkpoint import Checkpoint
+from spladekit.ingest.deadletter import DeadLetter
+from spladekit.ingest.pipeline import Pipeline, PipelineConfig
+from spladekit.ingest.policy import DEFAULT_MAX_DOC_BYTES, RecordPolicy
+from spladekit.ingest.report import IngestReport, redact_url
+from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink, check_model, model_identity
+
+__all__ = ["IngestReport", "PipelineConfig", "default_job_dir", "ingest"]
+
+
+def default_job_dir(input: str | Path, target: str) -> Path:
+    """Where a job keeps its checkpoint and dead letter: ``.spladekit/jobs/<target name>-<digest>/``.
+
+    The digest covers the absolute input path and the target, so two jobs never share a checkpoint.
+    """
+    source = "-" if str(input) == "-" else str(Path(input).resolve())
+    digest = hashlib.sha256(f"{source}\n{target}".encode()).hexdigest()[:10]
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in target.rstrip("/").split("/")[-1])[:40]
+    return Path(".spladekit") / "jobs" / f"{name or 'job'}-{digest}"
+
+
+def _scrubber(secrets: Sequence[str | None]) -> Callable[[str], str]:
+    found = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+
+    def scrub(text: str) -> str:
+        for s in found:
+            text = text.replace(s, "***")
+        return text
+
+    return scrub
+
+
+def ingest(
+    input: str | Path,
+    *,
+    engine_url: str | None = None,
+    index: str | None = None,
+    local_dir: str | Path | None = None,
+    model: str = "splade-tiny",
+    encoder: Any = None,
+    sink: Sink | None = None,
+    format: str | None = None,
+    id_field: str | Sequence[str] | None = None,
+    text_field: str = "text",
+    title_field: str | None = "title",
+    require_id: bool = False,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+    resume: bool = False,
+    checkpoint: str | Path | None = None,
+    dead_letter: str | Path | None = None,
+    force: bool = False,
+    batch_size: int = 32,
+    writers: int = 1,
+    bulk_docs: int = 256,
+    bulk_bytes: int = 10 << 20,
+    max_retries: int = 8,
+    initial_backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    engine: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    api_key: str | None = None,
+    ca_certs: str | None = None,
+    verify_certs: bool = True,
+    threads: int | None = None,
+    config: PipelineConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> IngestReport:
+    """Ingest ``input`` (JSONL, BEIR folder, CSV/TSV, Parquet, or ``"-"`` for stdin) and return the report.
+
+    Target: ``engine_url`` + ``index`` (the index is created with the mappings and ``_meta`` when missing),
+    else the local index at ``local_dir`` (default :func:`spladekit.paths.default_local_index`), or any
+    ``sink``. ``encoder``: an object with ``encode_documents``, ``names`` and ``info`` (default
+    ``SpladeEncoder.load(model)``). ``force`` writes into an index built with another model (warns loudly).
+    Credentials (``user``/``password``, ``api_key``) reach the client only, never the report or errors.
+    """
+    scrub = _scrubber([password, api_key])
+    try:
+        return _ingest(**locals() | {"scrub": scrub})
+    except SpladekitError as exc:
+        text = str(exc)
+        if scrub(text) != text:
+            raise type(exc)(scrub(text)) from None
+        raise
+    except Exception as exc:
+        text = str(exc)
+        if scrub(text) != text:
+            raise InputError(f"{type(exc).__name__}: {scrub(text)}") from None
+        raise
+
+
+def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, local_dir: str | Path | None,
+            model: str, encoder: Any, sink: Sink | None, format: str | None,
+            id_field: str | Sequence[str] | None, text_field: str, title_field: str | None, require_id: bool,
+            max_doc_bytes: int, resume: bool, checkpoint: str | Path | None, dead_letter: str | Path | None,
+            force: bool, batch_size: int, writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int,
+            initial_backoff: float, max_backoff: float, engine: str | None, user: str | None,
+            password: str | None, api_key: str | None, ca_certs: str | None, verify_certs: bool,
+            threads: int | None, config: PipelineConfig | None, progress: Callable[[int], None] | None,
+            stop: threading.Event | None, scrub: Callable[[str], str]) -> IngestReport:
+    if (engine_url is None) != (index is None):
+        raise InputError("give both --engine URL and --index NAME (or neither, for the local index)")
+    if engine_url is not None and local_dir is not None:
+        raise InputError("give either --engine/--index or --local, not both")
+    source, fmt = readers.resolve_input(input, format)
+    started = time.perf_counter()
+
+    if encoder is None:
+        from spladekit.encoder.runtime import SpladeEncoder
+
+        encoder = SpladeEncoder.load(model, threads=threads)
+    model_name, model_sha = model_identity(dict(encoder.info))
+    from spladekit.mappings import index_meta
+
+    meta = index_meta(model_name, model_sha or "")
+    stop = stop or threading.Event()
+
+    report = IngestReport(input=str(input), model=model_name, model_sha256=model_sha)
+    if sink is not None:
+        target = f"sink:{type(sink).__name__}"
+    elif engine_url is not None:
+        from spladekit.engines import connect
+
+        target_index = connect(engine_url, index, engine=engine, user=user, password=password,  # type: ignore[arg-type]
+                               api_key=api_key, ca_certs=ca_certs, verify_certs=verify_certs, names=encoder.names)
+        target = f"{redact_url(engine_url)}/{index}"
+        if target_index.exists():
+            report.forced = check_model(target_index.meta(), model_name, model_sha,
+                                        f"index {index!r} at {redact_url(engine_url)}", force)
+        else:
+            target_index.create(meta)
+        sink = EngineSink(target_index, encoder.names, writers=writers, chunk_docs=bulk_docs,
+                          chunk_bytes=bulk_bytes, stop=stop, scrub=scrub,
+                          backoff=Backoff(initial_backoff, max_backoff, max_retries))
+    else:
+        from spladekit.paths import default_local_index
+
+        directory = Path(local_dir) if local_dir is not None else default_local_index()
+        sink = LocalSink(directory, meta, force=force)
+        report.forced = sink.forced
+        target = str(directory)
+    report.target = target
+
+    job_dir = default_job_dir(input, target)
+    checkpoint_path = Path(checkpoint) if checkpoint else job_dir / "checkpoint.json"
+    dead_path = Path(dead_letter) if dead_letter else checkpoint_path.parent / "dead_letter.jsonl"
+    input_size = None if str(source) == "-" else os.path.getsize(source)
+    current = Checkpoint(input=str(input), input_size=input_size, target=target, model_sha256=model_sha)
+    start_after = 0
+    if resume:
+        previous = Checkpoint.load(checkpoint_path)
+        if previous is not None:
+            previous.check_same_job(current, checkpoint_path)
+            start_after = previous.position
+            report.resumed_from = start_after
+    report.checkpoint, report.dead_letter = str(checkpoint_path), str(dead_path)
+
+    ids = [id_field] if isinstance(id_field, str) else list(id_field or ("_id", "id"))
+    policy = RecordPolicy(id_fields=ids, text_field=text_field, title_field=title_field,
+                          require_id=require_id, max_doc_bytes=max_doc_bytes)
+    cfg = config or PipelineConfig(batch_size=batch_size, writers=writers, bulk_docs=bulk_docs)
+    dead = DeadLetter(dead_path, resume_after=start_after if resume else None)
+    if start_after == 0:
+        current.save(checkpoint_path)  # a fresh job: an old checkpoint must not survive a crash before the first
+    try:
+        pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encoder.encode_documents, sink,
+                            dead, checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after,
+                            config=cfg, progress=progress, stop=stop)
+        try:
+            counts = pipeline.run()
+        finally:
+            report.retries = sink.retries
+    finally:
+        dead.close()
+    report.read, report.skipped, report.indexed = counts.read, counts.skipped, counts.indexed
+    report.failed = dict(sorted(counts.failed.items()))
+    report.seconds = round(time.perf_counter() - started, 3)
+    done = report.indexed + sum(report.failed.values())
+    report.docs_per_s = round(done / report.seconds, 1) if report.seconds > 0 else 0.0
+    report.complete = True
+    return report

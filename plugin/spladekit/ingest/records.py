@@ -1,0 +1,61 @@
+"""The two things a reader produces: a usable :class:`Record` or a :class:`Reject` bound for the dead letter.
+
+Every record carries its input ``position``: the 1-based line number for JSONL (blank lines count, so the
+number matches ``sed -n Np``), the 1-based data row for CSV/TSV (header excluded) and Parquet. Positions
+strictly increase through an input; the checkpoint stores one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: Every reason a record can be rejected for; the dead letter and the report use exactly these strings.
+REASONS = {
+    "malformed_json": "the line is not valid JSON",
+    "malformed_csv": "the CSV/TSV row cannot be parsed or has another number of fields than the header",
+    "not_an_object": "the JSON value is not an object",
+    "invalid_utf8": "the bytes are not valid UTF-8 (or the text holds lone surrogates)",
+    "missing_id": "no id and --require-id was given",
+    "invalid_id": "the id is not a string or an integer, is blank, or is longer than 512 UTF-8 bytes",
+    "missing_text": "the text field is absent or null",
+    "non_string_text": "the text or title is not a string",
+    "empty_text": "title and text are empty or whitespace only",
+    "too_large": "title + text exceed max_doc_bytes",
+    "duplicate_id": "an earlier record of this job has the same id (first occurrence wins)",
+    "engine_rejected": "the engine refused the document (not retryable); the detail says why",
+}
+
+
+@dataclass(slots=True)
+class Record:
+    position: int
+    id: str
+    text: str
+    title: str = ""
+    #: UTF-8 size of title + text (used for the in-flight memory budget and bulk chunking)
+    nbytes: int = 0
+
+    @property
+    def encoder_text(self) -> str:
+        """What the encoder sees: title and text joined as BEIR does."""
+        return f"{self.title} {self.text}".strip() if self.title else self.text
+
+
+@dataclass(slots=True)
+class Reject:
+    position: int
+    id: str | None
+    reason: str
+    #: the parsed record, or a (possibly truncated) text excerpt of the raw input
+    record: Any = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class Raw:
+    """One input unit before the record policy runs: a parsed row (dict) or a reject from parsing."""
+
+    position: int
+    row: dict | None
+    reject: Reject | None = None
