@@ -285,6 +285,11 @@ class Searcher:
     # -- setup ---------------------------------------------------------------------------------------------
 
     @property
+    def model(self) -> str:
+        """The model the queries are encoded with."""
+        return self._model
+
+    @property
     def engine(self) -> str | None:
         return None if self.engine_index is None else self.engine_index.engine
 
@@ -513,8 +518,9 @@ def _fuse(splade: list[Hit], bm25: list[Hit], *, k: int, fusion: str, alpha: flo
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_searcher(engine_url: str | None, index: str | None, local_dir: str | None, model: str | None) -> Searcher:
-    return Searcher(engine_url=engine_url, index=index, local_dir=local_dir, model=model)
+def _cached_searcher(engine_url: str | None, index: str | None, local_dir: str | None, model: str | None,
+                     connect: tuple[tuple[str, Any], ...]) -> Searcher:
+    return Searcher(engine_url=engine_url, index=index, local_dir=local_dir, model=model, **dict(connect))
 
 
 def search(
@@ -532,18 +538,23 @@ def search(
     model: str | None = None,
     fusion: str = "rrf",
     alpha: float = 0.5,
+    window: int = HYBRID_WINDOW,
+    **connect_options: Any,
 ) -> list[Hit]:
     """Search an engine index (``engine_url`` + ``index``) or a local index (``local_dir``) with text.
 
-    The connection and the encoder are cached per (backend, model), so repeated calls are cheap.
+    ``connect_options`` (``user``, ``password``, ``api_key``, ``ca_certs``, ``verify_certs``) go to
+    :func:`spladekit.engines.connect`. The connection and the encoder are cached per (backend, model), so
+    repeated calls are cheap; see :class:`Searcher` for the per-call options.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     if not query_text or not query_text.strip():
         raise InputError("the query is empty; give some words to search for")
-    searcher = _cached_searcher(engine_url, index, None if local_dir is None else str(local_dir), model)
+    searcher = _cached_searcher(engine_url, index, None if local_dir is None else str(local_dir), model,
+                                tuple(sorted(connect_options.items())))
     return searcher.search(query_text, k=k, mode=mode, two_phase=two_phase, prune=prune, filter=filter,
-                           explain=explain, fusion=fusion, alpha=alpha)
+                           explain=explain, fusion=fusion, alpha=alpha, window=window)
 
 
 def score_sum(explanation: Sequence[Contribution]) -> float:

@@ -24,6 +24,8 @@ _COMMANDS = [
     ("spladekit.cli.demo", "demo"),
     ("spladekit.cli.eval", "eval_"),
     ("spladekit.cli.ingest", "ingest"),
+    ("spladekit.cli.search", "search"),
+    ("spladekit.cli.parity", "parity"),
 ]
 
 
