@@ -153,9 +153,9 @@ def evaluate(
     engine = None
     if engine_url:
         engine = build.engine_index(engine_url, index_name or build.default_index_name(dataset),
-                                    **(engine_options or {}))
+                                    names=enc.names, **(engine_options or {}))
         kind = build.engine_kind(engine)
-        engine_cost = build.ensure_engine_index(engine, dataset, docs, model_info, rebuild=rebuild,
+        engine_cost = build.ensure_engine_index(engine, dataset, docs, model_info, encoder=enc, rebuild=rebuild,
                                                 progress=progress)
         sr = run_engine_splade(engine, qvecs, k, name=f"splade-{kind}", progress=progress)
         runs.append(sr)
@@ -176,7 +176,7 @@ def evaluate(
     report = evaluate_runs(dataset, runs, measures=measures, out_dir=None, cost=cost)
     report.model = model_info
     report.settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
-                       "engine_url": engine_url, "index": getattr(engine, "name", None) if engine else None}
+                       "engine_url": engine_url, "index": engine.index if engine is not None else None}
     if out is not None:
         for s in report.systems:
             s.run_file = str(write_run(next(r.run for r in runs if r.name == s.name),

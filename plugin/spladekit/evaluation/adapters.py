@@ -41,20 +41,22 @@ def bm25_body(text: str, k: int) -> dict:
 
 def _client_and_name(engine_index):
     client = getattr(engine_index, "client", None)
-    name = getattr(engine_index, "name", None) or getattr(engine_index, "index", None)
+    name = getattr(engine_index, "index", None)
     if client is None or not isinstance(name, str):
-        raise TypeError("the engine index exposes no client/name pair for a raw search")
+        raise TypeError("the engine index exposes no client/index pair for a raw search")
     return client, name
 
 
 def bm25_search(engine_index, text: str, k: int) -> tuple[list[str], list[float]]:
-    """BM25 on an engine index; uses the engines layer's own text search when it has one."""
-    for attr in ("search_text", "search_bm25", "bm25"):
-        fn = getattr(engine_index, attr, None)
-        if callable(fn):
-            return hits_of(fn(text, k=k))
+    """BM25 on an engine index: :func:`bm25_body` sent through the index's own search call, so engine errors
+    come out as :class:`~spladekit.errors.EngineError` (the engines layer has no text-search method)."""
+    body = bm25_body(text, k)
+    search = getattr(engine_index, "_search", None)
+    if callable(search) and hasattr(engine_index, "_call"):
+        return hits_of(engine_index._call("search", search, body))
     client, name = _client_and_name(engine_index)
-    return hits_of(client.search(index=name, body=bm25_body(text, k)))
+    resp = client.search(index=name, body=body)
+    return hits_of(dict(getattr(resp, "body", resp)))
 
 
 def store_bytes(engine_index) -> int | None:
@@ -62,6 +64,7 @@ def store_bytes(engine_index) -> int | None:
     try:
         client, name = _client_and_name(engine_index)
         stats = client.indices.stats(index=name, metric="store")
+        stats = dict(getattr(stats, "body", stats))
         return int(stats["indices"][name]["primaries"]["store"]["size_in_bytes"])
     except Exception:  # cost is informative only; never fail an evaluation for it
         return None

@@ -184,3 +184,49 @@ def engine_kind(engine) -> str:
         if isinstance(v, str):
             return v
     return "engine"
+
+
+def ensure_engine_index(engine, dataset: Dataset, docs: DocVectors, info: Mapping, *, encoder=None,
+                        rebuild: bool = False, progress: bool = False) -> dict:
+    """Make ``engine``'s index hold this corpus encoded by this model; returns its cost figures.
+
+    Reused when its ``_meta.eval_key`` names this corpus and model and it holds every document. Otherwise
+    it is (re)built from the cached document vectors with ``create`` + ``bulk_index``, so the engine holds
+    exactly the vectors the local index holds. An index that spladekit eval did not build is never deleted
+    without ``rebuild``.
+    """
+    from spladekit.errors import EngineError, InputError
+    from spladekit.mappings import index_meta
+
+    n = len(docs.ids)
+    current = engine.meta() if engine.exists() else None
+    reusable = (current is not None and current.get("eval_key") == docs.key and not rebuild
+                and engine.count() == n)
+    if not reusable:
+        if current is not None or engine.exists():
+            if not rebuild and (current or {}).get("eval_key") is None:
+                raise InputError(f"index {engine.index!r} exists and was not built by spladekit eval; pass another "
+                                 "--index, or --rebuild to replace it")
+            engine.delete_index()
+        engine.create(index_meta(str(info.get("source_model") or info.get("model") or "unknown"),
+                                 str(info.get("model_sha256") or info.get("weights_sha256") or ""),
+                                 eval_key=docs.key, eval_dataset=dataset.name))
+        names = engine.names or (encoder.names if encoder is not None else None)
+
+        def sources():
+            for did, vec in zip(docs.ids, docs.batch, strict=True):
+                doc = dataset.corpus[did]
+                yield did, engine.source(vec, names=names, text=doc.text, title=doc.title or None)
+
+        from tqdm.auto import tqdm
+
+        failed = [r for r in tqdm(engine.bulk_index(sources()), total=n, desc=f"index {engine.engine}",
+                                  unit="doc", disable=not progress, leave=False) if not r.ok]
+        engine.refresh()
+        if failed:
+            raise EngineError(f"{len(failed)} of {n} documents were rejected by {engine.engine} (first: "
+                              f"{failed[0].id}: {failed[0].info.get('error')}); the evaluation needs all of them")
+    from spladekit.evaluation.adapters import store_bytes
+
+    size = store_bytes(engine)
+    return {"mean_doc_terms": docs.mean_terms(), "index_bytes_per_doc": size / n if size is not None else None}

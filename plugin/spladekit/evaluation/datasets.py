@@ -71,8 +71,8 @@ class Document:
     text: str
 
     def full_text(self) -> str:
-        """What the encoder sees: title and text joined by a space (BEIR's convention), or text alone."""
-        return f"{self.title} {self.text}" if self.title else self.text
+        """What the encoder sees: title and text joined by a space (BEIR's convention, as ingestion does)."""
+        return f"{self.title} {self.text}".strip() if self.title else self.text
 
 
 @dataclass
