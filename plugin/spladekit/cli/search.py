@@ -25,7 +25,7 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
     if fmt == "jsonl":
         return "\n".join(json.dumps(h.to_dict(), ensure_ascii=False) for h in hits)
     if fmt == "trec":
-        return "\n".join(f"{qid} Q0 {h.id} {h.rank} {h.score:.9g} {tag}" for h in hits)
+        return "\n".join(f"{qid} Q0 {h.id} {h.rank} {h.score!r} {tag}" for h in hits)
     if not hits:
         return "no hits"
     width = max(len(h.id) for h in hits)
