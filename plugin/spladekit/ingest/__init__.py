@@ -25,7 +25,7 @@ from spladekit.ingest.checkpoint import Checkpoint
 from spladekit.ingest.deadletter import DeadLetter
 from spladekit.ingest.pipeline import Pipeline, PipelineConfig
 from spladekit.ingest.policy import DEFAULT_MAX_DOC_BYTES, RecordPolicy
-from spladekit.ingest.report import IngestReport, redact_url
+from spladekit.ingest.report import IngestReport, redact_url, split_userinfo
 from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink, check_model, model_identity
 
 __all__ = ["IngestReport", "PipelineConfig", "default_job_dir", "ingest"]
@@ -98,9 +98,14 @@ def ingest(
     ``SpladeEncoder.load(model)``). ``force`` writes into an index built with another model (warns loudly).
     Credentials (``user``/``password``, ``api_key``) reach the client only, never the report or errors.
     """
-    scrub = _scrubber([password, api_key])
+    args = dict(locals())
+    if engine_url is not None:
+        clean, url_user, url_password = split_userinfo(engine_url)
+        args.update(engine_url=clean, user=user if user is not None else url_user,
+                    password=password if password is not None else url_password)
+    scrub = _scrubber([args["password"], api_key])
     try:
-        return _ingest(**locals() | {"scrub": scrub})
+        return _ingest(**args, scrub=scrub)
     except SpladekitError as exc:
         text = str(exc)
         if scrub(text) != text:

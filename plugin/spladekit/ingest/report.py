@@ -14,19 +14,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """(URL without user info, user, password), splitting at the LAST ``@`` of the authority by hand:
+    ``urlsplit`` cuts an unencoded password holding ``#``, ``?`` or ``/`` and would put part of it in errors.
+
+    >>> split_userinfo("http://bob:p#w@127.0.0.1:9200")
+    ('http://127.0.0.1:9200', 'bob', 'p#w')
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url, None, None
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}://{host}", unquote(user) or None, (unquote(password) if colon else None)
 
 
 def redact_url(url: str) -> str:
     """``url`` without ``user:password@`` (and without a query string, which may hold a token)."""
-    parts = urlsplit(url)
+    clean, _, _ = split_userinfo(url)
+    try:
+        parts = urlsplit(clean)
+    except ValueError:
+        return "<unparseable URL>"
     if not parts.scheme:
-        return url.split("@")[-1]
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return clean.split("@")[-1]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 @dataclass
