@@ -1,0 +1,124 @@
+"""spladekit.parity: comparison rules (ties as sets, any score difference fails), report, queries file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from spladekit.errors import InputError
+from spladekit.local.index import LocalIndex
+from spladekit.parity import ParityReport, compare_query, read_queries, run_parity
+from spladekit.vectors import SparseVector
+
+
+@pytest.fixture()
+def local():
+    index = LocalIndex(mode="lucene")
+    rng = np.random.default_rng(11)
+    ids, vecs = [], []
+    for i in range(80):
+        terms = rng.choice(np.arange(1, 30), size=rng.integers(1, 8), replace=False)
+        vecs.append(SparseVector(terms, rng.uniform(0.05, 3.0, size=terms.size)))
+        ids.append(f"d{i}")
+    # Three documents with the same vector: a three-way tie.
+    for j in range(3):
+        ids.append(f"tie{j}")
+        vecs.append(SparseVector.from_dict({40: 1.0}))
+    index.add(ids, vecs)
+    return index
+
+
+Q = SparseVector.from_dict({3: 1.2, 7: 0.8, 11: 2.0, 19: 0.4})
+
+
+def _reference(local, vec, k):
+    ids, scores = local.search(vec, k=k)
+    return list(zip(ids, scores.tolist(), strict=True))
+
+
+def test_identical_hits_agree(local):
+    r = compare_query("q", _reference(local, Q, 10), local, Q, 10)
+    assert r.ok and r.overlap == 1.0 and r.max_score_diff == 0.0 and r.problems == []
+
+
+def test_a_one_ulp_score_difference_fails(local):
+    hits = _reference(local, Q, 10)
+    d, s = hits[3]
+    hits[3] = (d, float(np.nextafter(np.float32(s), np.float32(0))))
+    r = compare_query("q", hits, local, Q, 10)
+    assert not r.ok and r.max_score_diff > 0
+    assert any("differ from the float32 reference" in p for p in r.problems)
+
+
+def test_a_missing_document_fails(local):
+    hits = _reference(local, Q, 11)
+    r = compare_query("q", hits[:9] + hits[10:11], local, Q, 10)
+    assert not r.ok and any("differs beyond ties" in p for p in r.problems)
+    assert r.overlap == 0.9
+
+
+def test_ties_at_the_kth_place_are_sets(local):
+    q = SparseVector.from_dict({40: 2.0})
+    ref = _reference(local, q, 3)
+    assert len({s for _, s in ref}) == 1
+    # An engine returning the tied documents in another order, or another member of the tie, is right.
+    assert compare_query("q", ref[::-1], local, q, 3).ok
+    r = compare_query("q", [ref[2]], local, q, 1)
+    assert r.ok and r.overlap == 0.0
+
+
+def test_unsorted_or_duplicated_hits_fail(local):
+    hits = _reference(local, Q, 5)
+    assert not compare_query("q", [hits[1], hits[0], *hits[2:]], local, Q, 5).ok
+    assert not compare_query("q", [hits[0], hits[0], *hits[2:]], local, Q, 5).ok
+
+
+class _FakeEngine:
+    """Answers search_vector from a LocalIndex, optionally corrupting one query's scores."""
+
+    engine = "opensearch"
+    index = "docs"
+    last_query = None
+
+    def __init__(self, local, corrupt=None):
+        self.local, self.corrupt = local, corrupt
+
+    def search_vector(self, vec, k, names=None, source=None):
+        ids, scores = self.local.search(vec, k=k)
+        if self.corrupt is not None and np.array_equal(vec.ids, self.corrupt.ids):
+            scores = scores * np.float32(1.001)
+        return [type("H", (), {"id": i, "score": s})() for i, s in zip(ids, scores, strict=True)]
+
+
+def test_run_parity_report(local, tmp_path):
+    queries = {"a": Q, "b": SparseVector.from_dict({40: 1.0, 2: 0.3}), "c": SparseVector.from_dict({5: 0.7})}
+    good = run_parity(_FakeEngine(local), local, queries, k=5)
+    assert good.ok and good.summary()["parity"] == 1.0
+    bad = run_parity(_FakeEngine(local, corrupt=queries["c"]), local, queries, k=5)
+    assert not bad.ok and bad.summary()["agree"] == 2
+    data = json.loads(bad.write(tmp_path / "r.json").read_text())
+    assert data["failures"] == ["c"] and data["summary"]["max_score_diff"] > 0
+    assert [q["qid"] for q in data["per_query"]] == ["a", "b", "c"]
+    assert isinstance(bad, ParityReport)
+
+
+def test_run_parity_needs_a_lucene_mode_index():
+    with pytest.raises(InputError, match="lucene"):
+        run_parity(_FakeEngine(None), LocalIndex(mode="exact"), {"a": Q})
+
+
+def test_read_queries_jsonl_and_tsv(tmp_path):
+    j = tmp_path / "q.jsonl"
+    j.write_text('{"_id": "1", "text": "wing stall"}\n\n{"id": 2, "query": "lift"}\n')
+    assert read_queries(j) == {"1": "wing stall", "2": "lift"}
+    t = tmp_path / "q.tsv"
+    t.write_text("7\tboundary layer\n")
+    assert read_queries(t) == {"7": "boundary layer"}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"_id": "1", "text": ""}\n')
+    with pytest.raises(InputError, match="bad.jsonl:1"):
+        read_queries(bad)
+    with pytest.raises(InputError, match="no queries file"):
+        read_queries(tmp_path / "missing.jsonl")
