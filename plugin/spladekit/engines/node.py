@@ -45,6 +45,8 @@ START_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
 FETCH_TIMEOUT = 900.0
 MIN_JAVA = 17
+#: Where distributions install JDKs; searched after $SPLADEKIT_JAVA_HOME, $JAVA_HOME and PATH.
+JVM_DIRS = [Path("/usr/lib/jvm")]
 
 _DOCKER_HINT = (
     "If you have Docker, run the engine from docker/ instead: "
@@ -74,7 +76,9 @@ def find_java() -> Path:
     on_path = shutil.which("java")
     if on_path:
         candidates.append(Path(on_path).resolve().parent.parent)
-    candidates += sorted(Path("/usr/lib/jvm").glob("java-17-*")) if Path("/usr/lib/jvm").is_dir() else []
+    for jvm_dir in JVM_DIRS:
+        if jvm_dir.is_dir():
+            candidates += sorted(jvm_dir.glob("java-17-*")) + sorted(jvm_dir.glob("java-21-*"))
     tried = []
     for home in candidates:
         java = home / "bin" / "java"

@@ -1,0 +1,177 @@
+"""Node management error paths, without starting a JVM: every failure is one clear paragraph, never a hang.
+
+Fake ``java``, ``mvn`` and engine launch scripts stand in for the real ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from spladekit.cli import main
+from spladekit.engines import node
+from spladekit.errors import EngineError
+
+
+def _script(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def world_dir() -> Iterator[Path]:
+    # Nodes run as an unprivileged user when we are root: it must be able to enter this folder.
+    d = Path(tempfile.mkdtemp(prefix="spladekit-unit-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def fake_java(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = world_dir / "jdk"
+    _script(home / "bin" / "java", "echo 'openjdk version \"17.0.9\" 2023-10-17' >&2")
+    monkeypatch.setenv("SPLADEKIT_JAVA_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def cache(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    c = world_dir / "cache"
+    c.mkdir()
+    monkeypatch.setenv("SPLADEKIT_CACHE", str(c))
+    return c
+
+
+def _fake_distribution(cache: Path, engine: str, launcher_body: str) -> Path:
+    home = cache / "engines" / f"{engine}-{node.VERSIONS[engine]}"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "jvm.options").write_text("-Xlog:gc*:file=logs/gc.log\n")
+    _script(home / "bin" / engine, launcher_body)
+    (home / ".spladekit-complete").write_text("{}")
+    for p in [home, *home.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if p.is_dir() else 0))
+    return home
+
+
+@pytest.mark.parametrize("call", [node.fetch, node.home_dir, lambda e: node.start(e), lambda e: node.stop(e, 1)])
+def test_bad_engine_name_lists_valid_ones(call) -> None:
+    with pytest.raises(ValueError, match="valid engines: opensearch, elasticsearch"):
+        call("solr")
+
+
+def test_cli_rejects_bad_engine() -> None:
+    result = CliRunner().invoke(main, ["engine", "start", "--engine", "solr"])
+    assert result.exit_code != 0 and "opensearch" in result.output
+
+
+def test_missing_java(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPLADEKIT_JAVA_HOME", str(world_dir / "nowhere"))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(world_dir))
+    monkeypatch.setattr(node, "JVM_DIRS", [world_dir / "no-jvms"])
+    with pytest.raises(EngineError, match=r"no Java >= 17 found.*SPLADEKIT_JAVA_HOME.*docker compose"):
+        node.find_java()
+
+
+def test_java_too_old(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = world_dir / "jdk11"
+    _script(old / "bin" / "java", "echo 'openjdk version \"11.0.2\" 2019-01-15' >&2")
+    monkeypatch.setenv("SPLADEKIT_JAVA_HOME", str(old))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(world_dir))
+    monkeypatch.setattr(node, "JVM_DIRS", [])
+    with pytest.raises(EngineError, match=r"Java 11"):
+        node.find_java()
+
+
+def test_java_found(fake_java: Path) -> None:
+    assert node.find_java() == fake_java
+
+
+def test_missing_mvn(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(cache))
+    with pytest.raises(EngineError, match=r"mvn .* not on PATH.*apt-get install maven.*docker compose"):
+        node.fetch("opensearch")
+
+
+def test_mvn_failure_shows_its_output(cache: Path, world_dir: Path, fake_java: Path, monkeypatch) -> None:
+    _script(world_dir / "bin" / "mvn", "echo '[ERROR] Could not resolve artifact: no route to host'; exit 1")
+    monkeypatch.setenv("PATH", f"{world_dir / 'bin'}:/usr/bin:/bin")
+    with pytest.raises(EngineError, match=r"mvn could not fetch .*Could not resolve artifact.*docker"):
+        node.fetch("elasticsearch")
+
+
+def test_port_taken() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        assert node.port_in_use(port)
+        with pytest.raises(EngineError, match=rf"port {port} .* already taken.*--port.*docker compose"):
+            node.start("opensearch", port=port)
+
+
+def test_free_port_is_free() -> None:
+    assert not node.port_in_use(node.free_port())
+
+
+def test_node_dying_at_start_shows_log_tail(cache: Path, fake_java: Path, world_dir: Path) -> None:
+    _fake_distribution(cache, "opensearch", "echo 'starting'; echo 'ERROR: unknown setting [bogus.setting]'; exit 3")
+    with pytest.raises(EngineError) as info:
+        node.start("opensearch", data_dir=world_dir / "node", timeout=30)
+    msg = str(info.value)
+    assert "died during start-up (exit 3)" in msg
+    assert "unknown setting [bogus.setting]" in msg
+    assert "docker compose -f docker/compose.opensearch.yml" in msg
+    assert "\n" not in msg
+
+
+def test_start_timeout_is_bounded_and_kills_the_node(cache: Path, fake_java: Path, world_dir: Path) -> None:
+    _fake_distribution(cache, "elasticsearch", 'echo $$ > "$ES_PATH_CONF/../launcher.pid"; exec sleep 120')
+    with pytest.raises(EngineError, match=r"not healthy \(yellow\) after 2 s; it was stopped"):
+        node.start("elasticsearch", data_dir=world_dir / "node", timeout=2)
+    pid = int((world_dir / "node" / "launcher.pid").read_text())
+    assert not node._pid_alive(pid)
+    assert node.stop("elasticsearch", 1) is False
+
+
+def test_written_config(cache: Path, fake_java: Path, world_dir: Path) -> None:
+    _fake_distribution(cache, "elasticsearch", "exit 1")
+    with pytest.raises(EngineError):
+        node.start(
+            "elasticsearch",
+            port=node.free_port(),
+            data_dir=world_dir / "n",
+            settings={"thread_pool.write.queue_size": 1},
+        )
+    yml = (world_dir / "n" / "config" / "elasticsearch.yml").read_text()
+    for line in (
+        'discovery.type: "single-node"',
+        'network.host: "127.0.0.1"',
+        "xpack.security.enabled: false",
+        "cluster.routing.allocation.disk.threshold_enabled: false",
+        "thread_pool.write.queue_size: 1",
+    ):
+        assert line in yml
+    assert "-Xmx512m" in (world_dir / "n" / "config" / "jvm.options.d" / "spladekit-heap.options").read_text()
+    assert f"file={world_dir / 'n'}/logs/gc.log" in (world_dir / "n" / "config" / "jvm.options").read_text()
+    if os.geteuid() == 0:
+        assert (world_dir / "n" / "data").stat().st_uid != 0
+
+
+def test_status_and_stop_without_a_node(cache: Path) -> None:
+    port = node.free_port()
+    assert node.stop("opensearch", port) is False
+    info = node.status("opensearch", port)
+    assert info["running"] is False and info["health"] is None
