@@ -354,8 +354,10 @@ class Searcher:
         fusion: str = "rrf",
         alpha: float = 0.5,
         window: int = HYBRID_WINDOW,
+        explain_top: int | None = EXPLAIN_TOP,
     ) -> list[Hit]:
-        """Search with text; see the module docstring for the modes."""
+        """Search with text; see the module docstring for the modes. ``explain_top``: query tokens listed per
+        hit (None: all shared tokens, which then add up to the SPLADE score)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
         if fusion not in FUSIONS:
@@ -368,9 +370,11 @@ class Searcher:
             return self.search_bm25(query_text, k=k, filter=filter)
         vec = self.encode(query_text)
         if mode == "splade":
-            return self.search_vector(vec, k=k, two_phase=two_phase, prune=prune, filter=filter, explain=explain)
+            return self.search_vector(vec, k=k, two_phase=two_phase, prune=prune, filter=filter, explain=explain,
+                                      explain_top=explain_top)
         n = max(k, window)
-        sp = self.search_vector(vec, k=n, two_phase=two_phase, prune=prune, filter=filter, explain=explain)
+        sp = self.search_vector(vec, k=n, two_phase=two_phase, prune=prune, filter=filter, explain=explain,
+                                explain_top=explain_top)
         bm = self.search_bm25(query_text, k=n, filter=filter)
         return _fuse(sp, bm, k=k, fusion=fusion, alpha=alpha)
 
@@ -383,13 +387,15 @@ class Searcher:
         prune: Mapping[str, Any] | None = None,
         filter: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,  # noqa: A002
         explain: bool = False,
+        explain_top: int | None = EXPLAIN_TOP,
     ) -> list[Hit]:
         """SPLADE search with a query vector (exact, pruned or two-phase)."""
         plan = TwoPhase() if two_phase is True else (two_phase or None)
         query, _ = prepare_query(vec, prune)
+        top = explain_top if explain else 0
         if self.local is not None:
-            return self._local_splade(query, k=k, plan=plan, filter=filter, explain=explain)
-        return self._engine_splade(query, k=k, plan=plan, filter=filter, explain=explain)
+            return self._local_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
+        return self._engine_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
 
     def search_bm25(
         self, text: str, *, k: int = 10, filter: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None  # noqa: A002
@@ -434,9 +440,10 @@ class Searcher:
         return hits
 
     def _engine_splade(
-        self, query: SparseVector, *, k: int, plan: TwoPhase | None, filter: Any, explain: bool  # noqa: A002
+        self, query: SparseVector, *, k: int, plan: TwoPhase | None, filter: Any, explain_top: int | None  # noqa: A002
     ) -> list[Hit]:
         engine = self.engine_index.engine
+        explain = explain_top != 0
         source = [TITLE_FIELD, TEXT_FIELD] + ([SPARSE_FIELD] if explain else [])
         if plan is not None:
             body = two_phase_body(query, self.names, engine, k=k, first_pass=plan, filter=filter, source=source)
@@ -451,13 +458,13 @@ class Searcher:
                 doc = self.names.from_features(stored).positive()
                 # Lucene scores the stored value as FeatureField decodes it, not the float sent at ingest.
                 doc = SparseVector(doc.ids, lucene.quantize(doc.weights))
-                hit.explanation = self.encoder.explain(query, doc, top_k=EXPLAIN_TOP)
+                hit.explanation = self.encoder.explain(query, doc, top_k=explain_top)
         return hits
 
     # -- local ---------------------------------------------------------------------------------------------
 
     def _local_splade(
-        self, query: SparseVector, *, k: int, plan: TwoPhase | None, filter: Any, explain: bool  # noqa: A002
+        self, query: SparseVector, *, k: int, plan: TwoPhase | None, filter: Any, explain_top: int | None  # noqa: A002
     ) -> list[Hit]:
         allowed = filter_ids(filter)
         if plan is not None:
@@ -469,10 +476,10 @@ class Searcher:
                 return []
         ids, scores = self.local.search(query, k=k, filter_ids=allowed)
         hits = [Hit(str(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores, strict=True), start=1)]
-        if explain:
+        if explain_top != 0:
             for hit in hits:
                 hit.explanation = self.encoder.explain(query, local_doc_vector(self.local, query, hit.id),
-                                                       top_k=EXPLAIN_TOP)
+                                                       top_k=explain_top)
         return hits
 
 
