@@ -170,7 +170,7 @@ def test_allowed_mask_filters_hits(data, compiled):
     docs, queries = data
     allowed = np.random.default_rng(5).random(len(docs)) < 0.5
     got = run(compiled, segment_of(compiled, docs, "exact"), queries, 10, None, allowed=allowed)
-    for q, (d, s) in zip(queries, got, strict=True):
+    for q, (d, _s) in zip(queries, got, strict=True):
         want_d, _ = expected_top(exact_scores(q, docs), 10, allowed)
         np.testing.assert_array_equal(d, want_d)
         assert allowed[d].all()
