@@ -1,0 +1,63 @@
+"""Node management on real engines: extra settings, SIGKILL, restart on the same data, stop by port."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from spladekit.engines import connect, node
+from spladekit.errors import EngineError
+from spladekit.features import FeatureNames
+from spladekit.mappings import index_meta
+from spladekit.vectors import SparseVector
+
+pytestmark = pytest.mark.integration
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+def test_kill_and_restart_on_same_data(engine: str, ci: bool) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"spladekit-lifecycle-{engine}-"))
+    settings = {"thread_pool.write.queue_size": 1}
+    try:
+        try:
+            n = node.start(engine, settings=settings, data_dir=data_dir)
+        except EngineError as exc:
+            if ci:
+                pytest.fail(f"{engine} node could not start: {exc}", pytrace=False)
+            pytest.skip(f"{engine} node could not start: {exc}")
+        try:
+            pools = _get(f"{n.url}/_nodes/_local/settings?filter_path=**.thread_pool")
+            assert "'queue_size': '1'" in str(pools)
+            names = FeatureNames(["[PAD]", "wing"])
+            idx = connect(n.url, "lifecycle", engine=engine, names=names)
+            idx.create(index_meta("m", "0"))
+            assert all(r.ok for r in idx.bulk_index([("a", idx.source(SparseVector.from_dict({1: 0.5})))]))
+            idx.refresh()
+            port = n.port
+            n.kill()
+            assert not n.alive()
+            # The port is usable again right after the kill; a second node on it is refused while this one runs.
+            n = node.start(engine, port=port, settings=settings, data_dir=data_dir)
+            idx = connect(n.url, "lifecycle", engine=engine, names=names)
+            assert idx.count() == 1
+            assert idx.meta()["model"] == "m"
+            with pytest.raises(EngineError, match="already taken"):
+                node.start(engine, port=port)
+            assert node.status(engine, port)["running"] is True
+        finally:
+            stopped = node.stop(engine, n.port)
+        assert stopped
+        assert not n.alive()
+        assert node.status(engine, n.port)["health"] is None
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
