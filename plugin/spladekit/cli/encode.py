@@ -1,0 +1,59 @@
+"""``spladekit export`` (torch -> ONNX) and ``spladekit encode`` (text -> tokens and weights)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from spladekit.cli._common import friendly_errors
+
+
+@click.command()
+@click.argument("model_name", metavar="MODEL", default="splade-tiny")
+@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False),
+              help="Directory to write model.onnx, the tokenizer and spladekit_encoder.json into.")
+@click.option("--opset", default=17, show_default=True, help="ONNX opset.")
+@click.option("--max-length", default=256, show_default=True, help="Tokens per text (longer texts: see encode).")
+@click.option("--top-k", type=int, default=None, help="Add an in-graph top-k output; vectors keep K terms at most.")
+@click.option("--vocab-blocks", default=32, show_default=True,
+              help="Slices of the vocabulary projection, each reduced while in cache.")
+@friendly_errors
+def export(model_name: str, output: str, opset: int, max_length: int, top_k: int | None, vocab_blocks: int) -> None:
+    """Export MODEL (splade-tiny, an HF id or a local directory) to an ONNX encoder with pooling fused in."""
+    from spladekit.encoder.export import export as export_model
+    from spladekit.models import resolve_model
+
+    out = export_model(resolve_model(model_name), output, opset=opset, max_length=max_length, top_k=top_k,
+                       vocab_blocks=vocab_blocks, source_name=model_name)
+    click.echo(str(out))
+
+
+@click.command()
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--model", "model_dir", default="splade-tiny", show_default=True,
+              help="Exported encoder directory, or a model name/dir to export once into the cache.")
+@click.option("--top-k", default=20, show_default=True, help="Tokens to print per text.")
+@click.option("--query", is_flag=True, help="Encode as queries (always truncated) instead of documents.")
+@click.option("--long-text", type=click.Choice(["truncate", "split"]), default="truncate", show_default=True,
+              help="Documents longer than the model's max length: cut them, or max-pool overlapping windows.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per text instead of a table.")
+@friendly_errors
+def encode(texts: tuple[str, ...], model_dir: str, top_k: int, query: bool, long_text: str, as_json: bool) -> None:
+    """Print the top tokens and weights SPLADE gives each of TEXTS."""
+    from spladekit.encoder.runtime import SpladeEncoder
+
+    encoder = SpladeEncoder.load(model_dir, long_text=long_text)
+    vectors = encoder.encode_queries(list(texts)) if query else encoder.encode_documents(list(texts))
+    for text, vec in zip(texts, vectors, strict=True):
+        pairs = encoder.decode(vec, top_k)
+        if as_json:
+            click.echo(json.dumps({"text": text, "terms": len(vec), "top": [[t, round(w, 4)] for t, w in pairs]}))
+            continue
+        click.echo(f"{text[:70]!r}: {len(vec)} terms")
+        for token, weight in pairs:
+            click.echo(f"  {token:<20} {weight:.4f}")
+    stats = encoder.last_stats
+    if stats.truncated or stats.empty:
+        click.echo(f"{stats.truncated} text(s) truncated at {encoder.max_length} tokens, {stats.empty} empty",
+                   err=True)

@@ -1,0 +1,320 @@
+"""Encode texts with an exported SPLADE graph on onnxruntime and tokenizers; torch is never imported here.
+
+>>> from spladekit.encoder.runtime import EncodeStats
+>>> EncodeStats(tokens=75, positions=100).padding_waste
+0.25
+
+Texts are tokenized in one parallel call, sorted by length so that a batch pads little (the waste is
+reported in :class:`EncodeStats`), run through the graph, and returned in their input order. Texts longer
+than the exported ``max_length`` follow an explicit policy: ``truncate`` (default; counted) or ``split``
+into overlapping windows whose vectors are max-pooled, which equals SPLADE-max over the whole text up to the
+windows' context. Empty and whitespace-only texts encode to an empty vector without running the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, get_args
+
+import numpy as np
+
+from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION
+from spladekit.encoder.pooling import SpladePooling
+from spladekit.errors import InputError, ModelError
+from spladekit.features import FeatureNames
+from spladekit.vectors import SparseVector
+
+LongTextPolicy = Literal["truncate", "split"]
+Device = Literal["cpu", "cuda"]
+_POLICIES: tuple[str, ...] = get_args(LongTextPolicy)
+_DEVICES: tuple[str, ...] = get_args(Device)
+
+
+@dataclass
+class EncodeStats:
+    """What one ``encode_*`` call did: counts of texts, tokens, padding and long-text handling."""
+
+    texts: int = 0
+    empty: int = 0  # empty or whitespace-only texts, encoded as empty vectors
+    truncated: int = 0  # texts cut at max_length (policy "truncate")
+    split: int = 0  # texts split into several windows (policy "split")
+    windows: int = 0  # sequences actually run through the model
+    tokens: int = 0  # real tokens run through the model, special tokens included
+    positions: int = 0  # tokens + padding
+    batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def padding_waste(self) -> float:
+        """Fraction of the positions the model ran on that were padding."""
+        return 0.0 if self.positions == 0 else 1.0 - self.tokens / self.positions
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("extra")
+        out["padding_waste"] = round(self.padding_waste, 6)
+        return out | self.extra
+
+
+class Contribution(NamedTuple):
+    """One shared term of a query and a document: ``contribution = query_weight * doc_weight``."""
+
+    token: str
+    token_id: int
+    query_weight: float
+    doc_weight: float
+    contribution: float
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str | bytes):
+        raise InputError("pass a list of texts, not a single string: encode_documents([text])")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise InputError(f"texts[{i}] is a {type(text).__name__}, expected str; convert or drop it first")
+    return out
+
+
+class SpladeEncoder:
+    """A SPLADE encoder exported by :func:`spladekit.encoder.export.export`, run on onnxruntime.
+
+    Load it with :meth:`load`; ``encode_documents``/``encode_queries`` return one :class:`SparseVector` per
+    text (``SparseBatch.from_vectors`` turns the list into the CSR batch type); ``last_stats`` describes the
+    last call.
+    """
+
+    def __init__(self, directory: str | Path, device: Device = "cpu", threads: int | None = None,
+                 batch_size: int = 32, long_text: LongTextPolicy = "truncate", stride: int | None = None) -> None:
+        if device not in _DEVICES:
+            raise ValueError(f"device {device!r} is not supported; valid values: {', '.join(map(repr, _DEVICES))}")
+        if long_text not in _POLICIES:
+            raise ValueError(f"long_text {long_text!r} is not supported; valid values: "
+                             f"{', '.join(map(repr, _POLICIES))}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1 or None (all cores), got {threads}")
+        self.directory = Path(directory)
+        config_path = self.directory / CONFIG_NAME
+        if not config_path.is_file():
+            raise ModelError(f"{self.directory} is not an exported encoder (no {CONFIG_NAME}); create one with "
+                             f"`spladekit export MODEL -o {self.directory}`")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.get("format_version") != CONFIG_VERSION:
+            raise ModelError(f"{config_path} has format_version {config.get('format_version')}, this spladekit "
+                             f"reads {CONFIG_VERSION}; re-export the model with `spladekit export`")
+        self.pooling = SpladePooling.from_dict(config["pooling"])
+        self.max_length = int(config["max_length"])
+        self.vocab_size = int(config["vocab_size"])
+        self.batch_size = int(batch_size)
+        self.long_text: LongTextPolicy = long_text
+        # Windows overlap by a quarter by default so that a term near a cut sees context on both sides.
+        self.stride = int(stride) if stride is not None else self.max_length // 4
+        if not 0 <= self.stride < self.max_length - 2:
+            raise ValueError(f"stride must be in [0, {self.max_length - 2}), got {self.stride}")
+
+        self._tokenizer = self._load_tokenizer()
+        self.names = FeatureNames.from_tokenizer_file(self.directory / "tokenizer.json")
+        if len(self.names) != self.vocab_size:
+            raise ModelError(f"tokenizer.json has {len(self.names)} tokens but the graph {self.vocab_size}; "
+                             "the export is inconsistent, re-export it")
+        self._session = self._load_session(config.get("onnx", "model.onnx"), device, threads)
+        self._top_outputs = config.get("top_k") is not None
+        self.info: dict[str, Any] = dict(config) | {
+            "directory": str(self.directory), "device": device,
+            "providers": self._session.get_providers(), "threads": threads,
+        }
+        self.last_stats = EncodeStats()
+
+    @classmethod
+    def load(cls, dir_or_name: str | Path = "splade-tiny", device: Device = "cpu", threads: int | None = None,
+             **options: Any) -> SpladeEncoder:
+        """An encoder from an exported directory, or from a model name/dir exported once into the cache.
+
+        Exporting (the first time a model name is used) needs the ``export`` extra; loading an exported
+        directory needs only onnxruntime and tokenizers.
+        """
+        path = Path(str(dir_or_name)).expanduser()
+        if not (path / CONFIG_NAME).is_file():
+            from spladekit.models import onnx_dir
+
+            path = onnx_dir(dir_or_name)
+        return cls(path, device=device, threads=threads, **options)
+
+    def _load_tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        path = self.directory / "tokenizer.json"
+        if not path.is_file():
+            raise ModelError(f"{self.directory} has no tokenizer.json; re-export the model")
+        tok = Tokenizer.from_file(str(path))
+        tok.no_padding()
+        tok.enable_truncation(self.max_length, stride=0)
+        return tok
+
+    def _load_session(self, onnx_name: str, device: str, threads: int | None) -> Any:
+        import onnxruntime as ort
+
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ModelError(
+                    "device='cuda' needs onnxruntime's CUDAExecutionProvider, which this onnxruntime lacks "
+                    f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu "
+                    "(pip uninstall onnxruntime && pip install onnxruntime-gpu) or use device='cpu'"
+                )
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime picks the physical cores
+        options.inter_op_num_threads = 1
+        path = self.directory / onnx_name
+        if not path.is_file():
+            raise ModelError(f"{path} is missing; re-export the model with `spladekit export`")
+        try:
+            return ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt graphs
+            raise ModelError(f"onnxruntime could not load {path}: {exc}; re-export the model") from exc
+
+    # ----------------------------------------------------------------------------------------- encoding
+    def encode_documents(self, texts: Sequence[str], *, long_text: LongTextPolicy | None = None,
+                         top_k: int | None = None, progress: bool = False) -> list[SparseVector]:
+        """One SparseVector per document (input order); long documents follow ``long_text``."""
+        return self._encode(texts, long_text or self.long_text, top_k, progress)
+
+    def encode_queries(self, texts: Sequence[str], *, top_k: int | None = None,
+                       progress: bool = False) -> list[SparseVector]:
+        """One SparseVector per query (input order); a query longer than max_length is truncated."""
+        return self._encode(texts, "truncate", top_k, progress)
+
+    def _encode(self, texts: Sequence[str], long_text: str, top_k: int | None, progress: bool) -> list[SparseVector]:
+        if long_text not in _POLICIES:
+            raise ValueError(f"long_text {long_text!r} is not supported; valid values: {', '.join(map(repr, _POLICIES))}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k}")
+        texts = _check_texts(texts)
+        stats = EncodeStats(texts=len(texts))
+        self.last_stats = stats
+        out: list[SparseVector] = [SparseVector.empty()] * len(texts)
+        live = [i for i, t in enumerate(texts) if t.strip()]
+        stats.empty = len(texts) - len(live)
+        if not live:
+            return out
+
+        split = long_text == "split"
+        if split:
+            self._tokenizer.enable_truncation(self.max_length, stride=self.stride)
+        try:
+            encodings = self._tokenizer.encode_batch([texts[i] for i in live], add_special_tokens=True)
+        finally:
+            if split:
+                self._tokenizer.enable_truncation(self.max_length, stride=0)
+
+        owners: list[int] = []  # window -> position in `live`
+        windows: list[list[int]] = []
+        for j, enc in enumerate(encodings):
+            more = enc.overflowing
+            windows.append(enc.ids)
+            owners.append(j)
+            if more:
+                if split:
+                    stats.split += 1
+                    for extra in more:
+                        windows.append(extra.ids)
+                        owners.append(j)
+                else:
+                    stats.truncated += 1
+        stats.windows = len(windows)
+
+        rows = self._run_windows(windows, stats, progress)
+        # Max-pool the windows of each text (one window for all but split texts).
+        pooled: dict[int, SparseVector] = {}
+        for w, j in enumerate(owners):
+            vec = rows[w]
+            if j in pooled:
+                vec = _sparse_max(pooled[j], vec)
+            pooled[j] = vec
+        for j, i in enumerate(live):
+            vec = pooled[j]
+            out[i] = vec.top_k(top_k) if top_k is not None else vec
+        return out
+
+    def _run_windows(self, windows: list[list[int]], stats: EncodeStats, progress: bool) -> list[SparseVector]:
+        lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
+        order = np.argsort(-lengths, kind="stable")
+        rows: list[SparseVector] = [SparseVector.empty()] * len(windows)
+        starts = range(0, len(windows), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="encoding", unit="batch", file=None)
+        for start in starts:
+            idx = order[start : start + self.batch_size]
+            width = int(lengths[idx].max())
+            ids = np.zeros((idx.size, width), dtype=np.int64)
+            mask = np.zeros((idx.size, width), dtype=np.int64)
+            for r, w in enumerate(idx):
+                n = lengths[w]
+                ids[r, :n] = windows[w]
+                mask[r, :n] = 1
+            stats.tokens += int(lengths[idx].sum())
+            stats.positions += int(ids.size)
+            stats.batches += 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if self._top_outputs:
+                weights, top_ids = self._session.run(["top_weights", "top_ids"], feeds)
+                for r, w in enumerate(idx):
+                    keep = weights[r] > 0
+                    rows[w] = SparseVector(top_ids[r][keep], weights[r][keep])
+            else:
+                (dense,) = self._session.run(["splade"], feeds)
+                for r, w in enumerate(idx):
+                    nz = np.flatnonzero(dense[r] > 0)
+                    rows[w] = SparseVector(nz, dense[r, nz])
+        return rows
+
+    # ----------------------------------------------------------------------------------- interpretation
+    def decode(self, vec: SparseVector, top_k: int | None = None) -> list[tuple[str, float]]:
+        """``[(token, weight)]`` by decreasing weight (ties by id), at most ``top_k`` of them."""
+        if top_k is not None:
+            vec = vec.top_k(top_k)
+        order = np.lexsort((vec.ids, -vec.weights))
+        tokens = self.names.tokens
+        return [(tokens[int(vec.ids[k])], float(vec.weights[k])) for k in order]
+
+    def explain(self, query: SparseVector, doc: SparseVector, top_k: int | None = None) -> list[Contribution]:
+        """Per-token contributions to ``query.dot(doc)``, largest first; without ``top_k`` they sum to it."""
+        common, qi, di = np.intersect1d(query.ids, doc.ids, assume_unique=True, return_indices=True)
+        qw = query.weights[qi].astype(np.float64)
+        dw = doc.weights[di].astype(np.float64)
+        contrib = qw * dw
+        order = np.lexsort((common, -contrib))
+        if top_k is not None:
+            order = order[:top_k]
+        tokens = self.names.tokens
+        return [Contribution(tokens[int(common[k])], int(common[k]), float(qw[k]), float(dw[k]), float(contrib[k]))
+                for k in order]
+
+    def __repr__(self) -> str:
+        return (f"SpladeEncoder({self.info.get('source_model')!r}, max_length={self.max_length}, "
+                f"device={self.info['device']!r})")
+
+
+def _sparse_max(a: SparseVector, b: SparseVector) -> SparseVector:
+    ids = np.union1d(a.ids, b.ids)
+    out = np.zeros(ids.size, dtype=np.float32)
+    out[np.searchsorted(ids, a.ids)] = a.weights
+    pos = np.searchsorted(ids, b.ids)
+    out[pos] = np.maximum(out[pos], b.weights)
+    return SparseVector(ids, out)
+
+
+def default_threads() -> int:
+    """The number of CPU cores this process may use (what ``threads=None`` lets onnxruntime pick from)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
