@@ -35,7 +35,7 @@ __all__ = [
     "write_run",
 ]
 
-#: Hybrid weights for (SPLADE, BM25) in the weighted-sum fusion; equal by default, documented in the report.
+#: Hybrid weights for (SPLADE, BM25) in the weighted-sum fusion; equal by default, recorded in the report.
 HYBRID_WEIGHTS = (0.5, 0.5)
 
 

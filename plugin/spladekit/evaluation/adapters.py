@@ -35,8 +35,10 @@ def hits_of(result) -> tuple[list[str], list[float]]:
 
 
 def bm25_body(text: str, k: int) -> dict:
-    """The BM25 request: ``match`` on ``text`` (the engines' default BM25 similarity), ids and scores only."""
-    return {"size": k, "_source": False, "track_total_hits": False, "query": {"match": {"text": {"query": text}}}}
+    """The BM25 request ``spladekit search --mode bm25`` sends (``match`` on ``text``), ids and scores only."""
+    from spladekit.search import bm25_body as search_bm25_body
+
+    return search_bm25_body(text, k=k, source=False)
 
 
 def _client_and_name(engine_index):

@@ -57,9 +57,9 @@ def compute(
     key = {m: name for m, name in zip(parsed, measures, strict=True)}
     per_query: dict[str, dict[str, float]] = {q: dict.fromkeys(measures, 0.0) for q in qrels}
     # pytrec_eval rejects an empty run dict for a query; leave such queries out and let them score 0
-    answered = {q: dict(docs) for q, docs in run.items() if q in qrels and docs}
+    answered = {q: {str(d): float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels and docs}
     if answered:
-        judged = {q: dict(d) for q, d in qrels.items()}
+        judged = {q: {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
         for metric in irm.iter_calc(parsed, judged, answered):
             if metric.query_id in per_query:
                 per_query[metric.query_id][key[metric.measure]] = float(metric.value)

@@ -9,6 +9,7 @@ query on the ``text`` field). Hybrid runs are fused here, on the client, from tw
   equal), then ``score(d) = sum_i w_i * norm_i(d)``; a document absent from a run contributes 0 for it.
 
 Ranks inside a run are by score descending, ties by document id, the order :func:`write_run` writes.
+``spladekit search --mode hybrid`` fuses its two hit lists with these same functions.
 
 >>> a = {"q": {"x": 3.0, "y": 1.0}}
 >>> b = {"q": {"y": 10.0, "z": 5.0}}
