@@ -1,0 +1,120 @@
+"""ONNX export of random tiny BERT and DistilBERT masked LMs: parity with the torch reference, config, options."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the export tests need the 'export' extra (torch, transformers, onnx)")
+pytest.importorskip("transformers", reason="the export tests need the 'export' extra")
+
+import onnxruntime as ort  # noqa: E402
+from _tiny_models import make_tiny_model  # noqa: E402
+
+from spladekit import __version__  # noqa: E402
+from spladekit.encoder import CONFIG_NAME, ONNX_NAME  # noqa: E402
+from spladekit.encoder.export import export  # noqa: E402
+from spladekit.encoder.pooling import SpladePooling, TorchSpladeEncoder  # noqa: E402
+from spladekit.models import sha256_file  # noqa: E402
+
+TEXTS = [
+    "the wing stall",
+    "air flow over a plane at high angle of attack and the boundary layer heat",
+    "x",
+    "supersonic shock wave, mach number 2.5 at low speed?!",
+    "jet " * 40,  # longer than max_length: truncated by both sides
+]
+
+
+@pytest.fixture(scope="module", params=["bert", "distilbert"])
+def tiny(request, tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp(request.param), kind=request.param)
+
+
+def _onnx_outputs(out_dir, batch):
+    session = ort.InferenceSession(str(out_dir / ONNX_NAME), providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
+    return session.run(None, feeds)
+
+
+@pytest.mark.parametrize("strategy", ["max", "sum"])
+def test_onnx_matches_torch_reference(tiny, tmp_path, strategy):
+    pooling = SpladePooling(strategy)
+    out = export(tiny, tmp_path / "onnx", max_length=32, pooling=pooling, vocab_blocks=5)
+    ref = TorchSpladeEncoder(tiny, pooling=pooling, max_length=32)
+    expected = ref.encode(TEXTS)
+    batch = ref.tokenizer(TEXTS, padding=True, truncation=True, max_length=32, return_tensors="np")
+    assert batch["attention_mask"].min() == 0, "the batch must contain padding for this test to mean anything"
+    (got,) = _onnx_outputs(out, batch)
+    assert got.shape == expected.shape == (len(TEXTS), len(ref.tokenizer.get_vocab()))
+    active = expected > 0
+    assert 0 < active.sum() < active.size, "degenerate model: every or no term active"
+    np.testing.assert_array_equal(got > 0, active)
+    assert np.abs(got - expected).max() <= 1e-5
+
+
+def test_vocab_blocks_do_not_change_the_result(tiny, tmp_path):
+    ref = TorchSpladeEncoder(tiny, max_length=32)
+    batch = ref.tokenizer(TEXTS, padding=True, truncation=True, max_length=32, return_tensors="np")
+    outs = [_onnx_outputs(export(tiny, tmp_path / str(n), max_length=32, vocab_blocks=n), batch)[0] for n in (1, 7)]
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-6, rtol=0)
+
+
+def test_in_graph_top_k(tiny, tmp_path):
+    out = export(tiny, tmp_path / "onnx", max_length=32, top_k=6)
+    ref = TorchSpladeEncoder(tiny, max_length=32)
+    batch = ref.tokenizer(TEXTS, padding=True, truncation=True, max_length=32, return_tensors="np")
+    pooled, top_weights, top_ids = _onnx_outputs(out, batch)
+    assert top_weights.shape == top_ids.shape == (len(TEXTS), 6)
+    for row in range(len(TEXTS)):
+        np.testing.assert_array_equal(np.sort(pooled[row])[::-1][:6], top_weights[row])
+        np.testing.assert_array_equal(pooled[row][top_ids[row]], top_weights[row])
+
+
+def test_config_and_files(tiny, tmp_path):
+    out = export(tiny, tmp_path / "onnx", max_length=48, top_k=10, source_name="tiny-test")
+    config = json.loads((out / CONFIG_NAME).read_text())
+    assert config["pooling"] == {"strategy": "max"}
+    assert config["max_length"] == 48
+    assert config["vocab_size"] == len(json.loads((tiny / "tokenizer.json").read_text())["model"]["vocab"])
+    assert config["source_model"] == "tiny-test"
+    assert config["weights_sha256"] == sha256_file(tiny / "model.safetensors")
+    assert config["spladekit_version"] == __version__
+    assert config["top_k"] == 10 and config["outputs"] == ["splade", "top_weights", "top_ids"]
+    assert (out / "tokenizer.json").is_file() and (out / "tokenizer_config.json").is_file()
+
+
+def test_dynamic_batch_and_sequence_axes(tiny, tmp_path):
+    import onnx
+
+    out = export(tiny, tmp_path / "onnx", max_length=32)
+    graph = onnx.load(str(out / ONNX_NAME)).graph
+    for inp in graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        assert [d.dim_param for d in dims] == ["batch", "sequence"], inp.name
+    session = ort.InferenceSession(str(out / ONNX_NAME), providers=["CPUExecutionProvider"])
+    for shape in [(1, 3), (5, 17), (2, 32)]:
+        ids = np.full(shape, 7, dtype=np.int64)
+        ids[:, 0] = 2
+        (res,) = session.run(["splade"], {"input_ids": ids, "attention_mask": np.ones(shape, np.int64)})
+        assert res.shape[0] == shape[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"max_length": 4}, "max_length must be at least 8"), ({"max_length": 1000}, "exceeds the model's"),
+     ({"top_k": 0}, "top_k must be a positive integer"), ({"vocab_blocks": 0, "max_length": 32}, "vocab_blocks must be between")],
+)
+def test_bad_export_options(tiny, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        export(tiny, tmp_path / "onnx", **kwargs)
+
+
+def test_pooling_options_are_validated():
+    assert SpladePooling.from_dict(SpladePooling("sum").to_dict()) == SpladePooling("sum")
+    with pytest.raises(ValueError, match="valid values: 'max', 'sum'"):
+        SpladePooling("mean")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown pooling options"):
+        SpladePooling.from_dict({"strategy": "max", "activation": "relu"})
