@@ -1,0 +1,270 @@
+"""Query benchmark on the engines: SPLADE exact, pruned, two-phase and BM25 ``match`` on the same index.
+
+For each engine given, one index holds npl (../shared/datasets/npl) encoded with the default model: the
+sparse field, and the text for BM25. Optionally (``--tile N``) a second index holds N documents tiled from
+the npl vectors (weights perturbed by +-5 %, as ``benchmarks/local_index.py`` does); its BM25 text is the
+original document's text. Contenders, alternating per query so that load from other processes hits all of
+them alike, each query sent one at a time (no concurrency):
+
+- ``splade-exact``: the full query (``spladekit.query``), ``track_total_hits: false``;
+- ``splade-pruned``: the query's 8 largest weights only;
+- ``two-phase``: those 8 tokens, then an engine ``rescore`` of the top 100 with the full query;
+- ``bm25``: ``match`` on ``text``.
+
+Latency: client wall time per request (HTTP round trip on 127.0.0.1 included) and the engine's ``took``;
+p50/p95 over ``--rounds`` passes over the queries after one warm-up pass. recall@10 is measured against
+``splade-exact`` on the same engine and index, counting a hit whose exact score ties the exact 10th score
+as found (ties are sets); for ``bm25`` it is only the overlap with SPLADE's top 10, not an error rate.
+nDCG@10 against npl's qrels is reported beside (ir_measures).
+
+    SPLADEKIT_CACHE=.cache .venv/bin/python benchmarks/query.py --opensearch http://127.0.0.1:9221 \\
+        --elasticsearch http://127.0.0.1:9222 [--rounds 3] [--tile 1000000]
+
+Prints JSON to stdout and writes it to ``benchmarks/results/query.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spladekit.engines import connect
+from spladekit.mappings import index_meta
+from spladekit.query import build_query
+from spladekit.search import TwoPhase, bm25_body, two_phase_body
+from spladekit.vectors import SparseBatch, SparseVector
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("SPLADEKIT_DATASETS", ROOT.parent / "shared" / "datasets"))
+PRUNE_TOP_K = 8
+PLAN = TwoPhase(top_k=PRUNE_TOP_K, window=100)
+K = 10
+
+
+def _local_bench():
+    """benchmarks/local_index.py (npl vectors cache, tiling): shared, not copied."""
+    spec = importlib.util.spec_from_file_location("local_index_bench", ROOT / "benchmarks" / "local_index.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def log(msg: str) -> None:
+    print(f"[query-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def texts_of(dataset: str) -> dict[str, str]:
+    out = {}
+    with open(DATASETS / dataset / "corpus.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            out[str(row["_id"])] = row.get("text") or ""
+    return out
+
+
+def build_index(url: str, name: str, docs: SparseBatch, keys: list[str], texts: dict[str, str], names,
+                sha: str, rebuild: bool) -> tuple[object, dict]:
+    """Create and fill ``name`` unless it already holds len(keys) documents; returns (index, build facts)."""
+    idx = connect(url, name, names=names)
+    if rebuild:
+        idx.delete_index()
+    if idx.exists() and idx.count() == len(keys):
+        log(f"{idx.engine}: reusing {name} ({len(keys)} docs)")
+        return idx, {"reused": True}
+    idx.delete_index()
+    idx.create(index_meta("splade-tiny", sha))
+    # Bulk-loading speed is the ingest benchmark's subject; refresh off during the load keeps it short.
+    idx.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "-1"}})
+    started = time.perf_counter()
+
+    def sources():
+        for i, key in enumerate(keys):
+            base = key.split("#", 1)[0]
+            yield key, idx.source(docs[i], text=texts.get(base, ""))
+
+    failed = 0
+    for n, r in enumerate(idx.bulk_index(sources(), chunk_size=1000), start=1):
+        failed += not r.ok
+        if n % 100_000 == 0:
+            log(f"{idx.engine}: {n} docs, {n / (time.perf_counter() - started):.0f} docs/s")
+    idx.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
+    idx.refresh()
+    load_s = time.perf_counter() - started
+    log(f"{idx.engine}: loaded {len(keys)} docs in {load_s:.0f} s ({len(keys) / load_s:.0f} docs/s), "
+        f"{failed} failed; force-merging")
+    t0 = time.perf_counter()
+    if idx.engine == "elasticsearch":
+        idx.client.options(request_timeout=3600).indices.forcemerge(index=name, max_num_segments=1)
+    else:
+        idx.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
+    return idx, {"reused": False, "load_s": load_s, "docs_per_s": len(keys) / load_s, "failed": failed,
+                 "forcemerge_s": time.perf_counter() - t0}
+
+
+def bodies(idx, vec: SparseVector, text: str, names) -> dict[str, dict]:
+    engine = idx.engine
+    common = {"_source": False, "track_total_hits": False}
+    return {
+        "splade-exact": build_query(vec, names, engine, size=K, max_clauses=None).body | common,
+        "splade-pruned": build_query(vec, names, engine, size=K, top_k=PRUNE_TOP_K, max_clauses=None).body | common,
+        "two-phase": two_phase_body(vec, names, engine, k=K, first_pass=PLAN) | common,
+        "bm25": bm25_body(text, k=K) | common,
+    }
+
+
+def run_engine(idx, queries: dict[str, tuple[SparseVector, str]], names, rounds: int) -> dict[str, dict]:
+    plans = {qid: bodies(idx, v, t, names) for qid, (v, t) in queries.items()}
+    methods = list(next(iter(plans.values())))
+    wall: dict[str, list[float]] = {m: [] for m in methods}
+    took: dict[str, list[float]] = {m: [] for m in methods}
+    results: dict[str, dict[str, list[tuple[str, float]]]] = {m: {} for m in methods}
+    for rnd in range(rounds + 1):  # round 0 warms the caches and is not timed
+        for j, (qid, plan) in enumerate(plans.items()):
+            order = methods[j % len(methods):] + methods[: j % len(methods)]  # rotate who goes first
+            for m in order:
+                t0 = time.perf_counter()
+                resp = idx._search(dict(plan[m]))
+                dt = (time.perf_counter() - t0) * 1000.0
+                if rnd:
+                    wall[m].append(dt)
+                    took[m].append(float(resp["took"]))
+                else:
+                    results[m][qid] = [(h["_id"], float(h["_score"])) for h in resp["hits"]["hits"]]
+    return {"wall": wall, "took": took, "results": results}
+
+
+def recall_vs_exact(results: dict[str, list], exact: dict[str, list], exact_scores: dict[str, dict]) -> float:
+    """Mean over queries of (hits in an exact top 10, ties at the 10th score included) / exact hits."""
+    values = []
+    for qid, want in exact.items():
+        if not want:
+            continue
+        kth = want[-1][1]
+        got = results.get(qid, [])
+        values.append(sum(1 for d, _ in got if exact_scores[qid].get(d, -1.0) >= kth) / len(want))
+    return float(np.mean(values))
+
+
+def ndcg10(results: dict[str, list], dataset: str) -> float | None:
+    try:
+        import ir_measures
+    except ImportError:
+        return None
+    qrels = []
+    with open(DATASETS / dataset / "qrels" / "test.tsv", encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if parts[0] in ("query-id", "qid") or len(parts) < 3:
+                continue
+            qrels.append(ir_measures.Qrel(parts[0], parts[1], int(parts[2])))
+    run = [ir_measures.ScoredDoc(q, d, s) for q, hits in results.items() for d, s in hits]
+    return float(ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10])
+
+
+def summarise(engine_out: dict, idx, queries, names, dataset: str | None) -> dict[str, dict]:
+    exact = engine_out["results"]["splade-exact"]
+    # Exact scores of every document any contender returned, to judge ties at the 10th place.
+    exact_scores = {}
+    for qid, (vec, _) in queries.items():
+        ids = {d for m in engine_out["results"].values() for d, _ in m.get(qid, [])}
+        body = build_query(vec, names, idx.engine, size=len(ids), max_clauses=None,
+                           filter={"ids": {"values": sorted(ids)}}).body | {"_source": False}
+        resp = idx._search(body)
+        exact_scores[qid] = {h["_id"]: float(h["_score"]) for h in resp["hits"]["hits"]}
+    out = {}
+    for m in engine_out["wall"]:
+        w, t = np.asarray(engine_out["wall"][m]), np.asarray(engine_out["took"][m])
+        out[m] = {
+            "p50_ms": round(float(np.percentile(w, 50)), 3),
+            "p95_ms": round(float(np.percentile(w, 95)), 3),
+            "took_p50_ms": float(np.percentile(t, 50)),
+            "took_p95_ms": float(np.percentile(t, 95)),
+            "recall@10_vs_exact": round(recall_vs_exact(engine_out["results"][m], exact, exact_scores), 4),
+            "samples": int(w.size),
+        }
+        if dataset:
+            score = ndcg10(engine_out["results"][m], dataset)
+            if score is not None:
+                out[m]["nDCG@10"] = round(score, 4)
+    bm = out["bm25"]["p50_ms"]
+    out["ratios"] = {
+        "exact_p50_over_bm25": round(out["splade-exact"]["p50_ms"] / bm, 3),
+        "two_phase_p50_over_bm25": round(out["two-phase"]["p50_ms"] / bm, 3),
+        "pruned_p50_over_bm25": round(out["splade-pruned"]["p50_ms"] / bm, 3),
+    }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--opensearch", metavar="URL")
+    ap.add_argument("--elasticsearch", metavar="URL")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tile", type=int, default=0, help="Also benchmark an index of N tiled documents.")
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query.json")
+    args = ap.parse_args()
+    engines = {e: u for e, u in (("opensearch", args.opensearch), ("elasticsearch", args.elasticsearch)) if u}
+    if not engines:
+        ap.error("give --opensearch URL and/or --elasticsearch URL")
+
+    from spladekit.encoder.runtime import SpladeEncoder
+
+    encoder = SpladeEncoder.load("splade-tiny")
+    names = encoder.names
+    data = _local_bench().npl_vectors("splade-tiny")
+    docs = SparseBatch(data["doc_offsets"], data["doc_ids"], data["doc_weights"])
+    keys = [str(k) for k in data["doc_keys"]]
+    qvecs = SparseBatch(data["q_offsets"], data["q_ids"], data["q_weights"])
+    qtexts = {}
+    with open(DATASETS / "npl" / "queries.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            qtexts[str(row["_id"])] = row["text"]
+    queries = {str(k): (qvecs[i], qtexts[str(k)]) for i, k in enumerate(data["q_keys"])}
+    texts = texts_of("npl")
+    sha = str(data["model_sha256"])
+    corpora = [("npl", docs, keys, "npl")]
+    if args.tile:
+        tiled, tkeys = _local_bench().tile(docs, keys, args.tile)
+        corpora.append((f"npl-tiled-{args.tile}", tiled, tkeys, None))
+
+    report = {
+        "benchmark": "query",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_avg_start": os.getloadavg()},
+        "k": K, "rounds": args.rounds, "queries": len(queries), "prune_top_k": PRUNE_TOP_K,
+        "two_phase": {"top_k": PLAN.top_k, "window": PLAN.window},
+        "mean_query_terms": float(np.mean([len(v) for v, _ in queries.values()])),
+        "corpora": {},
+    }
+    for label, cdocs, ckeys, qrels_dataset in corpora:
+        report["corpora"][label] = {"docs": len(ckeys), "mean_doc_terms": float(np.mean(cdocs.nnz())),
+                                    "engines": {}}
+        for engine, url in engines.items():
+            name = f"sk-bench-query-{label}"
+            idx, build = build_index(url, name, cdocs, ckeys, texts, names, sha, args.rebuild)
+            log(f"{engine} {label}: {args.rounds} rounds x {len(queries)} queries x 4 methods")
+            out = run_engine(idx, queries, names, args.rounds)
+            summary = summarise(out, idx, queries, names, qrels_dataset)
+            summary["build"] = build
+            report["corpora"][label]["engines"][engine] = summary
+            log(f"{engine} {label}: " + json.dumps({m: (v.get('p50_ms'), v.get('recall@10_vs_exact'))
+                                                    for m, v in summary.items() if m not in ("ratios", "build")}))
+    report["machine"]["load_avg_end"] = os.getloadavg()
+    text = json.dumps(report, indent=1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
