@@ -1,8 +1,15 @@
 """OpenSearch and Elasticsearch behind one small protocol (:class:`EngineIndex`); client imports are lazy.
 
->>> from spladekit.engines import connect  # doctest: +SKIP
->>> idx = connect("http://127.0.0.1:9200", "docs")  # engine detected from GET /  # doctest: +SKIP
->>> idx.create(index_meta("splade-tiny", sha256)); idx.search_vector(vec, k=10)  # doctest: +SKIP
+Usage (needs a running engine)::
+
+    from spladekit.engines import connect
+    from spladekit.mappings import index_meta
+
+    idx = connect("http://127.0.0.1:9200", "docs", names=encoder.names)  # engine detected from GET /
+    idx.create(index_meta("splade-tiny", sha256))
+    for ok, doc_id, info in idx.bulk_index((d.id, idx.source(d.vec, text=d.text)) for d in docs): ...
+    idx.refresh()
+    hits = idx.search_vector(query_vec, k=10)  # [Hit(id, score: float32, source)]
 
 Node management (fetch, start, stop test nodes without Docker) is in :mod:`spladekit.engines.node`.
 """

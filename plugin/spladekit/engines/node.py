@@ -133,7 +133,16 @@ def _mvn_copy(artifact: str, dest: Path, engine: str) -> Path:
     target = dest / f"{name}-{version}.{kind}"
     if target.is_file():
         return target
-    cmd = [mvn, "-q", "-B", f"{MAVEN_DEPENDENCY_PLUGIN}:copy", f"-DoutputDirectory={dest}", f"-Dartifact={artifact}"]
+    # Copy into a private folder and move into place, so a concurrent fetch never sees a partial file.
+    private = Path(tempfile.mkdtemp(prefix=".mvn-", dir=dest))
+    try:
+        return _mvn_copy_into(mvn, artifact, private, target, engine)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _mvn_copy_into(mvn: str, artifact: str, private: Path, target: Path, engine: str) -> Path:
+    cmd = [mvn, "-q", "-B", f"{MAVEN_DEPENDENCY_PLUGIN}:copy", f"-DoutputDirectory={private}", f"-Dartifact={artifact}"]
     env = dict(os.environ)
     with contextlib.suppress(EngineError):
         env.setdefault("JAVA_HOME", str(find_java()))
@@ -144,12 +153,14 @@ def _mvn_copy(artifact: str, dest: Path, engine: str) -> Path:
             f"mvn did not finish fetching {artifact} within {FETCH_TIMEOUT:.0f} s; check access to Maven "
             f"Central (or a mirror in ~/.m2/settings.xml). {_hint(engine)}"
         ) from None
-    if out.returncode != 0 or not target.is_file():
+    copied = private / target.name
+    if out.returncode != 0 or not copied.is_file():
         tail = _tail_text(out.stdout + out.stderr, 15)
         raise EngineError(
             f"mvn could not fetch {artifact} (exit {out.returncode}); check access to Maven Central. "
             f"mvn said: {tail} {_hint(engine)}"
         )
+    os.replace(copied, target)
     return target
 
 
@@ -178,9 +189,11 @@ def fetch(engine: str, *, force: bool = False) -> Path:
             _install_mapper_extras(top, jars[0])
         _make_world_readable(top)
         (top / ".spladekit-complete").write_text(json.dumps({"version": VERSIONS[engine]}) + "\n")
-        if home.exists():
+        if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
+            # Replaced only on request or when incomplete: running nodes may use this folder.
             shutil.rmtree(home)
-        top.rename(home)
+        if not home.exists():
+            top.rename(home)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return home
