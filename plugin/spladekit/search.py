@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from spladekit.errors import EngineError, InputError
 from spladekit.evaluation.runs import RRF_K, rrf, weighted_sum
 from spladekit.features import FeatureNames
 from spladekit.local import lucene
-from spladekit.query import DEFAULT_MAX_CLAUSES, build_query, clauses
+from spladekit.query import DEFAULT_MAX_CLAUSES, QueryPrunedWarning, build_query, clauses
 from spladekit.query import prune as prune_vector
 from spladekit.vectors import SparseVector
 
@@ -102,6 +103,8 @@ class Hit:
         out = asdict(self)
         if self.explanation is None:
             out.pop("explanation")
+        else:
+            out["explanation"] = [c._asdict() for c in self.explanation]
         return out
 
 
@@ -366,6 +369,8 @@ class Searcher:
             raise ValueError(f"k must be >= 1, got {k}")
         if not query_text or not query_text.strip():
             raise InputError("the query is empty; give some words to search for")
+        if mode != "splade":
+            self._require_text()
         if mode == "bm25":
             return self.search_bm25(query_text, k=k, filter=filter)
         vec = self.encode(query_text)
@@ -391,7 +396,9 @@ class Searcher:
     ) -> list[Hit]:
         """SPLADE search with a query vector (exact, pruned or two-phase)."""
         plan = TwoPhase() if two_phase is True else (two_phase or None)
-        query, _ = prepare_query(vec, prune)
+        query, notes = prepare_query(vec, prune)
+        for note in notes:
+            warnings.warn(note, QueryPrunedWarning, stacklevel=2)
         top = explain_top if explain else 0
         if self.local is not None:
             return self._local_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
@@ -401,6 +408,11 @@ class Searcher:
         self, text: str, *, k: int = 10, filter: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None  # noqa: A002
     ) -> list[Hit]:
         """BM25 ``match`` on the engine index's ``text`` field."""
+        self._require_text()
+        body = bm25_body(text, k=k, filter=filter, source=[TITLE_FIELD, TEXT_FIELD])
+        return self._hits(self._raw(body))
+
+    def _require_text(self) -> None:
         if self.local is not None:
             raise InputError(
                 "BM25 and hybrid search need an engine index (the local index stores vectors, not text); "
@@ -411,8 +423,6 @@ class Searcher:
                 f"index {self.engine_index.index!r} has no BM25 text field {TEXT_FIELD!r} (found "
                 f"{self._text_type!r}); rebuild it with spladekit ingest"
             )
-        body = bm25_body(text, k=k, filter=filter, source=[TITLE_FIELD, TEXT_FIELD])
-        return self._hits(self._raw(body))
 
     # -- engine --------------------------------------------------------------------------------------------
 

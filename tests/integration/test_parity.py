@@ -59,8 +59,10 @@ def _build_engine_index(running, encoded):
     name = f"sk-test-parity-{DATASET}-{uuid.uuid4().hex[:8]}"
     idx = connect(running.url, name, engine=running.engine, names=encoder.names)
     idx.create(index_meta("splade-tiny", encoder.info["weights_sha256"]))
-    sources = ((d["_id"], idx.source(v, title=d.get("title") or None, text=d["text"]))
-               for d, v in zip(docs, vectors, strict=True))
+    sources = (
+        (d["_id"], idx.source(v, title=d.get("title") or None, text=d["text"]))
+        for d, v in zip(docs, vectors, strict=True)
+    )
     failed = [(r.id, r.info.get("error")) for r in idx.bulk_index(sources) if not r.ok]
     assert failed == []
     idx.refresh()
@@ -79,9 +81,25 @@ def engine_index(request, encoded):
 def test_parity_on_every_query(engine_index, local_dir, encoded, tmp_path):
     running, idx = engine_index
     report_path = tmp_path / "parity.json"
-    result = CliRunner().invoke(main, ["parity", "--engine", running.url, "--index", idx.index, "--local",
-                                       str(local_dir), "--queries", str(encoded[3]), "-k", "10", "--report",
-                                       str(report_path), "--silent"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "parity",
+            "--engine",
+            running.url,
+            "--index",
+            idx.index,
+            "--local",
+            str(local_dir),
+            "--queries",
+            str(encoded[3]),
+            "-k",
+            "10",
+            "--report",
+            str(report_path),
+            "--silent",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
     assert report["summary"]["queries"] == 225
@@ -100,13 +118,32 @@ def test_parity_fails_when_the_engine_index_differs(engine_index, local_dir, enc
     doc = next(d for d in encoded[1] if d["_id"] == top)
     idx.client.delete(index=idx.index, id=top, refresh=True)
     try:
-        after = parity(engine_url=running.url, index=idx.index, local_dir=local_dir, queries=queries, k=10,
-                       report=tmp_path / "r.json")
+        after = parity(
+            engine_url=running.url,
+            index=idx.index,
+            local_dir=local_dir,
+            queries=queries,
+            k=10,
+            report=tmp_path / "r.json",
+        )
         assert not after.ok and after.queries[0].problems
         qfile = tmp_path / "q.jsonl"
         qfile.write_text(json.dumps({"_id": "1", "text": queries["1"]}) + "\n")
-        cli = CliRunner().invoke(main, ["parity", "--engine", running.url, "--index", idx.index, "--local",
-                                        str(local_dir), "--queries", str(qfile), "--silent"])
+        cli = CliRunner().invoke(
+            main,
+            [
+                "parity",
+                "--engine",
+                running.url,
+                "--index",
+                idx.index,
+                "--local",
+                str(local_dir),
+                "--queries",
+                str(qfile),
+                "--silent",
+            ],
+        )
         assert cli.exit_code == 1
     finally:
         vec = encoded[2][encoded[1].index(doc)]
@@ -157,8 +194,9 @@ def test_hybrid_fuses_the_engine_runs(engine_index, encoded):
 def test_explanations_add_up_to_the_engine_score(engine_index, encoded):
     running, idx = engine_index
     searcher = Searcher(engine_index=idx, encoder=encoded[0])
-    hits = searcher.search("pressure distribution on a wing at high angle of attack", k=5, explain=True,
-                           explain_top=None)
+    hits = searcher.search(
+        "pressure distribution on a wing at high angle of attack", k=5, explain=True, explain_top=None
+    )
     assert hits
     for h in hits:
         assert math.isclose(score_sum(h.explanation), h.score, rel_tol=2e-7), (h.id, h.score)
@@ -169,8 +207,22 @@ def test_explanations_add_up_to_the_engine_score(engine_index, encoded):
 def test_search_cli_on_the_engine(engine_index):
     running, idx = engine_index
     runner = CliRunner()
-    out = runner.invoke(main, ["search", "boundary layer transition", "--engine", running.url, "--index", idx.index,
-                               "-k", "3", "--format", "jsonl", "--explain"])
+    out = runner.invoke(
+        main,
+        [
+            "search",
+            "boundary layer transition",
+            "--engine",
+            running.url,
+            "--index",
+            idx.index,
+            "-k",
+            "3",
+            "--format",
+            "jsonl",
+            "--explain",
+        ],
+    )
     assert out.exit_code == 0, out.output
     rows = [json.loads(line) for line in out.output.splitlines()]
     assert len(rows) == 3 and all(r["explanation"] for r in rows)

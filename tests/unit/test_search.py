@@ -339,9 +339,11 @@ def test_cli_search_formats(local_dir, fake_load):
     table = runner.invoke(main, ["search", "wing lift", "--local", str(local_dir), "-k", "3", "--explain"])
     assert table.exit_code == 0, table.output
     assert table.output.splitlines()[0].split() == ["rank", "score", "id", "text"]
-    jsonl = runner.invoke(main, ["search", "wing lift", "--local", str(local_dir), "-k", "3", "--format", "jsonl"])
+    jsonl = runner.invoke(main, ["search", "wing lift", "--local", str(local_dir), "-k", "3", "--format", "jsonl",
+                                 "--explain"])
     rows = [json.loads(line) for line in jsonl.output.splitlines()]
     assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert set(rows[0]["explanation"][0]) == {"token", "token_id", "query_weight", "doc_weight", "contribution"}
     trec = runner.invoke(main, ["search", "wing lift", "--local", str(local_dir), "-k", "3", "--format", "trec",
                                 "--qid", "q7"])
     lines = [line.split() for line in trec.output.splitlines()]
