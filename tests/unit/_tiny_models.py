@@ -22,7 +22,7 @@ def make_tiny_model(directory: Path, kind: str = "bert", seed: int = 0, max_posi
     """Write a random tiny masked LM of ``kind`` ("bert" or "distilbert") with its tokenizer to ``directory``."""
     import torch
     import transformers
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     directory.mkdir(parents=True, exist_ok=True)
     tokens = vocab()
@@ -34,6 +34,8 @@ def make_tiny_model(directory: Path, kind: str = "bert", seed: int = 0, max_posi
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
     )
+    tok.decoder = decoders.WordPiece()
+    tok.add_special_tokens(tokens[:5])
     tok.save(str(directory / "tokenizer.json"))
     (directory / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "BertTokenizerFast", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
