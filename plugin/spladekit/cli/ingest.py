@@ -86,6 +86,10 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
             max_retries=max_retries, threads=threads, user=user, password=password, api_key=api_key,
             ca_certs=ca_certs, verify_certs=not no_verify_certs, progress=bar.update if bar else None,
         )
+    except KeyboardInterrupt:
+        raise click.ClickException(
+            "interrupted; the checkpoint holds every acknowledged record: run the same command with --resume "
+            "to continue") from None
     finally:
         if bar is not None:
             bar.close()

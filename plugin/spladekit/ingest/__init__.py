@@ -132,7 +132,6 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     if engine_url is not None and local_dir is not None:
         raise InputError("give either --engine/--index or --local, not both")
     source, fmt = readers.resolve_input(input, format)
-    started = time.perf_counter()
 
     if encoder is None:
         from spladekit.encoder.runtime import SpladeEncoder
@@ -191,6 +190,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     dead = DeadLetter(dead_path, resume_after=start_after if resume else None)
     if start_after == 0:
         current.save(checkpoint_path)  # a fresh job: an old checkpoint must not survive a crash before the first
+    started = time.perf_counter()  # docs/s covers the job, not loading the model or creating the index
     try:
         pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encoder.encode_documents, sink,
                             dead, checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after,

@@ -180,6 +180,7 @@ class Pipeline:
                 self.counts.read += 1
                 if raw.position <= self.start_after:
                     self.counts.skipped += 1  # done by an earlier run; checked only to rebuild the id set
+                    self.progress(1)
                     continue
                 self.tracker.register(raw.position)
                 if isinstance(item, Reject):
