@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from spladekit.engines import connect
+from spladekit.errors import EngineError
 from spladekit.features import FeatureNames
 from spladekit.local import lucene
 from spladekit.mappings import index_meta
@@ -95,3 +96,31 @@ def test_filter_keeps_scores(engine, index_name, corpus) -> None:
     full = dict(lucene.reference_ranking(_reference(q, docs), keys, k=N_DOCS))
     assert hits and {h.id for h in hits} == {k for k in full if k in set(allowed)}
     assert all(float(h.score) == full[h.id] for h in hits)
+
+
+def test_boosts_above_64_stay_linear(engine, index_name, corpus) -> None:
+    # The (0, 64] bound is FeatureField.newLinearQuery's weight; our queries use weight 1 and a boost.
+    keys, docs = corpus
+    idx = connect(engine.url, index_name, engine=engine.engine, names=_vocab())
+    idx.create(index_meta("random-test-vectors", "0" * 64))
+    assert all(r.ok for r in idx.bulk_index((k, idx.source(v)) for k, v in zip(keys, docs, strict=True)))
+    idx.refresh()
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        q = _random_vector(rng, 20, 64.0, 5000.0)
+        hits = idx.search_vector(q, k=N_DOCS, source=False)
+        got = sorted(((h.id, float(h.score)) for h in hits), key=lambda h: (-h[1], h[0]))
+        assert got == lucene.reference_ranking(_reference(q, docs), keys, k=N_DOCS)
+
+
+def test_clause_limit_error_names_the_fix(engine, index_name) -> None:
+    names = FeatureNames([f"t{i}" for i in range(20000)])
+    idx = connect(engine.url, index_name, engine=engine.engine, names=names)
+    idx.create(index_meta("m", "0"))
+    q = SparseVector(np.arange(20000), np.ones(20000, np.float32))
+    # Pruned to the default limit: accepted by both engines.
+    idx.search_vector(q, k=1)
+    assert idx.last_query is not None and idx.last_query.notes
+    # Unpruned: refused (OpenSearch allows 1024 clauses, Elasticsearch 8 with a 512 MB heap 8192).
+    with pytest.raises(EngineError, match="maxClauseCount.*prune it"):
+        idx.search_vector(q, k=1, max_clauses=None)

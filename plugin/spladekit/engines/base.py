@@ -198,6 +198,10 @@ class EngineIndex:
         if not reason:
             # The clients were given URLs without user info, so their messages carry no secrets.
             reason = f"{type(exc).__name__}: {exc}"
+        if "maxClauseCount" in reason:
+            reason += "; the query has too many terms: prune it (max_clauses=..., top_k=... in search_vector)"
+        elif "index_not_found" in reason:
+            reason += "; create it first (ingest creates it from the mapping)"
         return EngineError(
             f"{self.engine} at {safe_url(self.url)} failed to {what} on index {self.index!r}"
             + (f" (HTTP {status})" if isinstance(status, int) else "")
