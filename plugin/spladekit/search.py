@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -572,6 +573,19 @@ def search(
                                 tuple(sorted(connect_options.items())))
     return searcher.search(query_text, k=k, mode=mode, two_phase=two_phase, prune=prune, filter=filter,
                            explain=explain, fusion=fusion, alpha=alpha, window=window)
+
+
+_SEARCHERS: weakref.WeakKeyDictionary[Any, Searcher] = weakref.WeakKeyDictionary()
+
+
+def search_engine_index(engine_index: Any, query_text: str, *, model: str | None = None, **options: Any) -> list[Hit]:
+    """:meth:`Searcher.search` on an already connected :class:`~spladekit.engines.EngineIndex` (the body of
+    ``EngineIndex.search``); the index check and the encoder are kept per index object."""
+    searcher = _SEARCHERS.get(engine_index)
+    if searcher is None or (model is not None and model != searcher.model):
+        searcher = Searcher(engine_index=engine_index, model=model)
+        _SEARCHERS[engine_index] = searcher
+    return searcher.search(query_text, **options)
 
 
 def score_sum(explanation: Sequence[Contribution]) -> float:

@@ -366,3 +366,14 @@ def test_cli_search_errors_are_one_clear_line(local_dir, fake_load, tmp_path):
     assert r.exit_code == 2 and "not both" in r.output
     r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--filter", "{nope"])
     assert r.exit_code == 2 and "not JSON" in r.output
+
+
+def test_search_engine_index_reuses_one_searcher_per_index(monkeypatch):
+    loads = []
+    monkeypatch.setattr(S.SpladeEncoder, "load", classmethod(lambda cls, *a, **kw: loads.append(a) or FakeEncoder()))
+    ids, vecs = _random_docs(seed=5)
+    fake = FakeEngineIndex(ids, vecs, FeatureNames(VOCAB))
+    first = S.search_engine_index(fake, "wing stall", k=3)
+    second = S.search_engine_index(fake, "wing stall", k=3, two_phase=S.TwoPhase(top_k=1, window=50))
+    assert [h.id for h in first] and len(loads) == 1 and len(fake.bodies) == 2
+    assert "rescore" in fake.bodies[1] and all(h.score <= first[0].score for h in second)
