@@ -147,6 +147,28 @@ class BulkResult(NamedTuple):
     id: str
     info: dict[str, Any]
 
+    @property
+    def reason(self) -> str:
+        """Why a document was rejected, in one line ('' when ok).
+
+        >>> err = {"type": "mapper_parsing_exception", "reason": "failed to parse",
+        ...        "caused_by": {"type": "illegal_argument_exception", "reason": "must be > 0"}}
+        >>> BulkResult(False, "d1", {"status": 400, "error": err}).reason
+        'HTTP 400 mapper_parsing_exception: failed to parse (caused by illegal_argument_exception: must be > 0)'
+        """
+        if self.ok:
+            return ""
+        err = self.info.get("error")
+        status = self.info.get("status")
+        prefix = f"HTTP {status} " if isinstance(status, int) else ""
+        if isinstance(err, dict):
+            text = f"{err.get('type', 'error')}: {err.get('reason', '')}"
+            cause = err.get("caused_by")
+            if isinstance(cause, dict):
+                text += f" (caused by {cause.get('type', '')}: {cause.get('reason', '')})"
+            return prefix + text
+        return prefix + str(err or self.info)
+
 
 class EngineIndex:
     """One index on one engine. Create it from the generated mapping, bulk-index, search with a vector."""
