@@ -5,6 +5,7 @@ Fake ``java``, ``mvn`` and engine launch scripts stand in for the real ones.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -175,3 +176,22 @@ def test_status_and_stop_without_a_node(cache: Path) -> None:
     assert node.stop("opensearch", port) is False
     info = node.status("opensearch", port)
     assert info["running"] is False and info["health"] is None
+
+
+def test_cli_start_on_taken_port_is_one_paragraph() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        result = CliRunner().invoke(main, ["engine", "start", "--engine", "elasticsearch", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: port ") and "already taken" in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_cli_status_and_stop_without_a_node(cache: Path) -> None:
+    port = node.free_port()
+    out = CliRunner().invoke(main, ["engine", "status", "--engine", "opensearch", "--port", str(port)])
+    assert out.exit_code == 0 and json.loads(out.output)["running"] is False
+    out = CliRunner().invoke(main, ["engine", "stop", "--engine", "opensearch", "--port", str(port)])
+    assert out.exit_code == 0 and "no opensearch node" in out.output
