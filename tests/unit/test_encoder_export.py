@@ -35,7 +35,7 @@ def tiny(request, tmp_path_factory):
 
 def _onnx_outputs(out_dir, batch):
     session = ort.InferenceSession(str(out_dir / ONNX_NAME), providers=["CPUExecutionProvider"])
-    feeds = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
+    feeds = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
     return session.run(None, feeds)
 
 
@@ -105,7 +105,8 @@ def test_dynamic_batch_and_sequence_axes(tiny, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"max_length": 4}, "max_length must be at least 8"), ({"max_length": 1000}, "exceeds the model's"),
-     ({"top_k": 0}, "top_k must be a positive integer"), ({"vocab_blocks": 0, "max_length": 32}, "vocab_blocks must be between")],
+     ({"top_k": 0}, "top_k must be a positive integer"),
+     ({"vocab_blocks": 0, "max_length": 32}, "vocab_blocks must be between")],
 )
 def test_bad_export_options(tiny, tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

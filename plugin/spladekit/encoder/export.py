@@ -68,7 +68,8 @@ class FusedSplade(nn.Module):
         self.register_buffer("weight_t", weight.t().contiguous())  # for the unfused sum pooling
         bounds = np.linspace(0, self.vocab_size, vocab_blocks + 1).astype(int)
         self.blocks = nn.ParameterList(
-            nn.Parameter(weight[a:b].t().contiguous(), requires_grad=False) for a, b in zip(bounds[:-1], bounds[1:])
+            nn.Parameter(weight[a:b].t().contiguous(), requires_grad=False)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:

@@ -195,7 +195,8 @@ class SpladeEncoder:
 
     def _encode(self, texts: Sequence[str], long_text: str, top_k: int | None, progress: bool) -> list[SparseVector]:
         if long_text not in _POLICIES:
-            raise ValueError(f"long_text {long_text!r} is not supported; valid values: {', '.join(map(repr, _POLICIES))}")
+            valid = ", ".join(map(repr, _POLICIES))
+            raise ValueError(f"long_text {long_text!r} is not supported; valid values: {valid}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be a positive integer or None, got {top_k}")
         texts = _check_texts(texts)
