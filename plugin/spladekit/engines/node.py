@@ -270,13 +270,19 @@ def _node_user() -> tuple[int, int] | None:
                 f"running as root, and neither engine runs as root; create an unprivileged user named "
                 f"{NODE_USER!r} (useradd is missing here) or run spladekit as a normal user."
             ) from None
-        subprocess.run(
+        out = subprocess.run(
             [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", NODE_USER],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=60,
         )
-        entry = pwd.getpwnam(NODE_USER)
+        try:  # another process may have created it at the same moment: that is fine too
+            entry = pwd.getpwnam(NODE_USER)
+        except KeyError:
+            raise EngineError(
+                f"could not create the unprivileged user {NODE_USER!r} that nodes run as (useradd said: "
+                f"{out.stderr.strip()}); create it yourself or run spladekit as a normal user."
+            ) from None
     return entry.pw_uid, entry.pw_gid
 
 
