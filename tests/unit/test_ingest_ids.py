@@ -13,11 +13,11 @@ def test_derived_id_is_stable_and_depends_on_title_and_text():
 
 def test_seen_ids_matches_a_python_set_across_merges():
     rng = random.Random(3)
-    seen, ref = SeenIds(merge_every=50), set()
+    seen, ref = SeenIds(capacity=16), set()
     for _ in range(2000):
         doc_id = f"d{rng.randrange(700)}"
         assert seen.add(doc_id) == (doc_id not in ref)
         ref.add(doc_id)
     assert len(seen) == len(ref)
     assert all(d in seen for d in ref) and "nope" not in seen
-    assert seen.nbytes < 8 * len(ref) + 80 * 50
+    assert seen.nbytes <= 32 * len(ref)

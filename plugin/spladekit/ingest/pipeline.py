@@ -10,8 +10,8 @@ bulk request N)::
 Memory bound: the reader takes a share of a byte budget (``max_inflight_bytes``, default 64 MiB of title +
 text) for every record before it enters the window and a writer gives it back once the record is written,
 so text in flight never exceeds the budget (plus one record), and the record count in flight is at most
-``window + batch_size * (q_encode + 1 + q_write) + writers * bulk_docs`` (default 512 + 32 * 17 + 512 =
-1,568). Add the duplicate-id set: 8 bytes per distinct id (8 MB at 1M ids), see :class:`ids.SeenIds`.
+``window + batch_size * (q_encode + 1 + q_write) + writers * (bulk_docs + batch_size)`` (default
+512 + 32 * 17 + 1 * 288 = 1,344). Add the duplicate-id set: 16 to 32 bytes per distinct id (at most 32 MiB at 1M ids), see :class:`ids.SeenIds`.
 Nothing else grows with the input.
 
 The checkpoint (a watermark over positions, :class:`checkpoint.AckTracker`) is written at most every
@@ -62,7 +62,7 @@ class PipelineConfig:
     @property
     def max_records_in_flight(self) -> int:
         return (self.window + self.batch_size * (self.q_encode + 1 + self.q_write)
-                + self.writers * self.bulk_docs)
+                + self.writers * (self.bulk_docs + self.batch_size))
 
 
 class ByteBudget:
