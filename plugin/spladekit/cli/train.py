@@ -1,0 +1,45 @@
+"""``spladekit train``: fine-tune a SPLADE model on (query, positive) pairs."""
+
+from __future__ import annotations
+
+import click
+
+from spladekit.cli._common import friendly_errors
+
+
+@click.command()
+@click.argument("pairs", type=click.Path(exists=True))
+@click.option("--base", default="splade-tiny", show_default=True,
+              help="Model to start from: splade-tiny, an HF id or a local masked-LM directory.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False),
+              help="Directory to write the fine-tuned masked-LM into (checkpoints go to OUTPUT/checkpoints).")
+@click.option("--epochs", default=1.0, show_default=True, help="Passes over the pairs.")
+@click.option("--batch-size", default=32, show_default=True, help="Pairs per step (the in-batch negatives).")
+@click.option("--lr", "learning_rate", default=5e-5, show_default=True, help="Peak learning rate.")
+@click.option("--lambda-q", default=5e-4, show_default=True, help="FLOPS regularisation weight on queries.")
+@click.option("--lambda-d", default=3e-4, show_default=True, help="FLOPS regularisation weight on documents.")
+@click.option("--hard-negatives", default=0, show_default=True,
+              help="Negatives per pair mined with the base model and the local index (0: in-batch only).")
+@click.option("--corpus", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="corpus.jsonl to mine negatives from (default: the BEIR folder's corpus, else the pairs).")
+@click.option("--max-length", default=256, show_default=True, help="Tokens per text during training.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--seed", default=13, show_default=True, help="Seed for initialisation, shuffling and mining.")
+@click.option("--save-steps", default=200, show_default=True, help="Steps between checkpoints.")
+@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in OUTPUT/checkpoints.")
+@click.option("--silent", is_flag=True, help="No progress bars.")
+@friendly_errors
+def train(pairs: str, base: str, output: str, epochs: float, batch_size: int, learning_rate: float,
+          lambda_q: float, lambda_d: float, hard_negatives: int, corpus: str | None, max_length: int,
+          device: str, seed: int, save_steps: int, resume: bool, silent: bool) -> None:
+    """Fine-tune BASE on PAIRS: a JSONL of {"query", "positive"} objects or a BEIR folder (qrels/train.tsv).
+
+    The result is an HF masked-LM directory: pass it to `spladekit export`, ingest or search like any model.
+    """
+    from spladekit.training import train as train_model
+
+    out = train_model(pairs, base, output, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                      lambda_q=lambda_q, lambda_d=lambda_d, hard_negatives=hard_negatives, corpus=corpus,
+                      max_length=max_length, device=device, seed=seed, save_steps=save_steps, resume=resume,
+                      silent=silent)
+    click.echo(str(out))
