@@ -69,7 +69,7 @@ def _texts(corpus: Path) -> list[str]:
 
     policy = RecordPolicy()
     out = []
-    for raw in readers.read(corpus, "beir"):
+    for raw in readers.read(*readers.resolve_input(corpus)):
         rec = raw.reject or policy.check(raw.position, raw.row)
         if isinstance(rec, Record):
             out.append((rec.nbytes, rec.encoder_text))
@@ -127,7 +127,7 @@ def _ingest_once(corpus: Path, encoder, target: str, url: str | None, work: Path
 def throughput(args: argparse.Namespace) -> dict:
     from spladekit.encoder.runtime import SpladeEncoder
 
-    corpus = DATASETS / "npl"
+    corpus = Path(args.corpus)
     encoder = SpladeEncoder.load(args.model, threads=args.threads)
     texts, nbytes = _texts(corpus)
     encode_only(encoder, texts[:256], nbytes[:256])  # warm-up: first onnxruntime runs allocate
@@ -148,7 +148,7 @@ def throughput(args: argparse.Namespace) -> dict:
             rows.append({"target": target, **result, "encode_only_docs_per_s": round(ref, 1),
                          "ratio_to_encode_only": round(result["docs_per_s"] / ref, 3)})
             print(json.dumps(rows[-1]), file=sys.stderr)
-    return {"benchmark": "ingest-throughput", "corpus": "npl", "documents": len(texts),
+    return {"benchmark": "ingest-throughput", "corpus": corpus.name, "documents": len(texts),
             "model": encoder.info.get("source_model"), "threads": args.threads,
             "encode_only_passes_docs_per_s": [round(x, 1) for x in enc_passes], "results": rows}
 
@@ -204,6 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mode", choices=["throughput", "memory", "memory-child"], nargs="?", default="throughput")
     parser.add_argument("--targets", default="local,opensearch,elasticsearch")
+    parser.add_argument("--corpus", default=str(DATASETS / "npl"), help="BEIR folder or JSONL (throughput)")
     parser.add_argument("--opensearch-url", default=None)
     parser.add_argument("--elasticsearch-url", default=None)
     parser.add_argument("--model", default="splade-tiny")
