@@ -79,8 +79,11 @@ def _valid_ids(path: Path) -> set[str]:
 
 def _all_ids(idx, expected: int) -> set[str]:
     body = {"query": {"match_all": {}}, "_source": False, "size": expected + 10}
-    resp = idx.client.search(index=idx.index, body=body) if idx.engine == "opensearch" else \
-        idx.client.search(index=idx.index, **body)
+    resp = (
+        idx.client.search(index=idx.index, body=body)
+        if idx.engine == "opensearch"
+        else idx.client.search(index=idx.index, **body)
+    )
     return {h["_id"] for h in resp["hits"]["hits"]}
 
 
@@ -96,8 +99,15 @@ def test_sigkill_mid_ingest_then_resume_completes_without_duplicates(tmp_path, e
     with _own_node("opensearch", ci) as holder:
         n = holder["node"]
         cp = tmp_path / "checkpoint.json"
-        kwargs = dict(engine_url=n.url, index="kill-test", encoder=encoder, checkpoint=cp, max_retries=2,
-                      initial_backoff=0.2, max_backoff=0.5)
+        kwargs = dict(
+            engine_url=n.url,
+            index="kill-test",
+            encoder=encoder,
+            checkpoint=cp,
+            max_retries=2,
+            initial_backoff=0.2,
+            max_backoff=0.5,
+        )
         failure: list[BaseException] = []
 
         def first_run(kwargs: dict = kwargs, failure: list = failure) -> None:
@@ -155,9 +165,18 @@ def test_tiny_write_queue_every_document_indexed_and_retries_counted(tmp_path, e
     valid = _valid_ids(corpus / "corpus.jsonl")
     with _own_node("opensearch", ci, {"thread_pool.write.queue_size": 1, "thread_pool.write.size": 1}) as holder:
         url = holder["node"].url
-        report = ingest(corpus, engine_url=url, index="queue-test", encoder=fast, checkpoint=tmp_path / "cp.json",
-                        writers=8, max_retries=30, initial_backoff=0.05, max_backoff=1.0,
-                        config=PipelineConfig(batch_size=8, bulk_docs=8, writers=8, q_write=64))
+        report = ingest(
+            corpus,
+            engine_url=url,
+            index="queue-test",
+            encoder=fast,
+            checkpoint=tmp_path / "cp.json",
+            writers=8,
+            max_retries=30,
+            initial_backoff=0.05,
+            max_backoff=1.0,
+            config=PipelineConfig(batch_size=8, bulk_docs=8, writers=8, q_write=64),
+        )
         idx = connect(url, "queue-test")
         assert idx.count() == len(valid) == report.indexed
         assert report.retries > 0, "8 concurrent writers on a write queue of 1 must have been refused (429)"
@@ -173,9 +192,17 @@ def test_bad_input_each_case_per_policy_rest_indexed(engine, index_name, encoder
     src = tmp_path / "bad.jsonl"
     src.write_bytes(BAD_INPUT.read_bytes() + json.dumps({"_id": "huge", "text": "wing " * 1_000_000}).encode() + b"\n")
     report = ingest(src, engine_url=engine.url, index=index_name, encoder=encoder, checkpoint=tmp_path / "cp.json")
-    assert report.failed == {"duplicate_id": 2, "empty_text": 2, "invalid_id": 4, "invalid_utf8": 2,
-                             "malformed_json": 1, "missing_text": 2, "non_string_text": 3, "not_an_object": 1,
-                             "too_large": 1}
+    assert report.failed == {
+        "duplicate_id": 2,
+        "empty_text": 2,
+        "invalid_id": 4,
+        "invalid_utf8": 2,
+        "malformed_json": 1,
+        "missing_text": 2,
+        "non_string_text": 3,
+        "not_an_object": 1,
+        "too_large": 1,
+    }
     assert report.indexed == 6 and report.read == 24
     idx = connect(engine.url, index_name)
     assert idx.count() == 6
@@ -225,3 +252,14 @@ def test_demo_query_finds_the_sample_corpus(opensearch, index_name, encoder, tmp
     idx = connect(opensearch.url, index_name, names=encoder.names)
     hits = idx.search_vector(encoder.encode_queries(["how do wings stall"])[0], k=5)
     assert hits and "stall" in " ".join(h.source.get("text", "") for h in hits[:3]).lower()
+
+
+def test_credentials_stay_out_of_report_checkpoint_and_dead_letter(opensearch, index_name, encoder, tmp_path):
+    # A node without security ignores the Authorization header, so the job runs with credentials in the URL.
+    secret = "S3cret-pw#with/odd?chars"
+    host = opensearch.url.split("://", 1)[1]
+    report = ingest(BAD_INPUT, engine_url=f"http://bob:{secret}@{host}", index=index_name, encoder=encoder,
+                    checkpoint=tmp_path / "cp.json")
+    assert report.indexed == 6
+    written = report.to_json() + (tmp_path / "cp.json").read_text() + (tmp_path / "dead_letter.jsonl").read_text()
+    assert secret not in written and "bob" not in report.target and host in report.target

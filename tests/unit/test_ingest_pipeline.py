@@ -320,3 +320,18 @@ def test_report_json_has_the_documented_fields(tmp_path):
     for key in ("read", "indexed", "failed", "skipped", "retries", "seconds", "docs_per_s"):
         assert key in data
     assert np.isfinite(data["docs_per_s"])
+
+
+def test_parquet_and_tsv_inputs_with_custom_fields(tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is in the dev extra")
+    import pyarrow.parquet as pq
+
+    n = 2500
+    pq.write_table(pa.table({"doc_id": [f"p{i}" for i in range(n)], "body": [f"wing {i}" for i in range(n)]}),
+                   tmp_path / "c.parquet", row_group_size=1000)
+    report = ingest(tmp_path / "c.parquet", sink=CountingSink(), id_field="doc_id", text_field="body",
+                    title_field=None, **_job(tmp_path))
+    assert (report.read, report.indexed) == (n, n)
+    (tmp_path / "c.tsv").write_text("id\ttext\n1\twing\n2\t\n3\tlift\n")
+    report = ingest(tmp_path / "c.tsv", sink=CountingSink(), **_job(tmp_path))
+    assert report.indexed == 2 and report.failed == {"empty_text": 1}
