@@ -51,11 +51,10 @@ def plot_delta(
     ax.axhline(0, color="black", linewidth=0.6)
     wins, losses = int((values > 0).sum()), int((values < 0).sum())
     ax.set_xlabel(f"queries, sorted ({wins} better, {losses} worse, {len(values) - wins - losses} tied)")
-    ax.set_ylabel(f"{measure}: {label_a} − {label_b}")
+    ax.set_ylabel(f"Δ {measure}")
     ax.set_xlim(-0.5, max(len(values), 1) - 0.5)
     ax.set_ylim(-1.0, 1.0)
-    if title:
-        ax.set_title(title, fontsize=10)
+    ax.set_title(title or f"{label_a} − {label_b}, {measure} per query", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

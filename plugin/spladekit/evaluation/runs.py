@@ -90,7 +90,10 @@ def run_engine_splade(
     """SPLADE on an engine index through ``EngineIndex.search_vector``."""
     from spladekit.evaluation.adapters import hits_of
 
-    out = timed_run(name, query_vectors, lambda v: hits_of(engine_index.search_vector(v, k=k)), progress=progress)
+    def search(v: SparseVector) -> tuple[list[str], list[float]]:
+        return hits_of(engine_index.search_vector(v, k=k, source=False))
+
+    out = timed_run(name, query_vectors, search, progress=progress)
     out.query_terms = [len(v) for v in query_vectors.values()]
     return out
 
