@@ -230,3 +230,22 @@ def test_search_cli_on_the_engine(engine_index):
     assert missing.exit_code == 1 and "does not exist" in missing.output
     two = TwoPhase(top_k=3, window=20)
     assert Searcher(engine_index=idx).search("boundary layer transition", k=3, two_phase=two)
+
+
+def test_long_queries_on_the_engine(engine_index, encoded):
+    from spladekit.query import QueryPrunedWarning
+    from spladekit.vectors import SparseVector
+
+    running, idx = engine_index
+    encoder = encoded[0]
+    searcher = Searcher(engine_index=idx, encoder=encoder)
+    # 2,000 words: the encoder truncates the text to its max_length, the search runs.
+    words = " ".join(encoded[1][i % len(encoded[1])]["text"].split()[i % 7] for i in range(2000))
+    assert searcher.search(words, k=5)
+    # 2,000 query terms: cut to the 1,024 largest weights (the bool clause limit), with a warning.
+    rng = np.random.default_rng(0)
+    ids = np.sort(rng.choice(np.arange(1000, 30000), size=2000, replace=False))
+    vec = SparseVector(ids, rng.uniform(0.01, 2.0, size=2000))
+    with pytest.warns(QueryPrunedWarning, match="2000 to 1024"):
+        hits = searcher.search_vector(vec, k=5)
+    assert hits

@@ -59,7 +59,7 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @click.option("--two-phase", is_flag=True,
               help="Approximate: match the high-weight tokens, rescore the top --window with the full query.")
 @click.option("--first-pass-terms", default=None, type=click.IntRange(1),
-              help="Two-phase: query tokens of the first pass [default: 8].")
+              help="Two-phase: query tokens of the first pass [default: 10].")
 @click.option("--window", default=None, type=click.IntRange(1), help="Two-phase: rescore window [default: 100].")
 @click.option("--prune-top-k", type=click.IntRange(1), help="Keep only the N largest query weights.")
 @click.option("--prune-min-weight", type=click.FloatRange(0), help="Drop query weights below this.")
