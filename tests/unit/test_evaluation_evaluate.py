@@ -1,0 +1,116 @@
+"""evaluate() and ``spladekit eval`` end to end on a toy collection, with a stand-in encoder (no download)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from spladekit.cli import main
+from spladekit.errors import InputError
+from spladekit.evaluation import DataWarning, build, compute, evaluate, load_run
+from spladekit.features import FeatureNames
+from spladekit.vectors import SparseVector
+
+VOCAB = 512
+
+
+class BagOfWords:
+    """A deterministic stand-in for SpladeEncoder: each word hashes to a token id, weight = 1 + log(count)."""
+
+    def __init__(self) -> None:
+        self.names = FeatureNames([f"t{i}" for i in range(VOCAB)])
+        self.info = {"source_model": "bag-of-words", "weights_sha256": "0" * 64}
+        self.documents_encoded = 0
+
+    def _encode(self, text: str) -> SparseVector:
+        counts: dict[int, int] = {}
+        for word in text.lower().split():
+            i = zlib.crc32(word.encode()) % VOCAB
+            counts[i] = counts.get(i, 0) + 1
+        return SparseVector.from_dict({i: 1.0 + float(np.log(c)) for i, c in counts.items()})
+
+    def encode_queries(self, texts):
+        return [self._encode(t) for t in texts]
+
+    def encode_documents(self, texts):
+        self.documents_encoded += len(texts)
+        return [self._encode(t) for t in texts]
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPLADEKIT_CACHE", str(tmp_path / "cache"))
+    encoder = BagOfWords()
+    monkeypatch.setattr(build, "load_encoder", lambda model: encoder)
+    # the plain numpy kernels: same results, no numba compilation in a unit test (the kernels' own tests
+    # check that both agree)
+    from spladekit.local import _numba
+
+    monkeypatch.setattr(_numba, "USE_NUMBA", False)
+    root = tmp_path / "toy"
+    (root / "qrels").mkdir(parents=True)
+    docs = ["wing stall at high angle of attack", "boundary layer transition on a flat plate",
+            "heat transfer in hypersonic flow", "buckling of thin cylindrical shells", "wing flutter and divergence"]
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n"
+                                               for i, t in enumerate(docs)) + "this line is broken\n")
+    queries = {"q1": "wing stall", "q2": "hypersonic heat transfer", "q3": "shells buckling", "q4": "zzz qqq",
+               "q5": "no judgments for me"}
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td0\t2\nq1\td4\t1\nq2\td2\t1\n"
+                                             "q3\td3\t1\nq3\tgone\t1\nq4\td1\t1\n")
+    return root, encoder
+
+
+def test_evaluate_local_end_to_end_and_reuse(toy, tmp_path):
+    root, encoder = toy
+    with pytest.warns(DataWarning):
+        report = evaluate(root, out_dir=tmp_path / "out", local_mode="exact", k=10)
+    assert [s.name for s in report.systems] == ["splade-local"]
+    assert report.n_queries == 4 and report.n_docs == 5
+    assert report.exclusions["malformed_lines"] == 1
+    assert report.exclusions["qrels_unknown_doc"] == 1
+    assert report.exclusions["queries_without_judgments"] == 1
+    s = report.system("splade-local")
+    # q4 shares no word with any document: unanswered, scored 0, and the mean counts it
+    assert s.info["unanswered_queries"] == 1
+    assert s.per_query["q4"]["nDCG@10"] == 0.0
+    ds_qrels = {"q1": {"d0": 2, "d4": 1}, "q2": {"d2": 1}, "q3": {"d3": 1}, "q4": {"d1": 1}}
+    agg, _ = compute(ds_qrels, load_run(s.run_file), report.measures)
+    assert agg == s.metrics
+    assert all(s.per_query[q]["RR@10"] > 0 for q in ("q1", "q2", "q3"))
+    assert s.cost["mean_doc_terms"] > 0 and s.cost["index_bytes_per_doc"] > 0
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["systems"][0]["name"] == "splade-local"
+    assert encoder.documents_encoded == 5
+    # second run: vectors and index come from the cache, the numbers are the same
+    with pytest.warns(DataWarning):
+        again = evaluate(root, local_mode="exact", k=10)
+    assert encoder.documents_encoded == 5
+    assert again["splade-local"] == s.metrics
+
+
+def test_bm25_and_hybrid_need_an_engine(toy):
+    root, _ = toy
+    with pytest.raises(InputError, match="need an engine"):
+        evaluate(root, bm25=True)
+    with pytest.raises(InputError, match="nothing to evaluate"):
+        evaluate(root, local=False)
+    with pytest.raises(ValueError, match="local_mode"):
+        evaluate(root, local_mode="fast")
+
+
+def test_cli_eval_prints_table_and_warnings(toy, tmp_path):
+    root, _ = toy
+    result = CliRunner().invoke(main, ["eval", str(root), "--metrics", "nDCG@10 RR@10", "--out", str(tmp_path / "o"),
+                                       "--silent", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    assert "splade-local" in result.stdout and "RR@10" in result.stdout and "AP" not in result.stdout
+    assert "warning:" in result.stderr and "malformed corpus line" in result.stderr
+    assert (tmp_path / "o" / "runs" / "splade-local.trec").is_file()
+    bad = CliRunner().invoke(main, ["eval", str(root), "--bm25"])
+    assert bad.exit_code != 0 and "--engine URL" in bad.output
+    unknown = CliRunner().invoke(main, ["eval", str(root), "--metrics", "nDCG@@10"])
+    assert unknown.exit_code != 0 and "unknown measure" in unknown.output
