@@ -114,3 +114,21 @@ def test_cli_eval_prints_table_and_warnings(toy, tmp_path):
     assert bad.exit_code != 0 and "--engine URL" in bad.output
     unknown = CliRunner().invoke(main, ["eval", str(root), "--metrics", "nDCG@@10"])
     assert unknown.exit_code != 0 and "unknown measure" in unknown.output
+
+
+def test_cli_scores_trec_run_files_with_trec_qrels(toy, tmp_path):
+    root, _ = toy
+    run = tmp_path / "mine.trec"
+    run.write_text("q1 Q0 d4 1 2.0 x\nq1 Q0 d0 2 1.0 x\nq2 Q0 d2 1 5.0 x\n")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d0 1\nq2 0 d2 1\n")
+    result = CliRunner().invoke(main, ["eval", str(root), "--run", str(run), "--qrels", str(qrels),
+                                       "--metrics", "RR@10", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["systems"][0]["name"] == "mine"
+    import ir_measures
+
+    expected = {m.query_id: {"RR@10": m.value} for m in ir_measures.iter_calc(
+        [ir_measures.RR @ 10], ir_measures.read_trec_qrels(str(qrels)), ir_measures.read_trec_run(str(run)))}
+    assert report["systems"][0]["per_query"] == expected

@@ -23,6 +23,10 @@ from spladekit.cli._common import friendly_errors
               help="Write TREC runs, report.json and the per-query plot here.")
 @click.option("--model", default="splade-tiny", show_default=True, help="Model name or directory.")
 @click.option("--split", default="test", show_default=True, help="Qrels split: qrels/<split>.tsv.")
+@click.option("--qrels", "qrels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Judgments file to use instead (BEIR tsv or TREC qrels).")
+@click.option("--run", "run_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Score this TREC run file instead of searching (repeatable; named after the file).")
 @click.option("-k", "--depth", "k", default=1000, show_default=True, type=click.IntRange(1),
               help="Documents retrieved per query.")
 @click.option("--mode", "local_mode", type=click.Choice(["lucene", "exact"]), default="lucene", show_default=True,
@@ -32,23 +36,32 @@ from spladekit.cli._common import friendly_errors
 @click.option("--silent", is_flag=True, help="No progress bars.")
 @friendly_errors
 def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: bool, hybrid: bool,
-          metrics: tuple[str, ...], out_dir: Path | None, model: str, split: str, k: int, local_mode: str,
-          index_name: str | None, rebuild: bool, silent: bool) -> None:
+          metrics: tuple[str, ...], out_dir: Path | None, model: str, split: str, qrels_path: Path | None,
+          run_files: tuple[Path, ...], k: int, local_mode: str, index_name: str | None, rebuild: bool,
+          silent: bool) -> None:
     """Evaluate retrieval on DATASET_DIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+
+    Searches with SPLADE on the local index and/or an engine (plus BM25 and hybrid), or, with --run,
+    scores existing TREC run files.
 
     Prints a table of quality (ir_measures) beside cost; unanswered queries count 0. Excluded input
     (malformed lines, judgments on unknown documents, queries without judgments) is warned about and listed.
     """
-    from spladekit.evaluation import DEFAULT_MEASURES, DataWarning, evaluate
+    from spladekit.evaluation import DEFAULT_MEASURES, DataWarning, evaluate, evaluate_run_files
 
     measures = [m for arg in metrics for m in arg.split()] or list(DEFAULT_MEASURES)
     if local is None:
         local = engine_url is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        report = evaluate(dataset_dir, engine_url=engine_url, local=local, bm25=bm25, hybrid=hybrid,
-                          metrics=measures, out_dir=out_dir, model=model, split=split, k=k, local_mode=local_mode,
-                          index_name=index_name, rebuild=rebuild, progress=not silent)
+        if run_files:
+            report = evaluate_run_files(dataset_dir, run_files, metrics=measures, out_dir=out_dir, split=split,
+                                        qrels_path=qrels_path)
+        else:
+            report = evaluate(dataset_dir, engine_url=engine_url, local=local, bm25=bm25, hybrid=hybrid,
+                              metrics=measures, out_dir=out_dir, model=model, split=split, qrels_path=qrels_path,
+                              k=k, local_mode=local_mode, index_name=index_name, rebuild=rebuild,
+                              progress=not silent)
     for w in caught:
         if issubclass(w.category, DataWarning):
             click.echo(f"warning: {w.message}", err=True)

@@ -26,6 +26,7 @@ __all__ = [
     "SystemRun",
     "compute",
     "evaluate",
+    "evaluate_run_files",
     "evaluate_runs",
     "load_beir",
     "load_qrels",
@@ -70,6 +71,26 @@ def evaluate_runs(
     return report
 
 
+def evaluate_run_files(
+    dataset_dir: str | Path,
+    run_files: Sequence[str | Path],
+    *,
+    metrics: Sequence[str] = DEFAULT_MEASURES,
+    out_dir: str | Path | None = None,
+    split: str = "test",
+    qrels_path: str | Path | None = None,
+) -> EvalReport:
+    """Score existing TREC run files (named after their file stem) against a BEIR folder's judgments."""
+    dataset = load_beir(dataset_dir, split, qrels_path=qrels_path)
+    runs = [SystemRun(Path(f).stem, load_run(f)) for f in run_files]
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        from spladekit.errors import InputError
+
+        raise InputError(f"run files must have distinct names (file stems), got {names}")
+    return evaluate_runs(dataset, runs, measures=metrics, out_dir=out_dir)
+
+
 def _plot_if_possible(report: EvalReport, out: Path, measure: str) -> None:
     if measure not in report.measures:
         return
@@ -96,6 +117,7 @@ def evaluate(
     out_dir: str | Path | None = None,
     model: str = "splade-tiny",
     split: str = "test",
+    qrels_path: str | Path | None = None,
     k: int = 1000,
     local_mode: str = "lucene",
     index_name: str | None = None,
@@ -110,7 +132,8 @@ def evaluate(
     ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. ``hybrid`` fuses the SPLADE
     run (engine if given, else local) with BM25 on the client, by RRF and by weighted sum (needs an engine
     for BM25). Indexes are reused when they hold this corpus encoded by this model; ``rebuild`` forces a
-    rebuild. ``k`` is the run depth per query.
+    rebuild. ``k`` is the run depth per query. ``qrels_path`` replaces ``qrels/<split>.tsv`` by another
+    judgments file (BEIR tsv or TREC qrels).
     """
     from spladekit.evaluation import build
     from spladekit.evaluation.runs import run_engine_bm25, run_engine_splade, run_local
@@ -129,7 +152,7 @@ def evaluate(
         raise InputError("nothing to evaluate: enable the local index, or give an engine URL")
     measures = list(metrics)
     parse_measures(measures)
-    dataset = load_beir(dataset_dir, split)
+    dataset = load_beir(dataset_dir, split, qrels_path=qrels_path)
     out = Path(out_dir) if out_dir is not None else None
 
     runs: list[SystemRun] = []
