@@ -43,17 +43,20 @@ def expected_top(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) 
     return docs[order].astype(np.int32), scores[docs[order]]
 
 
-def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail=None, workers: int = 1):
+def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail=None, workers: int = 1,
+        prune: bool = False):
     n_docs = int(max(segment[1].max(initial=-1), -1 if tail is None else tail[1].max(initial=-1))) + 1
     tail = tail or (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, segment[2].dtype))
     n_q = len(queries)
     out_docs, out_scores = np.zeros((n_q, k), np.int32), np.zeros((n_q, k), np.float32)
     counts = np.zeros(n_q, np.int64)
     acc, touched = np.zeros((workers, max(n_docs, 1))), np.zeros((workers, max(n_docs, 1)), np.int32)
+    cand, bits = np.zeros_like(touched), np.zeros((workers, max(n_docs, 1) // 8 + 1), np.uint8)
+    term_max = k_impl.term_maxima(segment[0], segment[2], table) if prune else np.zeros(0, np.float32)
     batch = k_impl.search_batch_parallel if workers > 1 else k_impl.search_batch
-    batch(queries.offsets, queries.ids, queries.weights, *segment, *tail, table,
-          np.zeros(0, bool) if allowed is None else allowed, k, acc, touched, out_docs, out_scores, counts)
-    assert not acc.any(), "the kernel must leave its accumulator zeroed for the next query"
+    batch(queries.offsets, queries.ids, queries.weights, *segment, *tail, table, term_max,
+          np.zeros(0, bool) if allowed is None else allowed, k, acc, touched, cand, bits, out_docs, out_scores, counts)
+    assert not acc.any() and not bits.any(), "the kernel must leave its workspace zeroed for the next query"
     return [(out_docs[q, :counts[q]], out_scores[q, :counts[q]]) for q in range(n_q)]
 
 
@@ -207,3 +210,51 @@ def test_missing_numba_falls_back_to_numpy_with_one_warning(monkeypatch, data):
         want_d, want_s = expected_top(ref, 5)
         np.testing.assert_array_equal(d, want_d)
         np.testing.assert_array_equal(s, want_s)
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_pruned_search_equals_exhaustive_search(compiled, mode, k):
+    # Skewed weights (a few strong terms per query, many weak ones) so that pruning really cuts lists short.
+    rng = np.random.default_rng(k)
+    docs, queries = random_batch(rng, 3000, 30), random_batch(rng, 40, 12)
+    queries = SparseBatch(queries.offsets, queries.ids, (queries.weights ** 3).astype(np.float32))
+    table = kernels.decode_table() if mode == "lucene" else None
+    segment = segment_of(compiled, docs, mode)
+    allowed = np.random.default_rng(1).random(len(docs)) < 0.9
+    for mask in (None, allowed):
+        full = run(compiled, segment, queries, k, table, allowed=mask)
+        pruned = run(compiled, segment, queries, k, table, allowed=mask, prune=True)
+        # the plain-Python build of the pruned kernel too (once: it is slow)
+        plain = (run(_numba.get(False), segment, SparseBatch.from_vectors(queries[:8]), k, table,
+                     allowed=mask, prune=True) if k == 3 else pruned)
+        for (a, sa), (b, sb), (c, sc) in zip(full, pruned, plain, strict=False):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
+            np.testing.assert_array_equal(b, c)
+            np.testing.assert_array_equal(sb.view(np.uint32), sc.view(np.uint32))
+
+
+
+@pytest.mark.parametrize("path", ["search_pruned", "search_dense"])
+def test_both_pruned_paths_equal_exhaustive(compiled, path):
+    rng = np.random.default_rng(9)
+    docs, queries = random_batch(rng, 2000, 30), random_batch(rng, 30, 12)
+    table = kernels.decode_table()
+    segment = segment_of(compiled, docs, "lucene")
+    term_max = compiled.term_maxima(segment[0], segment[2], table)
+    n = len(docs)
+    acc, touched, cand = np.zeros(n), np.zeros(n, np.int32), np.zeros(n, np.int32)
+    bits = np.zeros(n // 8 + 1, np.uint8)
+    for q in queries:
+        q = SparseVector(q.ids, (q.weights ** 3).astype(np.float32))  # skewed: pruning kicks in
+        want_d, want_s = run(compiled, segment, SparseBatch.from_vectors([q]), 5, table)[0]
+        out_d, out_s = np.zeros(5, np.int32), np.zeros(5, np.float32)
+        args = (q.ids, q.weights, *segment, table, term_max, np.zeros(0, bool), 5, acc)
+        if path == "search_dense":
+            got = compiled.search_dense(*args, cand, bits, touched, out_d, out_s)
+        else:
+            got = compiled.search_pruned(*args, touched, cand, bits, out_d, out_s)
+        np.testing.assert_array_equal(out_d[:got], want_d)
+        np.testing.assert_array_equal(out_s[:got].view(np.uint32), want_s.view(np.uint32))
+        assert not acc.any() and not bits.any()

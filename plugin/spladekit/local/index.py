@@ -49,8 +49,9 @@ TIE_ORDER = "score descending, then internal document order (order of addition; 
 #: The tail segment is merged into the main one when it holds this many rows or a quarter of the main rows.
 MERGE_MIN_ROWS = 4096
 
-_ARRAYS = ("offsets", "docs", "values", "keys", "key_offsets")
+_ARRAYS = ("offsets", "docs", "values", "term_max", "keys", "key_offsets")
 _EMPTY_OFFSETS = np.zeros(1, np.int64)
+_NO_MAX = np.zeros(0, np.float32)
 
 
 def _value_dtype(mode: str) -> np.dtype:
@@ -118,6 +119,9 @@ class LocalIndex:
         self._table = kernels.decode_table() if mode == "lucene" else None
         dtype = _value_dtype(mode)
         self._main = (_EMPTY_OFFSETS, np.zeros(0, np.int32), np.zeros(0, dtype))
+        self._term_max = np.zeros(0, np.float32)  # per-term maximum of the main segment, for pruning
+        #: Exact top-k with MaxScore-style pruning (same results); False scores every posting.
+        self.prune = True
         self._n_main = 0
         self._n_terms = 0
         self._keys = _Keys()
@@ -211,6 +215,7 @@ class LocalIndex:
         segment = self._k.merge_segments(self._main, self._tail_segment(), renumber, n_terms)
         keys = self._keys.pack(np.flatnonzero(live))
         self._main = segment
+        self._term_max = self._k.term_maxima(segment[0], segment[2], self._table)
         self._n_main = len(keys)
         self._n_terms = n_terms
         self._keys = keys
@@ -249,11 +254,12 @@ class LocalIndex:
         out_scores = np.zeros((n_queries, k), np.float32)
         out_counts = np.zeros(n_queries, np.int64)
         workers = min(self._k.set_threads(threads), max(n_queries, 1))
+        term_max = self._term_max if self.prune else _NO_MAX
         with self._lock:
-            acc, touched = self._workspace(workers, n_rows)
+            acc, touched, cand, bits = self._workspace(workers, n_rows)
             kernel = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
-            kernel(q_offsets, q_ids, q_weights, *self._main, *tail, self._table, allowed, k,
-                   acc, touched, out_docs, out_scores, out_counts)
+            kernel(q_offsets, q_ids, q_weights, *self._main, *tail, self._table, term_max, allowed, k,
+                   acc, touched, cand, bits, out_docs, out_scores, out_counts)
         return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
                 for q in range(n_queries)]
 
@@ -266,12 +272,13 @@ class LocalIndex:
         mask[np.asarray(hits, dtype=np.int64)] = True
         return mask
 
-    def _workspace(self, workers: int, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def _workspace(self, workers: int, n_rows: int) -> tuple[np.ndarray, ...]:
         # Kept between searches: zeroing a fresh float64 row per query would cost more than scoring it.
         if self._work is None or self._work[0].shape[0] < workers or self._work[0].shape[1] < n_rows:
             size = max(n_rows, 1)
-            self._work = (np.zeros((workers, size), np.float64), np.zeros((workers, size), np.int32))
-        return self._work[0][:workers], self._work[1][:workers]
+            self._work = (np.zeros((workers, size), np.float64), np.zeros((workers, size), np.int32),
+                          np.zeros((workers, size), np.int32), np.zeros((workers, size // 8 + 1), np.uint8))
+        return tuple(w[:workers] for w in self._work)
 
     def _tail_segment(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._tail is None:
@@ -303,6 +310,7 @@ class LocalIndex:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         arrays = dict(zip(("offsets", "docs", "values"), self._main, strict=True))
+        arrays["term_max"] = self._term_max
         arrays["keys"], arrays["key_offsets"] = self._keys.blob, self._keys.offsets
         # Write beside, then rename: an index memory-mapped from this directory keeps reading its old files.
         for name, array in arrays.items():
@@ -355,15 +363,17 @@ class LocalIndex:
                 raise IndexFormatError(f"the local index at {path} is incomplete ({name}.npy: {exc}); "
                                        "rebuild it with `spladekit index-local`") from exc
             arrays[name] = array.view(np.ndarray)
-        expected = {"offsets": np.int64, "docs": np.int32, "values": _value_dtype(mode),
+        expected = {"offsets": np.int64, "docs": np.int32, "values": _value_dtype(mode), "term_max": np.float32,
                     "keys": np.uint8, "key_offsets": np.int64}
         n_docs, n_postings = int(params["n_docs"]), int(params["n_postings"])
         bad = [n for n, dt in expected.items() if arrays[n].dtype != np.dtype(dt) or arrays[n].ndim != 1]
         if (bad or arrays["docs"].shape[0] != n_postings or arrays["values"].shape[0] != n_postings
-                or arrays["key_offsets"].shape[0] != n_docs + 1 or int(arrays["offsets"][-1]) != n_postings):
+                or arrays["key_offsets"].shape[0] != n_docs + 1 or int(arrays["offsets"][-1]) != n_postings
+                or arrays["term_max"].shape[0] != arrays["offsets"].shape[0] - 1):
             raise IndexFormatError(f"the local index at {path} does not match its params.json "
                                    f"(arrays {bad or 'of the wrong length'}); rebuild it with `spladekit index-local`")
         index._main = (arrays["offsets"], arrays["docs"], arrays["values"])
+        index._term_max = arrays["term_max"]
         index._n_main = n_docs
         index._n_terms = int(arrays["offsets"].shape[0] - 1)
         index._keys = _Keys(arrays["keys"], arrays["key_offsets"])

@@ -159,13 +159,299 @@ def reset(acc, touched, n_touched):
         acc[touched[i]] = 0.0
 
 
+def clause(w, values, table, p):
+    """One clause score ``float32(w * value)`` of posting ``p`` (``table is None``: float32 weights)."""
+    if table is None:
+        return w * values[p]
+    return w * table[values[p]]
+
+
+def accumulate_term(t, w, offsets, docs, values, table, acc, touched, n_touched):
+    """:func:`accumulate` for one query term ``t`` of weight ``w``."""
+    for p in range(offsets[t], offsets[t + 1]):
+        v = clause(w, values, table, p)
+        if v > 0:
+            d = docs[p]
+            if acc[d] == 0.0:
+                touched[n_touched] = d
+                n_touched += 1
+            acc[d] += v
+    return n_touched
+
+
+def find_posting(docs, lo, hi, d):
+    """Position of document ``d`` in the ascending ``docs[lo:hi]``, or -1."""
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if docs[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and docs[lo] == d:
+        return lo
+    return -1
+
+
+def exact_score(q_ids, q_weights, offsets, docs, values, table, d):
+    """Document ``d``'s score by the contract: clauses in ascending term order, float64 sum."""
+    n_terms = offsets.shape[0] - 1
+    total = np.float64(0.0)  # not 0.0: numpy would add a float32 clause to a Python float in float32
+    for i in range(q_ids.shape[0]):
+        t = q_ids[i]
+        if t < 0 or t >= n_terms:
+            continue
+        p = find_posting(docs, offsets[t], offsets[t + 1], d)
+        if p >= 0:
+            v = clause(q_weights[i], values, table, p)
+            if v > 0:
+                total += v
+    return total
+
+
+# Relative slack on pruning bounds: partial sums are float64 in another order than the final one, and the
+# threshold is read back as float32; 1e-6 is far above both errors, so pruning never drops a true hit.
+SLACK = 1e-6
+#: Dense path: keep adding whole posting lists until the bound of the rest is below this share of the
+#: threshold (a bound just under it would leave most touched documents as candidates).
+STOP_FACTOR = 0.4
+#: How many touched documents (in touch order) a pruning threshold is computed from.
+THRESHOLD_SAMPLE = 1 << 15
+
+
+def search_pruned(q_ids, q_weights, offsets, docs, values, table, term_max, allowed, k, acc, touched, cand, bits,
+                  out_docs, out_scores):
+    """Exact top-``k`` of one query with MaxScore-style pruning; same results as the exhaustive search.
+
+    Terms are taken by decreasing upper bound ``q_t * max value of t`` and their postings added to the
+    accumulators. Once the bound ``rest`` of the terms not yet taken is below the current k-th partial score
+    (the threshold), no untouched document can enter the top k: the remaining terms only complete the
+    candidates (touched documents that can still reach the threshold), flagged in the bitset ``bits`` (small
+    enough to stay in cache, unlike the accumulators). The best candidates are finally re-scored term by
+    term in ascending id order, so the float64 sum (and the float32 score) is exactly the exhaustive one.
+    """
+    n_terms = offsets.shape[0] - 1
+    nq = q_ids.shape[0]
+    ub = np.zeros(nq, np.float64)
+    for i in range(nq):
+        t = q_ids[i]
+        if 0 <= t < n_terms and offsets[t + 1] > offsets[t]:
+            ub[i] = q_weights[i] * term_max[t]
+    order = np.argsort(-ub)
+    rest = np.zeros(nq + 1, np.float64)
+    for j in range(nq - 1, -1, -1):
+        rest[j] = rest[j + 1] + ub[order[j]]
+    n = 0
+    j = 0
+    theta = 0.0
+    last_try = rest[0]
+    pruned = False
+    while j < nq:
+        i = order[j]
+        if ub[i] <= 0:
+            break
+        n = accumulate_term(q_ids[i], q_weights[i], offsets, docs, values, table, acc, touched, n)
+        j += 1
+        r = rest[j]
+        if r <= 0:
+            break
+        # A threshold costs a pass over the touched documents: try only when the bound has fallen enough.
+        if n >= k and r < 0.5 * rest[0] and r < 0.7 * last_try:
+            last_try = r
+            # Any k touched documents give a valid (lower) threshold; the first ones come from the terms
+            # with the highest bounds, so a bounded prefix keeps most of the threshold at a fraction of the cost.
+            got = select_top_k(acc, touched, min(n, THRESHOLD_SAMPLE), allowed, k, out_docs, out_scores)
+            if got == k:
+                theta = np.float64(out_scores[k - 1]) * (1 - SLACK)
+                if r < theta:
+                    pruned = True
+                    break
+    check = allowed.shape[0] > 0
+    c = 0
+    if pruned:
+        r = rest[j]
+        for x in range(n):
+            d = touched[x]
+            if (not check or allowed[d]) and acc[d] + r >= theta:
+                cand[c] = d
+                c += 1
+                bits[d >> 3] |= np.uint8(1 << (d & 7))
+        for jj in range(j, nq):
+            i = order[jj]
+            if ub[i] <= 0:
+                continue
+            t = q_ids[i]
+            w = q_weights[i]
+            for p in range(offsets[t], offsets[t + 1]):
+                d = docs[p]
+                if bits[d >> 3] & (1 << (d & 7)):
+                    v = clause(w, values, table, p)
+                    if v > 0:
+                        acc[d] += v
+        for x in range(c):
+            d = cand[x]
+            bits[d >> 3] = 0
+    else:
+        for x in range(n):
+            d = touched[x]
+            if not check or allowed[d]:
+                cand[c] = d
+                c += 1
+    got = finish_pruned(q_ids, q_weights, offsets, docs, values, table, allowed, k, acc, cand, c, out_docs,
+                        out_scores)
+    reset(acc, touched, n)
+    return got
+
+
+def finish_pruned(q_ids, q_weights, offsets, docs, values, table, allowed, k, acc, cand, c, out_docs, out_scores):
+    """Top-``k`` of ``c`` candidates: approximate order first, then exact re-scoring of the finalists."""
+    got = select_top_k(acc, cand, c, allowed, k, out_docs, out_scores)
+    if got == 0:
+        return 0
+    # Finalists: candidates whose (reordered) sum is within the slack of the k-th; re-score them exactly.
+    floor = np.float64(out_scores[got - 1]) * (1 - SLACK) if got == k else 0.0
+    f = 0
+    for x in range(c):
+        d = cand[x]
+        if acc[d] >= floor:
+            cand[f] = d
+            f += 1
+    for x in range(f):
+        d = cand[x]
+        acc[d] = exact_score(q_ids, q_weights, offsets, docs, values, table, d)
+    return select_top_k(acc, cand, f, allowed, k, out_docs, out_scores)
+
+
+def search_dense(q_ids, q_weights, offsets, docs, values, table, term_max, allowed, k, acc, cand, bits, hits,
+                 out_docs, out_scores):
+    """:func:`search_pruned` for queries that touch a good part of the collection.
+
+    No touched list (no branch per posting): thresholds come from the postings of the strongest term,
+    candidates from one sequential pass over the accumulators, which are then zeroed in one go.
+    """
+    n_terms = offsets.shape[0] - 1
+    n_docs = acc.shape[0]
+    nq = q_ids.shape[0]
+    ub = np.zeros(nq, np.float64)
+    for i in range(nq):
+        t = q_ids[i]
+        if 0 <= t < n_terms and offsets[t + 1] > offsets[t]:
+            ub[i] = q_weights[i] * term_max[t]
+    order = np.argsort(-ub)
+    rest = np.zeros(nq + 1, np.float64)
+    for j in range(nq - 1, -1, -1):
+        rest[j] = rest[j + 1] + ub[order[j]]
+    j = 0
+    theta = 0.0
+    last_try = rest[0]
+    pruned = False
+    first = -1
+    while j < nq:
+        i = order[j]
+        if ub[i] <= 0:
+            break
+        t = q_ids[i]
+        w = q_weights[i]
+        for p in range(offsets[t], offsets[t + 1]):
+            v = clause(w, values, table, p)
+            if v > 0:
+                acc[docs[p]] += v
+        if first < 0:
+            first = t
+        j += 1
+        r = rest[j]
+        if r <= 0:
+            break
+        if r < 0.5 * rest[0] and r < 0.7 * last_try:
+            last_try = r
+            lo = offsets[first]
+            m = min(offsets[first + 1] - lo, THRESHOLD_SAMPLE)
+            got = select_top_k(acc, docs[lo:lo + m], m, allowed, k, out_docs, out_scores)
+            if got == k and out_scores[k - 1] > 0:
+                theta = np.float64(out_scores[k - 1]) * (1 - SLACK)
+                if r < STOP_FACTOR * theta:
+                    pruned = True
+                    break
+    check = allowed.shape[0] > 0
+    r = rest[j] if pruned else 0.0
+    lim = max(theta - r, 0.0)
+    c = 0
+    # Branch-free compaction: most documents are touched here, so a branch would mispredict all the time.
+    if check:
+        for d in range(n_docs):
+            a = acc[d]
+            cand[c] = d
+            c += (a > 0) & (a >= lim) & allowed[d]
+    else:
+        for d in range(n_docs):
+            a = acc[d]
+            cand[c] = d
+            c += (a > 0) & (a >= lim)
+    if pruned:
+        for x in range(c):
+            d = cand[x]
+            bits[d >> 3] |= np.uint8(1 << (d & 7))
+        for jj in range(j, nq):
+            i = order[jj]
+            if ub[i] <= 0:
+                continue
+            t = q_ids[i]
+            w = q_weights[i]
+            lo = offsets[t]
+            hi = offsets[t + 1]
+            if c * 16 < hi - lo:
+                # Few candidates against a long list: gallop through it (candidates are ascending).
+                p = lo
+                for x in range(c):
+                    d = cand[x]
+                    step = 1
+                    while p + step < hi and docs[p + step] < d:
+                        p += step
+                        step *= 2
+                    e = min(p + step, hi)
+                    while p < e and docs[p] < d:
+                        mid = (p + e) >> 1
+                        if docs[mid] < d:
+                            p = mid + 1
+                        else:
+                            e = mid
+                    if p >= hi:
+                        break
+                    if docs[p] == d:
+                        v = clause(w, values, table, p)
+                        if v > 0:
+                            acc[d] += v
+                continue
+            # Branch-free: gather the candidates' postings of this term into a buffer, then add them.
+            m = 0
+            for p in range(lo, hi):
+                d = docs[p]
+                hits[m] = p
+                m += (bits[d >> 3] >> (d & 7)) & 1
+            for x in range(m):
+                p = hits[x]
+                v = clause(w, values, table, p)
+                if v > 0:
+                    acc[docs[p]] += v
+        for x in range(c):
+            d = cand[x]
+            bits[d >> 3] = 0
+    got = finish_pruned(q_ids, q_weights, offsets, docs, values, table, allowed, k, acc, cand, c, out_docs,
+                        out_scores)
+    acc[:] = 0.0
+    return got
+
+
 def search_batch(q_offsets, q_ids, q_weights, offsets, docs, values, tail_offsets, tail_docs, tail_values,
-                 table, allowed, k, acc, touched, out_docs, out_scores, out_counts):
+                 table, term_max, allowed, k, acc, touched, cand, bits, out_docs, out_scores, out_counts):
     """Top-``k`` of every query (CSR ``q_offsets/q_ids/q_weights``) over a main and a tail segment.
 
     ``acc`` (float64, zeros) and ``touched`` (int32) are ``(n_workers, n_docs)`` workspaces; worker ``w`` takes
     queries ``w, w + n_workers, ...``, so the outer loop parallelises over workers (``prange`` under numba).
     Results go to ``out_docs``/``out_scores`` (``(n_queries, k)``) and ``out_counts`` (hits per query).
+    With per-term maxima ``term_max`` (float32, one per term of the main segment) and an empty tail, each
+    query runs :func:`search_pruned`; with an empty ``term_max`` every posting is scored. ``cand`` is a
+    third ``(n_workers, n_docs)`` int32 workspace, ``bits`` a ``(n_workers, n_docs // 8 + 1)`` uint8 one.
     """
     n_queries = q_offsets.shape[0] - 1
     n_workers = acc.shape[0]
@@ -175,6 +461,21 @@ def search_batch(q_offsets, q_ids, q_weights, offsets, docs, values, tail_offset
             hi = q_offsets[q + 1]
             qi = q_ids[lo:hi]
             qw = q_weights[lo:hi]
+            if term_max.shape[0] > 0 and tail_docs.shape[0] == 0:
+                # Queries whose postings would touch a good part of the collection go the dense way.
+                load = 0
+                for i in range(hi - lo):
+                    t = qi[i]
+                    if 0 <= t < offsets.shape[0] - 1:
+                        load += offsets[t + 1] - offsets[t]
+                if 4 * load >= acc.shape[1]:
+                    # touched[w] is free in the dense path: it buffers posting positions there.
+                    out_counts[q] = search_dense(qi, qw, offsets, docs, values, table, term_max, allowed, k, acc[w],
+                                                 cand[w], bits[w], touched[w], out_docs[q], out_scores[q])
+                    continue
+                out_counts[q] = search_pruned(qi, qw, offsets, docs, values, table, term_max, allowed, k, acc[w],
+                                              touched[w], cand[w], bits[w], out_docs[q], out_scores[q])
+                continue
             n = accumulate(qi, qw, offsets, docs, values, table, acc[w], touched[w], 0)
             n = accumulate(qi, qw, tail_offsets, tail_docs, tail_values, table, acc[w], touched[w], n)
             out_counts[q] = select_top_k(acc[w], touched[w], n, allowed, k, out_docs[q], out_scores[q])
@@ -253,6 +554,20 @@ def fill_merged(a_offsets, a_docs, a_values, b_offsets, b_docs, b_values, renumb
                     j += 1
 
 
+def term_maxima(offsets, values, table):
+    """The largest value of each term's postings (decoded to float32), the bound pruning starts from."""
+    n_terms = offsets.shape[0] - 1
+    out = np.zeros(n_terms, np.float32)
+    for t in range(n_terms):
+        m = np.float32(0.0)
+        for p in range(offsets[t], offsets[t + 1]):
+            v = clause(np.float32(1.0), values, table, p)
+            if v > m:
+                m = v
+        out[t] = m
+    return out
+
+
 def merge_segments(a, b, renumber, n_terms):
     """One segment from segments ``a`` and ``b`` (tuples of arrays), dropping documents with ``renumber < 0``."""
     offsets = count_merged(a[0], a[1], b[0], b[1], renumber, n_terms)
@@ -265,6 +580,8 @@ def merge_segments(a, b, renumber, n_terms):
 #: The functions ``_numba.py`` compiles, callees before callers.
 COMPILED = (
     "accumulate_lucene", "accumulate_exact", "accumulate", "worse", "sift_down", "select_top_k", "reset",
+    "clause", "accumulate_term", "find_posting", "exact_score", "search_pruned", "finish_pruned", "search_dense",
+    "term_maxima",
     "count_terms", "fill_segment", "count_merged", "fill_merged",
 )
 #: Compiled twice: serially, and with ``prange`` run in parallel.
