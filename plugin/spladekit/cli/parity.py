@@ -22,8 +22,8 @@ from spladekit.cli._common import friendly_errors
               help="Write the JSON report here (per query: ids, scores, overlap@k, max score difference).")
 @click.option("--model", default=None, help="Query encoder [default: the local index's model].")
 @click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help="Engine user [env SPLADEKIT_ENGINE_USER].")
-@click.option("--password", envvar="SPLADEKIT_ENGINE_PASSWORD", help="[env SPLADEKIT_ENGINE_PASSWORD]")
-@click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="[env SPLADEKIT_ENGINE_API_KEY]")
+@click.option("--password", envvar="SPLADEKIT_ENGINE_PASSWORD", help="Engine password [env SPLADEKIT_ENGINE_PASSWORD].")
+@click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="Engine API key [env SPLADEKIT_ENGINE_API_KEY].")
 @click.option("--silent", is_flag=True, help="No progress bar.")
 @friendly_errors
 def parity(engine_url: str, index_name: str, local_dir: Path, queries_file: Path, k: int,

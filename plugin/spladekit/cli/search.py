@@ -49,7 +49,8 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
               help="Search this local index [default: $SPLADEKIT_INDEX or ./.spladekit/index without --engine].")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1), help="Hits to return.")
 @click.option("--explain", is_flag=True, help="List, per hit, the query tokens that contributed most.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Output: a table, JSON lines (one hit each) or a TREC run (qid Q0 docid rank score tag).")
 @click.option("--bm25", is_flag=True, help="BM25 (match on the text field) instead of SPLADE; engines only.")
 @click.option("--hybrid", is_flag=True, help="SPLADE and BM25 fused client-side; engines only.")
 @click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default="rrf", show_default=True,
@@ -70,8 +71,8 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @click.option("--qid", default="1", show_default=True, help="Query id written in --format trec.")
 @click.option("--tag", default="spladekit", show_default=True, help="Run tag written in --format trec.")
 @click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help="Engine user [env SPLADEKIT_ENGINE_USER].")
-@click.option("--password", envvar="SPLADEKIT_ENGINE_PASSWORD", help="[env SPLADEKIT_ENGINE_PASSWORD]")
-@click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="[env SPLADEKIT_ENGINE_API_KEY]")
+@click.option("--password", envvar="SPLADEKIT_ENGINE_PASSWORD", help="Engine password [env SPLADEKIT_ENGINE_PASSWORD].")
+@click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="Engine API key [env SPLADEKIT_ENGINE_API_KEY].")
 @friendly_errors
 def search(query: str, engine_url: str | None, index_name: str | None, local_dir: Path | None, k: int,
            explain: bool, fmt: str, bm25: bool, hybrid: bool, fusion: str, alpha: float, two_phase: bool,
