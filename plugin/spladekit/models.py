@@ -182,14 +182,16 @@ def onnx_dir(name_or_dir: str | Path = DEFAULT_MODEL) -> Path:
     A directory that already holds ``spladekit_encoder.json`` is returned as is. Exporting needs the
     ``export`` extra (torch, transformers, onnx).
     """
-    from spladekit.encoder import CONFIG_NAME
+    from spladekit.encoder import CONFIG_NAME, EXPORT_REVISION
 
     path = Path(str(name_or_dir)).expanduser()
     if path.is_dir() and (path / CONFIG_NAME).is_file():
         return path
     target = paths.cache_dir() / "onnx" / _onnx_name(name_or_dir)
     if (target / CONFIG_NAME).is_file():
-        return target
+        cached = json.loads((target / CONFIG_NAME).read_text(encoding="utf-8"))
+        if cached.get("export_revision") == EXPORT_REVISION:
+            return target
     model_dir = resolve_model(name_or_dir)
     try:
         from spladekit.encoder.export import export

@@ -106,7 +106,7 @@ def test_dynamic_batch_and_sequence_axes(tiny, tmp_path):
     ("kwargs", "message"),
     [({"max_length": 4}, "max_length must be at least 8"), ({"max_length": 1000}, "exceeds the model's"),
      ({"top_k": 0}, "top_k must be a positive integer"),
-     ({"vocab_blocks": 0, "max_length": 32}, "vocab_blocks must be between")],
+     ({"vocab_blocks": 0, "max_length": 32}, "vocab_blocks must be a positive integer")],
 )
 def test_bad_export_options(tiny, tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -16,7 +16,7 @@ from spladekit.cli._common import friendly_errors
 @click.option("--opset", default=17, show_default=True, help="ONNX opset.")
 @click.option("--max-length", default=256, show_default=True, help="Tokens per text (longer texts: see encode).")
 @click.option("--top-k", type=int, default=None, help="Add an in-graph top-k output; vectors keep K terms at most.")
-@click.option("--vocab-blocks", default=32, show_default=True,
+@click.option("--vocab-blocks", default=120, show_default=True,
               help="Slices of the vocabulary projection, each reduced while in cache.")
 @friendly_errors
 def export(model_name: str, output: str, opset: int, max_length: int, top_k: int | None, vocab_blocks: int) -> None:

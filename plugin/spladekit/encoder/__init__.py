@@ -17,8 +17,10 @@ CONFIG_NAME = "spladekit_encoder.json"
 ONNX_NAME = "model.onnx"
 # Format of CONFIG_NAME; bump when a field changes meaning.
 CONFIG_VERSION = 1
+# How the graph is built; cached exports (models.onnx_dir) from another revision are exported again.
+EXPORT_REVISION = 2
 
-__all__ = ["CONFIG_NAME", "ONNX_NAME", "CONFIG_VERSION", "SpladeEncoder"]
+__all__ = ["CONFIG_NAME", "ONNX_NAME", "CONFIG_VERSION", "EXPORT_REVISION", "SpladeEncoder"]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,9 +10,12 @@ Why the max-pooled graph is cheaper than the textbook formula, yet equal to it:
   ``[batch, vocab]`` instead of ``[batch, seq, vocab]``;
 - padded positions are replaced by position 0 (``[CLS]``, always a real token) before the vocabulary
   projection, so the max needs no mask: a copy of a row already in the max cannot change it;
-- the vocabulary projection (about 90% of the FLOPs of a small encoder) runs as ``vocab_blocks`` separate
-  ``MatMul -> ReduceMax`` pairs over slices of the vocabulary, so the ``[batch, seq, 30522]`` logits are never
-  materialised at once: each block's logits are small, reduced while still in cache, and the buffer reused.
+- the vocabulary projection (about 90% of the FLOPs of a small encoder) runs in an ONNX ``Loop`` over the
+  texts of the batch: each iteration slices its text's real tokens (padding is never projected) and runs
+  ``vocab_blocks`` ``MatMul -> ReduceMax`` pairs over slices of the vocabulary, so the ``[batch, seq, 30522]``
+  logits are never materialised: each block's ``[tokens, ~254]`` logits are reduced while still in cache;
+- ``log1p`` is computed as ``log(u) * r / (u - 1)`` with ``u = 1 + r`` (exact for tiny ``r``, where
+  ``log(1 + r)`` would round to 0 and drop a term).
 
 The ``sum`` strategy has no such shortcut and is exported as the textbook formula.
 """
@@ -23,70 +26,135 @@ import copy
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import onnx
 import torch
 import transformers
 from torch import nn
 
 from spladekit import __version__
-from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, ONNX_NAME
+from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, EXPORT_REVISION, ONNX_NAME
 from spladekit.encoder.pooling import SpladePooling
 from spladekit.errors import ModelError
 
 DEFAULT_OPSET = 17
 DEFAULT_MAX_LENGTH = 256
-DEFAULT_VOCAB_BLOCKS = 32
+DEFAULT_VOCAB_BLOCKS = 120  # ~254 columns: a 256-token block of logits (260 KB) stays in L2
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
-class FusedSplade(nn.Module):
-    """A masked LM whose vocabulary projection and SPLADE pooling are fused (see the module docstring)."""
+class _Hidden(nn.Module):
+    """The masked LM up to (not including) its vocabulary projection: ``[batch, seq, hidden]``."""
 
-    def __init__(self, mlm: nn.Module, pooling: SpladePooling, top_k: int | None = None,
-                 vocab_blocks: int = DEFAULT_VOCAB_BLOCKS) -> None:
+    def __init__(self, mlm: nn.Module) -> None:
         super().__init__()
         mlm = copy.deepcopy(mlm)
         decoder = mlm.get_output_embeddings()
         if not isinstance(decoder, nn.Linear):
             raise ModelError(f"{type(mlm).__name__} has no linear vocabulary projection; is it a masked LM?")
-        weight = decoder.weight.detach().clone()  # [vocab, hidden]
-        bias = decoder.bias.detach().clone() if decoder.bias is not None else torch.zeros(weight.shape[0])
-        # Cut the projection off the head: the body then returns the transformed hidden states.
+        self.weight = decoder.weight.detach().clone()  # [vocab, hidden]
+        self.bias = (decoder.bias.detach().clone() if decoder.bias is not None
+                     else torch.zeros(self.weight.shape[0]))
+        # Cut the projection off the head: the model then returns the transformed hidden states.
         for parent in mlm.modules():
             for name, child in list(parent.named_children()):
                 if child is decoder:
                     setattr(parent, name, nn.Identity())
         self.mlm = mlm
-        self.pooling = pooling
-        self.top_k = top_k
-        self.vocab_size = int(weight.shape[0])
-        if not 1 <= vocab_blocks <= self.vocab_size:
-            raise ValueError(f"vocab_blocks must be between 1 and the vocabulary size {self.vocab_size}")
-        self.register_buffer("bias", bias)
-        self.register_buffer("weight_t", weight.t().contiguous())  # for the unfused sum pooling
-        bounds = np.linspace(0, self.vocab_size, vocab_blocks + 1).astype(int)
-        self.blocks = nn.ParameterList(
-            nn.Parameter(weight[a:b].t().contiguous(), requires_grad=False)
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        )
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
-        hidden = self.mlm(input_ids=input_ids, attention_mask=attention_mask).logits  # [B, S, H]
-        if self.pooling.strategy == "max":
-            keep = attention_mask.unsqueeze(-1) > 0
-            hidden = torch.where(keep, hidden, hidden[:, :1, :])
-            maxes = [torch.matmul(hidden, block).amax(dim=1) for block in self.blocks]
-            pooled = torch.log1p(torch.relu(torch.cat(maxes, dim=-1) + self.bias))
-        else:
-            logits = torch.matmul(hidden, self.weight_t) + self.bias
-            act = torch.log1p(torch.relu(logits)) * attention_mask.unsqueeze(-1).to(logits.dtype)
-            pooled = act.sum(dim=1)
-        if self.top_k is None:
-            return pooled
-        values, indices = torch.topk(pooled, k=min(self.top_k, self.vocab_size), dim=-1)
-        return pooled, values, indices
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.mlm(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+class _SumPooled(nn.Module):
+    """The textbook SPLADE-sum graph (no shortcut exists for sum)."""
+
+    def __init__(self, hidden: _Hidden) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.register_buffer("weight_t", hidden.weight.t().contiguous())
+        self.register_buffer("bias", hidden.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits = torch.matmul(self.hidden(input_ids, attention_mask), self.weight_t) + self.bias
+        act = torch.log1p(torch.relu(logits)) * attention_mask.unsqueeze(-1).to(logits.dtype)
+        return act.sum(dim=1)
+
+
+def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray, vocab_blocks: int,
+                           top_k: int | None) -> onnx.ModelProto:
+    """Replace the graph output ``hidden`` [B, S, H] by the SPLADE-max vector ``splade`` [B, V].
+
+    A Loop runs over the texts of the batch; each iteration slices its text's real tokens (no padding) and
+    runs ``vocab_blocks`` MatMul -> ReduceMax pairs over slices of the vocabulary, so each block's logits
+    ([tokens, V / vocab_blocks]) stay in cache and the [B, S, V] logits never exist. Bias, relu and log1p run
+    once on [B, V] after the max (they are monotone, see the module docstring).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    vocab = weight.shape[0]
+    bounds = np.linspace(0, vocab, vocab_blocks + 1).astype(int)
+    inits = [numpy_helper.from_array(np.ascontiguousarray(weight[a:b].T, dtype=np.float32), f"spladekit_w{i}")
+             for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+    inits += [
+        numpy_helper.from_array(bias.astype(np.float32), "spladekit_bias"),
+        numpy_helper.from_array(np.array([0], np.int64), "spladekit_zero1"),
+        numpy_helper.from_array(np.array([0], np.int64), "spladekit_axis0"),
+        numpy_helper.from_array(np.array([1], np.int64), "spladekit_axis1"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "spladekit_one"),
+    ]
+    mk = helper.make_node
+    body_nodes = [
+        mk("Gather", ["hidden", "i"], ["h_i"], axis=0),  # [S, H]
+        mk("Gather", ["spladekit_lengths", "i"], ["len_i"], axis=0),
+        mk("Unsqueeze", ["len_i", "spladekit_axis0"], ["len_i1"]),
+        mk("Slice", ["h_i", "spladekit_zero1", "len_i1", "spladekit_axis0"], ["h_real"]),  # [L, H]
+        mk("Identity", ["cond_in"], ["cond_out"]),
+    ]
+    maxes = []
+    for i in range(vocab_blocks):
+        body_nodes.append(mk("MatMul", ["h_real", f"spladekit_w{i}"], [f"logits{i}"]))
+        body_nodes.append(mk("ReduceMax", [f"logits{i}"], [f"max{i}"], axes=[0], keepdims=0))
+        maxes.append(f"max{i}")
+    body_nodes.append(mk("Concat", maxes, ["row"], axis=0))
+    body = helper.make_graph(
+        body_nodes, "spladekit_max_over_tokens",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("row", TensorProto.FLOAT, [vocab])],
+    )
+    nodes = [
+        mk("Cast", ["attention_mask"], ["spladekit_mask64"], to=TensorProto.INT64),
+        mk("ReduceSum", ["spladekit_mask64", "spladekit_axis1"], ["spladekit_lengths"], keepdims=0),
+        mk("Shape", ["input_ids"], ["spladekit_shape"]),
+        mk("Gather", ["spladekit_shape", "spladekit_zero1"], ["spladekit_batch1"], axis=0),
+        mk("Squeeze", ["spladekit_batch1", "spladekit_zero1"], ["spladekit_batch"]),
+        mk("Loop", ["spladekit_batch", ""], ["spladekit_maxes"], body=body),
+        mk("Add", ["spladekit_maxes", "spladekit_bias"], ["spladekit_z"]),
+        mk("Relu", ["spladekit_z"], ["spladekit_r"]),
+        # log1p(r) without losing tiny values: u = 1 + r; r where u == 1, else log(u) * r / (u - 1).
+        mk("Add", ["spladekit_r", "spladekit_one"], ["spladekit_u"]),
+        mk("Equal", ["spladekit_u", "spladekit_one"], ["spladekit_u_is_1"]),
+        mk("Log", ["spladekit_u"], ["spladekit_log_u"]),
+        mk("Sub", ["spladekit_u", "spladekit_one"], ["spladekit_u_1"]),
+        mk("Mul", ["spladekit_log_u", "spladekit_r"], ["spladekit_num"]),
+        mk("Div", ["spladekit_num", "spladekit_u_1"], ["spladekit_ratio"]),
+        mk("Where", ["spladekit_u_is_1", "spladekit_r", "spladekit_ratio"], ["splade"]),
+    ]
+    outputs = [helper.make_tensor_value_info("splade", TensorProto.FLOAT, ["batch", vocab])]
+    if top_k is not None:
+        inits.append(numpy_helper.from_array(np.array([min(top_k, vocab)], np.int64), "spladekit_k"))
+        nodes.append(mk("TopK", ["splade", "spladekit_k"], ["top_weights", "top_ids"], axis=-1))
+        outputs += [helper.make_tensor_value_info("top_weights", TensorProto.FLOAT, ["batch", min(top_k, vocab)]),
+                    helper.make_tensor_value_info("top_ids", TensorProto.INT64, ["batch", min(top_k, vocab)])]
+    graph.node.extend(nodes)
+    graph.initializer.extend(inits)
+    del graph.output[:]
+    graph.output.extend(outputs)
+    return model
 
 
 def _weights_file(model_dir: Path) -> Path:
@@ -120,21 +188,41 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
     limit = getattr(config, "max_position_embeddings", max_length)
     if max_length > limit:
         raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
-    module = FusedSplade(mlm, pooling, top_k=top_k, vocab_blocks=vocab_blocks).eval()
+    hidden = _Hidden(mlm).eval()
+    vocab_size = int(hidden.weight.shape[0])
+    if vocab_blocks < 1:
+        raise ValueError(f"vocab_blocks must be a positive integer, got {vocab_blocks}")
+    vocab_blocks = min(vocab_blocks, vocab_size)  # a block holds at least one vocabulary entry
+    module: nn.Module = hidden if pooling.strategy == "max" else _SumPooled(hidden).eval()
 
-    dummy_ids = torch.randint(0, module.vocab_size, (2, 16), dtype=torch.int64)
+    dummy_ids = torch.randint(0, vocab_size, (2, 16), dtype=torch.int64)
     dummy_mask = torch.ones_like(dummy_ids)
     dummy_mask[1, 10:] = 0
     outputs = ["splade"] + (["top_weights", "top_ids"] if top_k is not None else [])
-    dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
-    for name in outputs:
-        dynamic[name] = {0: "batch"}
+    traced_output = "hidden" if pooling.strategy == "max" else "splade"
+    dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+               traced_output: {0: "batch"}}
+    path = out_dir / ONNX_NAME
     with torch.inference_mode():
         torch.onnx.export(
-            module, (dummy_ids, dummy_mask), str(out_dir / ONNX_NAME), input_names=["input_ids", "attention_mask"],
-            output_names=outputs, dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True,
+            module, (dummy_ids, dummy_mask), str(path), input_names=["input_ids", "attention_mask"],
+            output_names=[traced_output], dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True,
             dynamo=False,
         )
+    graph = onnx.load(str(path))
+    if pooling.strategy == "max":
+        graph = _add_fused_max_pooling(graph, hidden.weight.numpy(), hidden.bias.numpy(), vocab_blocks, top_k)
+    elif top_k is not None:
+        from onnx import TensorProto, helper, numpy_helper
+
+        graph.graph.initializer.append(numpy_helper.from_array(np.array([min(top_k, vocab_size)], np.int64),
+                                                               "spladekit_k"))
+        graph.graph.node.append(helper.make_node("TopK", ["splade", "spladekit_k"], ["top_weights", "top_ids"],
+                                                 axis=-1))
+        graph.graph.output.extend([helper.make_tensor_value_info("top_weights", TensorProto.FLOAT, None),
+                                   helper.make_tensor_value_info("top_ids", TensorProto.INT64, None)])
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
 
     for name in _TOKENIZER_FILES:
         if (model_dir / name).is_file():
@@ -145,9 +233,10 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
         "onnx": ONNX_NAME,
         "pooling": pooling.to_dict(),
         "max_length": int(max_length),
-        "vocab_size": int(module.vocab_size),
+        "vocab_size": vocab_size,
         "top_k": top_k,
         "vocab_blocks": int(vocab_blocks),
+        "export_revision": EXPORT_REVISION,
         "opset": int(opset),
         "inputs": ["input_ids", "attention_mask"],
         "outputs": outputs,

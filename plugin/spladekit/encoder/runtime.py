@@ -123,11 +123,18 @@ class SpladeEncoder:
         if len(self.names) != self.vocab_size:
             raise ModelError(f"tokenizer.json has {len(self.names)} tokens but the graph {self.vocab_size}; "
                              "the export is inconsistent, re-export it")
-        self._session = self._load_session(config.get("onnx", "model.onnx"), device, threads)
+        self._onnx_name = config.get("onnx", "model.onnx")
+        self._device = device
+        self.threads = int(threads) if threads else default_threads()
+        self._session = self._load_session(self._onnx_name, device, self.threads)
+        # For many batches on CPU: one single-threaded session run from `threads` Python threads, each on
+        # its own batches. Coarse-grained parallelism has no per-operator synchronisation, which costs more
+        # than it gains for the small per-text MatMuls of the fused pooling (and more so on a busy machine).
+        self._batch_session: Any = None
         self._top_outputs = config.get("top_k") is not None
         self.info: dict[str, Any] = dict(config) | {
             "directory": str(self.directory), "device": device,
-            "providers": self._session.get_providers(), "threads": threads,
+            "providers": self._session.get_providers(), "threads": self.threads,
         }
         self.last_stats = EncodeStats()
 
@@ -157,7 +164,7 @@ class SpladeEncoder:
         tok.enable_truncation(self.max_length, stride=0)
         return tok
 
-    def _load_session(self, onnx_name: str, device: str, threads: int | None) -> Any:
+    def _load_session(self, onnx_name: str, device: str, threads: int) -> Any:
         import onnxruntime as ort
 
         providers = ["CPUExecutionProvider"]
@@ -172,7 +179,7 @@ class SpladeEncoder:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = threads or 0  # 0: onnxruntime picks the physical cores
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         path = self.directory / onnx_name
         if not path.is_file():
@@ -250,13 +257,13 @@ class SpladeEncoder:
         lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
         order = np.argsort(-lengths, kind="stable")
         rows: list[SparseVector] = [SparseVector.empty()] * len(windows)
-        starts = range(0, len(windows), self.batch_size)
-        if progress:
-            from tqdm.auto import tqdm
+        batches = [order[start : start + self.batch_size] for start in range(0, len(windows), self.batch_size)]
+        for idx in batches:
+            stats.tokens += int(lengths[idx].sum())
+            stats.positions += int(idx.size * lengths[idx].max())
+            stats.batches += 1
 
-            starts = tqdm(starts, desc="encoding", unit="batch", file=None)
-        for start in starts:
-            idx = order[start : start + self.batch_size]
+        def run(idx: np.ndarray, session: Any) -> None:
             width = int(lengths[idx].max())
             ids = np.zeros((idx.size, width), dtype=np.int64)
             mask = np.zeros((idx.size, width), dtype=np.int64)
@@ -264,20 +271,40 @@ class SpladeEncoder:
                 n = lengths[w]
                 ids[r, :n] = windows[w]
                 mask[r, :n] = 1
-            stats.tokens += int(lengths[idx].sum())
-            stats.positions += int(ids.size)
-            stats.batches += 1
             feeds = {"input_ids": ids, "attention_mask": mask}
             if self._top_outputs:
-                weights, top_ids = self._session.run(["top_weights", "top_ids"], feeds)
+                weights, top_ids = session.run(["top_weights", "top_ids"], feeds)
                 for r, w in enumerate(idx):
                     keep = weights[r] > 0
                     rows[w] = SparseVector(top_ids[r][keep], weights[r][keep])
             else:
-                (dense,) = self._session.run(["splade"], feeds)
+                (dense,) = session.run(["splade"], feeds)
                 for r, w in enumerate(idx):
                     nz = np.flatnonzero(dense[r] > 0)
                     rows[w] = SparseVector(nz, dense[r, nz])
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(batches), desc="encoding", unit="batch")
+        if len(batches) > 1 and self.threads > 1 and self._device == "cpu":
+            from concurrent.futures import ThreadPoolExecutor
+
+            if self._batch_session is None:
+                self._batch_session = self._load_session(self._onnx_name, "cpu", 1)
+            # onnxruntime releases the GIL in run(); each worker computes whole batches on its own core.
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                for _ in pool.map(lambda idx: run(idx, self._batch_session), batches):
+                    if bar is not None:
+                        bar.update()
+        else:
+            for idx in batches:
+                run(idx, self._session)
+                if bar is not None:
+                    bar.update()
+        if bar is not None:
+            bar.close()
         return rows
 
     # ----------------------------------------------------------------------------------- interpretation
