@@ -90,6 +90,10 @@ def test_evaluate_local_end_to_end_and_reuse(toy, tmp_path):
         again = evaluate(root, local_mode="exact", k=10)
     assert encoder.documents_encoded == 5
     assert again["splade-local"] == s.metrics
+    with pytest.warns(DataWarning):
+        rebuilt = evaluate(root, local_mode="exact", k=10, rebuild=True)
+    assert encoder.documents_encoded == 10
+    assert rebuilt["splade-local"] == s.metrics
 
 
 def test_bm25_and_hybrid_need_an_engine(toy):

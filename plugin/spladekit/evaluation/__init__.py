@@ -164,7 +164,7 @@ def evaluate(
         enc = build.load_encoder(model)
         model_info = build.model_info(enc)
         qvecs, encode_ms = build.encode_queries(enc, dataset.queries, progress=progress)
-        docs = build.DocVectors(enc, dataset, progress=progress)
+        docs = build.DocVectors(enc, dataset, progress=progress, rebuild=rebuild)
         if local:
             idx, local_cost = build.local_index(dataset, docs, model_info, mode=local_mode, out_dir=out,
                                                 rebuild=rebuild)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,8 +78,10 @@ def encode_queries(encoder, queries: Mapping[str, str], *, progress: bool = Fals
 class DocVectors:
     """The corpus encoded by one model, in corpus order; encoded on first use, cached on disk."""
 
-    def __init__(self, encoder, dataset: Dataset, *, progress: bool = False, cache: Path | None = None) -> None:
+    def __init__(self, encoder, dataset: Dataset, *, progress: bool = False, cache: Path | None = None,
+                 rebuild: bool = False) -> None:
         self.encoder = encoder
+        self.rebuild = rebuild
         self.dataset = dataset
         self.progress = progress
         self.ids = list(dataset.corpus)
@@ -89,7 +92,7 @@ class DocVectors:
     @property
     def batch(self) -> SparseBatch:
         if self._batch is None:
-            self._batch = self._load() or self._encode()
+            self._batch = (None if self.rebuild else self._load()) or self._encode()
         return self._batch
 
     def vectors(self) -> list[SparseVector]:
@@ -123,9 +126,13 @@ class DocVectors:
         for n in ("offsets", "ids", "weights"):
             np.save(tmp / f"docs.{n}.npy", getattr(batch, n))
         (tmp / "doc_ids.json").write_text(json.dumps(self.ids), encoding="utf-8")
-        if self.dir.exists():  # written meanwhile by another run: keep theirs, it holds the same vectors
-            import shutil
+        import shutil
 
+        if self.rebuild and self.dir.exists():
+            for f in tmp.iterdir():
+                os.replace(f, self.dir / f.name)
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif self.dir.exists():  # written meanwhile by another run: keep theirs, it holds the same vectors
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             self.dir.parent.mkdir(parents=True, exist_ok=True)
