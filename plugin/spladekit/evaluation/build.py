@@ -40,12 +40,17 @@ def model_info(encoder) -> dict:
     return json.loads(json.dumps(info, default=str))
 
 
+#: Encoder facts that describe where it runs, not what it computes; left out of the cache key.
+_RUNTIME_KEYS = frozenset({"directory", "device", "providers", "threads"})
+
+
 def model_key(info: Mapping) -> str:
-    """A short key for the model: its weights' sha256 when the encoder reports one."""
-    for key in ("weights_sha256", "model_sha256", "sha256", "onnx_sha256"):
-        if info.get(key):
-            return str(info[key])[:12]
-    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:12]
+    """A short key for what the encoder computes: its weights' sha256 prefix plus a hash of its export
+    settings (a re-export with other settings or another export revision gets new vectors)."""
+    export = {k: v for k, v in info.items() if k not in _RUNTIME_KEYS}
+    digest = hashlib.sha256(json.dumps(export, sort_keys=True, default=str).encode()).hexdigest()
+    weights = str(info.get("weights_sha256") or info.get("model_sha256") or "")
+    return f"{weights[:8]}{digest[:8]}" if weights else digest[:16]
 
 
 def corpus_key(dataset: Dataset) -> str:
