@@ -91,6 +91,13 @@ def evaluate_run_files(
     return evaluate_runs(dataset, runs, measures=metrics, out_dir=out_dir)
 
 
+def _safe_url(url: str) -> str:
+    # the report is a file people share: never write credentials given in the URL
+    from spladekit.engines import safe_url
+
+    return safe_url(url)
+
+
 def _plot_if_possible(report: EvalReport, out: Path, measure: str) -> None:
     if measure not in report.measures:
         return
@@ -199,7 +206,8 @@ def evaluate(
     report = evaluate_runs(dataset, runs, measures=measures, out_dir=None, cost=cost)
     report.model = model_info
     report.settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
-                       "engine_url": engine_url, "index": engine.index if engine is not None else None}
+                       "engine_url": _safe_url(engine_url) if engine_url else None,
+                       "index": engine.index if engine is not None else None}
     if out is not None:
         for s in report.systems:
             s.run_file = str(write_run(next(r.run for r in runs if r.name == s.name),
