@@ -119,6 +119,7 @@ class SpladeEncoder:
             raise ValueError(f"stride must be in [0, {self.max_length - 2}), got {self.stride}")
 
         self._tokenizer = self._load_tokenizer()
+        self._split_tokenizer: Any = None
         self.names = FeatureNames.from_tokenizer_file(self.directory / "tokenizer.json")
         if len(self.names) != self.vocab_size:
             raise ModelError(f"tokenizer.json has {len(self.names)} tokens but the graph {self.vocab_size}; "
@@ -216,13 +217,12 @@ class SpladeEncoder:
             return out
 
         split = long_text == "split"
-        if split:
-            self._tokenizer.enable_truncation(self.max_length, stride=self.stride)
-        try:
-            encodings = self._tokenizer.encode_batch([texts[i] for i in live], add_special_tokens=True)
-        finally:
-            if split:
-                self._tokenizer.enable_truncation(self.max_length, stride=0)
+        if split and self._split_tokenizer is None:
+            # A second tokenizer, so that no call mutates the truncation settings another thread relies on.
+            self._split_tokenizer = self._load_tokenizer()
+            self._split_tokenizer.enable_truncation(self.max_length, stride=self.stride)
+        tokenizer = self._split_tokenizer if split else self._tokenizer
+        encodings = tokenizer.encode_batch([texts[i] for i in live], add_special_tokens=True)
 
         owners: list[int] = []  # window -> position in `live`
         windows: list[list[int]] = []
