@@ -251,3 +251,35 @@ def test_missing_or_damaged_index_is_a_clear_error(tmp_path):
     np.save(tmp_path / "docs.npy", np.zeros(5, np.int32))
     with pytest.raises(IndexFormatError, match="does not match its params.json"):
         LocalIndex.load(tmp_path)
+
+
+class _FakeEncoder:
+    """Stands in for SpladeEncoder in build_local_index: one term per distinct word (no model download)."""
+
+    info = {"source_model": "fake", "weights_sha256": "ef" * 32}
+
+    def encode_documents(self, texts):
+        return [SparseVector.from_dict({sum(map(ord, w)) % VOCAB: 1.0 + len(w) / 10 for w in set(t.split())})
+                for t in texts]
+
+
+def test_build_local_index_writes_and_updates_an_index(tmp_path):
+    from spladekit.errors import InputError
+    from spladekit.local.build import build_local_index
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"_id": "a", "title": "wing", "text": "stall"}\n{"id": 7, "text": "flow"}\n')
+    done = []
+    summary = build_local_index(corpus, tmp_path / "ix", encoder=_FakeEncoder(), batch_size=1, progress=done.append)
+    assert summary["documents"] == 2 and summary["model"] == "fake" and done == [1, 2]
+    index = LocalIndex.load(tmp_path / "ix", model="fake")
+    assert index.meta["model_sha256"] == "ef" * 32
+    assert index.search(_FakeEncoder().encode_documents(["stall"])[0])[0] == ["a"]  # title and text joined
+    corpus.write_text('{"_id": "7", "text": "wing"}\n')
+    assert build_local_index(corpus, tmp_path / "ix", encoder=_FakeEncoder())["documents"] == 2  # upsert
+    assert LocalIndex.load(tmp_path / "ix").search(_FakeEncoder().encode_documents(["flow"])[0])[0] == []
+    with pytest.raises(InputError, match="exact mode|lucene mode"):
+        build_local_index(corpus, tmp_path / "ix", encoder=_FakeEncoder(), mode="exact")
+    corpus.write_text('{"text": "no id"}\n')
+    with pytest.raises(InputError, match="no _id or id"):
+        build_local_index(corpus, tmp_path / "other", encoder=_FakeEncoder())
