@@ -283,3 +283,20 @@ def test_build_local_index_writes_and_updates_an_index(tmp_path):
     corpus.write_text('{"text": "no id"}\n')
     with pytest.raises(InputError, match="no _id or id"):
         build_local_index(corpus, tmp_path / "other", encoder=_FakeEncoder())
+
+
+def test_index_local_cli(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from spladekit.cli import main
+    from spladekit.encoder import runtime
+
+    monkeypatch.setattr(runtime.SpladeEncoder, "load", classmethod(lambda cls, *a, **kw: _FakeEncoder()))
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"_id": "a", "text": "wing stall"}\n')
+    result = CliRunner().invoke(main, ["index-local", str(corpus), "-o", str(tmp_path / "ix"), "--silent"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["documents"] == 1
+    corpus.write_text('{"text": "no id"}\n')
+    result = CliRunner().invoke(main, ["index-local", str(corpus), "-o", str(tmp_path / "ix2"), "--silent"])
+    assert result.exit_code == 1 and "has no _id or id field" in result.output
