@@ -262,20 +262,20 @@ def test_training_is_reproducible_and_resumable(tiny_model: Path, tmp_path: Path
 
     from spladekit.training.train import TrainConfig, last_checkpoint, train_model
 
-    pairs = _pairs(32)
-    config = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, max_length=32, seed=11, save_steps=4)
+    pairs = _pairs(16)
+    config = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, max_length=32, seed=11, save_steps=2)
     a = train_model(pairs, tiny_model, tmp_path / "a", config, silent=True)
     b = train_model(pairs, tiny_model, tmp_path / "b", config, silent=True)
     wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
     ckpt = last_checkpoint(a)
-    assert ckpt is not None and ckpt.name == "checkpoint-8"
-    (ckpt.parent / "checkpoint-4").mkdir(exist_ok=True)  # an older folder must not be picked
+    assert ckpt is not None and ckpt.name == "checkpoint-4"
+    (ckpt.parent / "checkpoint-2").mkdir(exist_ok=True)  # an older folder must not be picked
     assert last_checkpoint(a) == ckpt
     c = train_model(pairs, tiny_model, a, config, resume=True, silent=True)
     rec = json.loads((c / "spladekit_training.json").read_text())
-    assert rec["resumed_from"] == "checkpoint-8" and rec["global_step"] == 8
+    assert rec["resumed_from"] == "checkpoint-4" and rec["global_step"] == 4
 
 
 def test_bad_config_is_refused_before_training(tiny_model: Path, tmp_path: Path) -> None:
@@ -285,3 +285,21 @@ def test_bad_config_is_refused_before_training(tiny_model: Path, tmp_path: Path)
         train_model(_pairs(4), tiny_model, tmp_path, TrainConfig(device="tpu"))
     with pytest.raises(InputError, match="nothing to resume"):
         train_model(_pairs(4), tiny_model, tmp_path, TrainConfig(), resume=True)
+
+
+def test_cli_reports_bad_pairs_and_trains(tiny_model: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from spladekit.cli import main
+
+    bad = _write(tmp_path, '{"query": "q"}\n')
+    res = CliRunner().invoke(main, ["train", str(bad), "--base", str(tiny_model), "-o", str(tmp_path / "m")])
+    assert res.exit_code == 1 and "missing 'positive'" in res.output
+
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps({"query": p.query, "positive": p.positive}) + "\n" for p in _pairs(8)))
+    res = CliRunner().invoke(main, ["train", str(good), "--base", str(tiny_model), "-o", str(tmp_path / "m"),
+                                    "--batch-size", "4", "--max-length", "32", "--silent"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == str(tmp_path / "m")  # the training log goes to stderr
+    assert (tmp_path / "m" / "model.safetensors").is_file()

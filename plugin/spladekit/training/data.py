@@ -12,9 +12,10 @@ fix, because a silently half-read training set produces a model that looks fine 
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "pairs.jsonl"
->>> _ = p.write_text('{"query": "wing stall", "positive": "stall occurs at high angle of attack"}\\n')
->>> load_pairs(p)
-[Pair(query='wing stall', positive='stall occurs at high angle of attack', negatives=(), qid=None, pid=None)]
+>>> _ = p.write_text('{"query": "wing stall", "positive": "stall occurs at high angle of attack"}\\n'
+...                  '{"query": "shock wave", "positive": "a normal shock", "negatives": ["laminar flow"]}\\n')
+>>> load_pairs(p)[1]
+Pair(query='shock wave', positive='a normal shock', negatives=('laminar flow',), qid=None, pid=None)
 """
 
 from __future__ import annotations

@@ -184,6 +184,10 @@ def train_model(
         callbacks=[SpladeRegularizerWeightSchedulerCallback(
             loss, scheduler_type="quadratic", warmup_ratio=config.regularizer_warmup_ratio)],
     )
+    if silent:  # with tqdm off, transformers prints every log line instead; silent means neither
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     if trainer_hook is not None:
         trainer_hook(trainer)
     result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
