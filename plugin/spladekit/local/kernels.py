@@ -16,6 +16,10 @@ to float32. Results are ordered by score descending and **ties by internal docum
 order in which documents were added; an upsert gives the document a new, last number). Only documents with a
 positive score are returned, as the engines return only matching documents.
 
+Exact top-k uses MaxScore-style pruning when per-term maxima are given (:func:`search_pruned`, and
+:func:`search_dense` for queries touching a good part of the collection); its finalists are re-scored in the
+order above, so pruned and exhaustive searches return the same ids and bit-identical scores.
+
 >>> import numpy as np
 >>> offsets, docs, values = build_segment(np.array([0, 2, 3]), np.array([1, 2, 1], np.int32),
 ...                                       np.array([0.5, 1.0, 2.0], np.float32), 3, 0)
