@@ -44,8 +44,3 @@ def index_local(corpus: str, output: str | None, model: str, mode: str, fmt: str
         if bar is not None:
             bar.close()
     click.echo(json.dumps(summary, indent=2))
-
-
-# The search verb lives in cli/search.py (engines and the local index, one entry point); cli/__init__.py also
-# registers this name, so it must stay importable from here and be the same command.
-from spladekit.cli.search import search  # noqa: E402,F401
