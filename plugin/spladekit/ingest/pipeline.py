@@ -11,7 +11,8 @@ Memory bound: the reader takes a share of a byte budget (``max_inflight_bytes``,
 text) for every record before it enters the window and a writer gives it back once the record is written,
 so text in flight never exceeds the budget (plus one record), and the record count in flight is at most
 ``window + batch_size * (q_encode + 1 + q_write) + writers * (bulk_docs + batch_size)`` (default
-512 + 32 * 17 + 1 * 288 = 1,344). Add the duplicate-id set: 16 to 32 bytes per distinct id (at most 32 MiB at 1M ids), see :class:`ids.SeenIds`.
+512 + 32 * 17 + 1 * 288 = 1,344). Add the duplicate-id set: 16 to 32 bytes per distinct id (at most
+32 MiB at 1M ids), see :class:`ids.SeenIds`.
 Nothing else grows with the input.
 
 The checkpoint (a watermark over positions, :class:`checkpoint.AckTracker`) is written at most every
