@@ -38,10 +38,10 @@ def _tiny_bert(root: Path) -> Path:
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                   model_max_length=64)
+                                   model_max_length=512)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+                        intermediate_size=64, max_position_embeddings=512)
     out = root / "tiny-bert"
     BertForMaskedLM(config).save_pretrained(out)
     fast.save_pretrained(out)
@@ -303,3 +303,47 @@ def test_cli_reports_bad_pairs_and_trains(tiny_model: Path, tmp_path: Path) -> N
     assert res.exit_code == 0, res.output
     assert res.stdout.strip() == str(tmp_path / "m")  # the training log goes to stderr
     assert (tmp_path / "m" / "model.safetensors").is_file()
+
+
+def test_mined_negatives_never_include_a_judged_positive(tiny_model: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnx", reason="mining exports the base model to ONNX (the 'export' extra)")
+    from spladekit.training.negatives import mine_hard_negatives
+
+    monkeypatch.setenv("SPLADEKIT_CACHE", str(tmp_path / "cache"))
+    rng = random.Random(3)
+    corpus = {f"d{i}": " ".join(rng.sample(WORDS[:26], 6)) for i in range(40)}
+    corpus["dup"] = corpus["d0"]  # same text as a positive under another id: must not come back either
+    # query 0 has two judged positives (d0, d1); each of its pairs must avoid both
+    pairs = [Pair("wing stall lift", corpus["d0"], qid="0", pid="d0"),
+             Pair("wing stall lift", corpus["d1"], qid="0", pid="d1"),
+             Pair("shock wave mach", corpus["d2"], qid="1", pid="d2")]
+    mined = mine_hard_negatives(pairs, str(tiny_model), 3, corpus=corpus, depth=10, seed=1)
+    again = mine_hard_negatives(pairs, str(tiny_model), 3, corpus=corpus, depth=10, seed=1)
+    assert [p.negatives for p in mined] == [p.negatives for p in again]  # seeded
+    for p in mined:
+        assert len(p.negatives) == 3
+        judged = {corpus["d0"], corpus["d1"]} if p.qid == "0" else {corpus["d2"]}
+        assert not judged & set(p.negatives), p
+    with pytest.raises(ValueError, match="depth"):
+        mine_hard_negatives(pairs, str(tiny_model), 5, corpus=corpus, depth=3)
+
+
+def test_train_from_a_beir_folder_with_mined_negatives(tiny_model: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnx", reason="mining exports the base model to ONNX (the 'export' extra)")
+    from spladekit.training import train
+
+    monkeypatch.setenv("SPLADEKIT_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "beir"
+    (src / "qrels").mkdir(parents=True)
+    pairs = _pairs(16)
+    (src / "corpus.jsonl").write_text("".join(json.dumps({"_id": p.pid, "text": p.positive}) + "\n" for p in pairs))
+    (src / "queries.jsonl").write_text("".join(json.dumps({"_id": p.qid, "text": p.query}) + "\n" for p in pairs))
+    qrels = "".join(f"{p.qid}\t{p.pid}\t1\n" for p in pairs)
+    (src / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    out = train(src, tiny_model, tmp_path / "m", epochs=1, batch_size=8, max_length=32, hard_negatives=2,
+                silent=True)
+    rec = json.loads((out / "spladekit_training.json").read_text())
+    assert rec["pairs"] == 16 and rec["hard_negative_columns"] == 2
+    assert rec["pairs_source"] == str(src)
