@@ -300,3 +300,35 @@ def test_index_local_cli(tmp_path, monkeypatch):
     corpus.write_text('{"text": "no id"}\n')
     result = CliRunner().invoke(main, ["index-local", str(corpus), "-o", str(tmp_path / "ix2"), "--silent"])
     assert result.exit_code == 1 and "has no _id or id field" in result.output
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+def test_doc_vector_returns_the_stored_weights(corpus, mode):
+    vectors = corpus[0][:160]
+    keys = [key(i) for i in range(len(vectors))]
+    index = LocalIndex(mode=mode)
+    index.add(keys[:150], vectors[:150])
+    index.merge()
+    index.add(keys[150:160], vectors[150:160])  # these stay in the tail
+    index.add([keys[3]], [vectors[7]])  # upsert: the new vector counts
+    for i in (0, 3, 42, 155):
+        vec = vectors[7] if i == 3 else vectors[i]
+        stored = lucene.decode(lucene.encode(vec.weights)) if mode == "lucene" else vec.weights
+        keep = stored > 0
+        got = index.doc_vector(keys[i])
+        np.testing.assert_array_equal(got.ids, vec.ids[keep])
+        np.testing.assert_array_equal(got.weights.view(np.uint32), stored[keep].view(np.uint32))
+        some = np.concatenate([vec.ids[::2], [10**6]])  # an id beyond the vocabulary is just absent
+        part = index.doc_vector(keys[i], some.tolist())
+        want = np.isin(vec.ids[keep], some)
+        np.testing.assert_array_equal(part.ids, vec.ids[keep][want])
+        np.testing.assert_array_equal(part.weights, stored[keep][want])
+        # clause scores rebuilt from doc_vector give the search score
+        q = SparseVector(vec.ids[:5], np.ones(min(5, vec.ids.size), np.float32))
+        ids, scores = index.search(q, k=len(index))
+        d = index.doc_vector(keys[i], q.ids)
+        total = sum_f64(np.float32(1.0) * d.weights)
+        assert np.float32(total) == scores[ids.index(keys[i])]
+    index.delete([keys[0]])
+    with pytest.raises(KeyError, match="unknown or deleted"):
+        index.doc_vector(keys[0])

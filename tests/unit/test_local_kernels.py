@@ -258,3 +258,49 @@ def test_both_pruned_paths_equal_exhaustive(compiled, path):
         np.testing.assert_array_equal(out_d[:got], want_d)
         np.testing.assert_array_equal(out_s[:got].view(np.uint32), want_s.view(np.uint32))
         assert not acc.any() and not bits.any()
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+@pytest.mark.parametrize("shift", [3, 6, 14])
+def test_range_blocked_search_equals_exhaustive(compiled, mode, shift):
+    # Few distinct weights: many exactly tied scores, so the tie order (document number) is checked across ranges.
+    rng = np.random.default_rng(shift)
+    docs, queries = random_batch(rng, 1500, 20, vocab=40), random_batch(rng, 25, 10, vocab=40)
+    docs = SparseBatch(docs.offsets, docs.ids, np.round(docs.weights * 2).astype(np.float32) / 2 + 0.5)
+    table = kernels.decode_table() if mode == "lucene" else None
+    allowed = np.random.default_rng(2).random(len(docs)) < 0.7
+    plain = _numba.get(False)
+    for k_impl in (compiled, plain):
+        segment = segment_of(k_impl, docs, mode)
+        cacc = np.zeros(len(docs))
+        for mask in (None, allowed):
+            want = run(compiled, segment, queries, 7, table, allowed=mask)
+            for q, (want_d, want_s) in zip(list(queries)[:6 if k_impl is plain else None], want, strict=False):
+                out_d, out_s = np.zeros(7, np.int32), np.zeros(7, np.float32)
+                got = k_impl.search_chunked(q.ids, q.weights, *segment, table, shift,
+                                            np.zeros(0, bool) if mask is None else mask, 7, cacc, out_d, out_s)
+                np.testing.assert_array_equal(out_d[:got], want_d)
+                np.testing.assert_array_equal(out_s[:got].view(np.uint32), want_s.view(np.uint32))
+                assert not cacc.any(), "the range sums must be left zeroed"
+
+
+def test_dense_queries_take_the_range_blocked_path_in_search_batch(compiled, monkeypatch):
+    # A small vocabulary makes every query's postings outnumber the documents (load >= CHUNK_LOAD * n_docs).
+    rng = np.random.default_rng(5)
+    docs, queries = random_batch(rng, 800, 12, vocab=12), random_batch(rng, 20, 6, vocab=12)
+    table = kernels.decode_table()
+    segment = segment_of(compiled, docs, "lucene")
+    loads = [int(sum(segment[0][t + 1] - segment[0][t] for t in q.ids)) for q in queries]
+    assert max(loads) >= kernels.CHUNK_LOAD * len(docs)
+    full = run(compiled, segment, queries, 5, table)
+    pruned = run(compiled, segment, queries, 5, table, prune=True)
+    calls = []
+    real = kernels.search_chunked
+    monkeypatch.setattr(kernels, "search_chunked", lambda *a: calls.append(1) or real(*a))
+    plain = run(_numba.get(False), segment, queries, 5, table, prune=True)
+    assert calls, "the plain batch kernel did not use search_chunked for dense queries"
+    for (a, sa), (b, sb), (c, sc) in zip(full, pruned, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(sa.view(np.uint32), sc.view(np.uint32))
