@@ -705,7 +705,8 @@ def merge_segments(a, b, renumber, n_terms):
 #: The functions ``_numba.py`` compiles, callees before callers.
 COMPILED = (
     "accumulate_lucene", "accumulate_exact", "accumulate", "worse", "sift_down", "select_top_k", "reset",
-    "clause", "accumulate_term", "find_posting", "find_postings", "exact_score", "search_pruned", "finish_pruned", "search_dense",
+    "clause", "accumulate_term", "find_posting", "find_postings", "exact_score", "search_pruned", "finish_pruned",
+    "search_dense",
     "term_maxima", "heap_push", "heap_sort", "gallop", "search_chunked",
     "count_terms", "fill_segment", "count_merged", "fill_merged",
 )
