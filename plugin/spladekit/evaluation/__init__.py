@@ -48,12 +48,15 @@ def evaluate_runs(
     out_dir: str | Path | None = None,
     cost: dict[str, dict] | None = None,
     plot_measure: str = "nDCG@10",
+    model: dict | None = None,
+    settings: dict | None = None,
 ) -> EvalReport:
     """Score finished runs against ``dataset``'s judgments; with ``out_dir``, write runs, report and plot."""
     measures = list(measures)
     parse_measures(measures)  # fail before any work on an unknown name
     report = EvalReport(dataset.name, n_docs=len(dataset.corpus), n_queries=len(dataset.qrels), measures=measures,
-                        exclusions=dataset.exclusions.as_dict())
+                        exclusions=dataset.exclusions.as_dict(), model=dict(model or {}),
+                        settings=dict(settings or {}))
     out = Path(out_dir) if out_dir is not None else None
     for sr in system_runs:
         agg, per_query = compute(dataset.qrels, sr.run, measures)
@@ -173,8 +176,7 @@ def evaluate(
         qvecs, encode_ms = build.encode_queries(enc, dataset.queries, progress=progress)
         docs = build.DocVectors(enc, dataset, progress=progress, rebuild=rebuild)
         if local:
-            idx, local_cost = build.local_index(dataset, docs, model_info, mode=local_mode, out_dir=out,
-                                                rebuild=rebuild)
+            idx, local_cost = build.local_index(dataset, docs, model_info, mode=local_mode, rebuild=rebuild)
             sr = run_local(idx, qvecs, k, name="splade-local", progress=progress)
             sr.info["mode"] = local_mode
             runs.append(sr)
@@ -203,16 +205,9 @@ def evaluate(
                     weighted_sum([splade_for_hybrid.run, br.run], HYBRID_WEIGHTS, depth=k),
                     info={"fusion": "weighted_sum of min-max normalised scores", "weights": list(HYBRID_WEIGHTS),
                           "inputs": [splade_for_hybrid.name, br.name]}))
-    report = evaluate_runs(dataset, runs, measures=measures, out_dir=None, cost=cost)
-    report.model = model_info
-    report.settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
-                       "engine_url": _safe_url(engine_url) if engine_url else None,
-                       "index": engine.index if engine is not None else None}
-    if out is not None:
-        for s in report.systems:
-            s.run_file = str(write_run(next(r.run for r in runs if r.name == s.name),
-                                       out / "runs" / f"{s.name}.trec", tag=s.name))
-        _plot_if_possible(report, out, "nDCG@10")
-        report.files["report"] = str(out / "report.json")
-        report.save(out / "report.json")
+    settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
+                "engine_url": _safe_url(engine_url) if engine_url else None,
+                "index": engine.index if engine is not None else None}
+    report = evaluate_runs(dataset, runs, measures=measures, out_dir=out, cost=cost, model=model_info,
+                           settings=settings)
     return report

@@ -5,8 +5,6 @@ Kept here, not in those layers, so evaluation can follow their interfaces withou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 
@@ -76,7 +74,3 @@ def folder_bytes(path) -> int:
     from pathlib import Path
 
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
-def nnz(vectors: Sequence) -> list[int]:
-    return [len(v) for v in vectors]

@@ -146,7 +146,7 @@ class DocVectors:
 
 
 def local_index(dataset: Dataset, docs: DocVectors, info: Mapping, *, mode: str = "lucene",
-                out_dir: Path | None = None, rebuild: bool = False):
+                rebuild: bool = False):
     """The corpus in a :class:`~spladekit.local.index.LocalIndex`, saved next to the cached vectors and
     reused while it holds the same corpus and model. Returns (index, cost)."""
     from spladekit.local.index import LocalIndex
