@@ -295,6 +295,8 @@ def test_cli_reports_bad_pairs_and_trains(tiny_model: Path, tmp_path: Path) -> N
     bad = _write(tmp_path, '{"query": "q"}\n')
     res = CliRunner().invoke(main, ["train", str(bad), "--base", str(tiny_model), "-o", str(tmp_path / "m")])
     assert res.exit_code == 1 and "missing 'positive'" in res.output
+    res = CliRunner().invoke(main, ["train", str(bad), "-o", str(tmp_path / "m"), "--batch-size", "1"])
+    assert res.exit_code == 2 and "batch_size must be >= 2" in res.output
 
     good = tmp_path / "good.jsonl"
     good.write_text("".join(json.dumps({"query": p.query, "positive": p.positive}) + "\n" for p in _pairs(8)))

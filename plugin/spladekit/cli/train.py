@@ -42,9 +42,12 @@ def train(pairs: str, base: str, output: str, epochs: float, batch_size: int, le
     from spladekit.training import train as train_model
 
     # transformers writes its loss log to stdout; stdout is kept for the one result line
-    with contextlib.redirect_stdout(sys.stderr):
-        out = train_model(pairs, base, output, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                          lambda_q=lambda_q, lambda_d=lambda_d, hard_negatives=hard_negatives, corpus=corpus,
-                          max_length=max_length, device=device, seed=seed, save_steps=save_steps, resume=resume,
-                          silent=silent)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            out = train_model(pairs, base, output, epochs=epochs, batch_size=batch_size,
+                              learning_rate=learning_rate, lambda_q=lambda_q, lambda_d=lambda_d,
+                              hard_negatives=hard_negatives, corpus=corpus, max_length=max_length, device=device,
+                              seed=seed, save_steps=save_steps, resume=resume, silent=silent)
+    except ValueError as exc:  # an option out of range: the message lists the valid values
+        raise click.UsageError(str(exc)) from exc
     click.echo(str(out))

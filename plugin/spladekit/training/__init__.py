@@ -66,7 +66,7 @@ def train(
             from spladekit.evaluation.datasets import load_corpus
 
             docs = {i: d.full_text() for i, d in load_corpus(corpus_file).items() if d.full_text().strip()}
-        pairs = mine_hard_negatives(pairs, str(base_dir), hard_negatives, corpus=docs, seed=seed, silent=silent)
+        pairs = mine_hard_negatives(pairs, str(base_dir), hard_negatives, corpus=docs, seed=seed)
     return train_model(pairs, base_dir, out_dir, config, resume=resume, silent=silent, base_name=str(base),
                        extra_record={"pairs_source": str(source) if source else None,
                                      "negatives_corpus": str(corpus) if corpus else None})

@@ -43,7 +43,6 @@ def mine_hard_negatives(
     depth: int = 30,
     seed: int = 13,
     threads: int | None = None,
-    silent: bool = False,
 ) -> list[Pair]:
     """Return ``pairs`` with ``k`` mined negatives each (texts), replacing any they carried.
 
