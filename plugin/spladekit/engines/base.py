@@ -51,6 +51,21 @@ class Credentials:
         return {}
 
 
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """(URL without user info, user, password), splitting at the LAST ``@`` of the URL by hand:
+    ``urlsplit`` cuts an unencoded password holding ``#``, ``?`` or ``/`` and would put part of it in errors.
+
+    >>> split_userinfo("http://bob:p#w@127.0.0.1:9200")
+    ('http://127.0.0.1:9200', 'bob', 'p#w')
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url, None, None
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}://{host}", unquote(user) or None, (unquote(password) if colon else None)
+
+
 def split_url(url: str) -> tuple[str, str | None, str | None]:
     """(URL without user info, user, password): credentials in a URL move into the client's settings.
 
@@ -58,32 +73,34 @@ def split_url(url: str) -> tuple[str, str | None, str | None]:
     ('https://example.org:9200', 'bob', 's3cret')
     >>> split_url("http://127.0.0.1:9200")
     ('http://127.0.0.1:9200', None, None)
+    >>> split_url("http://bob:a/b?c#d@127.0.0.1:9200")
+    ('http://127.0.0.1:9200', 'bob', 'a/b?c#d')
     """
     if "://" not in url:
         raise InputError(f"engine URL {safe_url(url)!r} needs a scheme, e.g. http://127.0.0.1:9200")
-    parts = urlsplit(url)
+    bare, user, password = split_userinfo(url)
+    try:
+        parts = urlsplit(bare)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"engine URL {bare!r} is not valid ({exc}); expected e.g. http://127.0.0.1:9200") from None
     if parts.scheme not in ("http", "https"):
         raise InputError(f"engine URL scheme must be http or https, got {parts.scheme!r}")
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    netloc = host + (f":{port}" if port else "")
     clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
     return clean, user, password
 
 
 def safe_url(url: str) -> str:
-    """The URL with any user info removed, for messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.username or parts.password:
-            host = parts.hostname or ""
-            return urlunsplit((parts.scheme, host + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
-    except ValueError:
-        return "<unparseable URL>"
-    return url
+    """The URL with any user info removed, for messages.
+
+    >>> safe_url("https://bob:p#w@db.example:9200/x")
+    'https://db.example:9200/x'
+    """
+    return split_userinfo(url)[0]
 
 
 def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float = 10.0) -> str:

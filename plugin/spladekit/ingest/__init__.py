@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from spladekit.engines.base import split_userinfo
 from spladekit.errors import InputError, SpladekitError
 from spladekit.ingest import readers
 from spladekit.ingest.checkpoint import Checkpoint
 from spladekit.ingest.deadletter import DeadLetter
 from spladekit.ingest.pipeline import Pipeline, PipelineConfig
 from spladekit.ingest.policy import DEFAULT_MAX_DOC_BYTES, RecordPolicy
-from spladekit.ingest.report import IngestReport, redact_url, split_userinfo
+from spladekit.ingest.report import IngestReport, redact_url
 from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink, check_model, model_identity
 
 __all__ = ["IngestReport", "PipelineConfig", "default_job_dir", "ingest"]

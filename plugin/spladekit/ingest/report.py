@@ -14,22 +14,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-
-def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """(URL without user info, user, password), splitting at the LAST ``@`` of the authority by hand:
-    ``urlsplit`` cuts an unencoded password holding ``#``, ``?`` or ``/`` and would put part of it in errors.
-
-    >>> split_userinfo("http://bob:p#w@127.0.0.1:9200")
-    ('http://127.0.0.1:9200', 'bob', 'p#w')
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url, None, None
-    userinfo, _, host = rest.rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    return f"{scheme}://{host}", unquote(user) or None, (unquote(password) if colon else None)
+from spladekit.engines.base import split_userinfo
 
 
 def redact_url(url: str) -> str:
