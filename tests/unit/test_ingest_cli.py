@@ -54,6 +54,6 @@ def test_password_comes_from_the_environment_and_is_never_printed(tmp_path, fake
     r = CliRunner().invoke(main, ["ingest", str(REPO / "ingest" / "sample_corpus.jsonl"), "--engine",
                                   "http://127.0.0.1:9", "--index", "docs", "--user", "elastic", "--silent",
                                   "--checkpoint", str(tmp_path / "cp.json")],
-                           env={"SPLADEKIT_PASSWORD": secret})
+                           env={"SPLADEKIT_ENGINE_PASSWORD": secret})
     assert r.exit_code != 0 and "cannot reach" in r.output
     assert secret not in r.output

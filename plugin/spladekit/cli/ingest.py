@@ -9,7 +9,7 @@ import click
 
 from spladekit.cli._common import friendly_errors
 
-PASSWORD_ENV = "SPLADEKIT_PASSWORD"
+PASSWORD_ENV = "SPLADEKIT_ENGINE_PASSWORD"
 
 
 @click.command()
@@ -41,8 +41,10 @@ PASSWORD_ENV = "SPLADEKIT_PASSWORD"
 @click.option("--max-retries", type=int, default=8, show_default=True,
               help="Retries of a document on 429/502/503/504/connection errors before the job stops.")
 @click.option("--threads", type=int, default=None, help="Encoder threads (default: all cores).")
-@click.option("--user", default=None, help=f"User for basic auth; the password comes from ${PASSWORD_ENV} or a prompt.")
-@click.option("--api-key", default=None, envvar="SPLADEKIT_API_KEY", help="API key (or $SPLADEKIT_API_KEY).")
+@click.option("--user", default=None, envvar="SPLADEKIT_ENGINE_USER",
+              help=f"Basic-auth user [env SPLADEKIT_ENGINE_USER]; password comes from ${PASSWORD_ENV} or a prompt.")
+@click.option("--api-key", default=None, envvar="SPLADEKIT_ENGINE_API_KEY",
+              help="API key [env SPLADEKIT_ENGINE_API_KEY].")
 @click.option("--ca-certs", type=click.Path(exists=True, dir_okay=False), default=None, help="CA bundle for TLS.")
 @click.option("--no-verify-certs", is_flag=True, help="Turn TLS verification off (not recommended).")
 @click.option("--silent", is_flag=True, help="No progress bar.")
