@@ -32,9 +32,9 @@ fi
 stamp=".venv/.spladekit-install"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing spladekit with its extras (export, engines, dev) into .venv/ (torch is large: a few minutes)"
+  say "installing spladekit with its extras (export, engines, train, dev) into .venv/ (torch is large: a few minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[export,engines,dev]"
+  .venv/bin/python -m pip install --quiet -e ".[export,engines,train,dev]"
   echo "$want" > "$stamp"
 fi
 
