@@ -248,9 +248,36 @@ def test_missing_or_damaged_index_is_a_clear_error(tmp_path):
     index = LocalIndex()
     index.add(["a"], [SparseVector.from_dict({1: 1.0})])
     index.save(tmp_path)
-    np.save(tmp_path / "docs.npy", np.zeros(5, np.int32))
+    arrays_dir = tmp_path / json.loads((tmp_path / "params.json").read_text())["arrays_dir"]
+    np.save(arrays_dir / "docs.npy", np.zeros(5, np.int32))
     with pytest.raises(IndexFormatError, match="does not match its params.json"):
         LocalIndex.load(tmp_path)
+
+
+def test_a_crash_during_save_leaves_the_previous_index_readable(tmp_path, monkeypatch):
+    import os
+
+    index = LocalIndex()
+    index.add(["a"], [SparseVector.from_dict({1: 1.0})])
+    index.save(tmp_path)
+    index.add(["b", "c"], [SparseVector.from_dict({1: 2.0}), SparseVector.from_dict({2: 3.0})])
+    real_replace = os.replace
+
+    def crash_on_params(src, dst):
+        if str(dst).endswith("params.json"):
+            raise OSError("simulated crash before the commit point")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_params)
+    with pytest.raises(OSError, match="simulated crash"):
+        index.save(tmp_path)
+    monkeypatch.setattr(os, "replace", real_replace)
+    reloaded = LocalIndex.load(tmp_path)
+    assert len(reloaded) == 1
+    assert reloaded.search(SparseVector.from_dict({1: 1.0}), k=5)[0] == ["a"]
+    index.save(tmp_path)  # the next save commits and clears the orphaned generation
+    assert len(LocalIndex.load(tmp_path)) == 3
+    assert len(list(tmp_path.glob("arrays-*"))) == 1
 
 
 class _FakeEncoder:

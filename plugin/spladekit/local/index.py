@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -348,22 +350,31 @@ class LocalIndex:
     # --- disk ------------------------------------------------------------------------------------------------
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Merge, then write ``params.json`` and plain ``.npy`` arrays into ``directory`` (replacing an index)."""
+        """Merge, then write plain ``.npy`` arrays and ``params.json`` into ``directory`` (replacing an index).
+
+        Crash-safe: the arrays go into a new ``arrays-<n>/`` folder and ``params.json``, replaced atomically
+        last, names the folder to read; a crash at any point leaves the previous index readable. Older
+        folders are removed afterwards (an index memory-mapped from them keeps its open files).
+        """
         self.merge()
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         arrays = dict(zip(("offsets", "docs", "values"), self._main, strict=True))
         arrays["term_max"] = self._term_max
         arrays["keys"], arrays["key_offsets"] = self._keys.blob, self._keys.offsets
-        # Write beside, then rename: an index memory-mapped from this directory keeps reading its old files.
+        generation = f"arrays-{time.time_ns()}"
+        staging = path / f".{generation}.tmp"
+        staging.mkdir()
         for name, array in arrays.items():
-            tmp = path / f".{name}.npy.tmp"
-            with open(tmp, "wb") as fh:
+            with open(staging / f"{name}.npy", "wb") as fh:
                 np.save(fh, np.ascontiguousarray(array))
-            os.replace(tmp, path / f"{name}.npy")
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(staging, path / generation)
         params = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
+            "arrays_dir": generation,
             "mode": self.mode,
             "model": self.meta.get("model"),
             "model_sha256": self.meta.get("model_sha256"),
@@ -378,6 +389,11 @@ class LocalIndex:
         tmp = path / f".{PARAMS}.tmp"
         tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, path / PARAMS)
+        for old in path.glob("arrays-*"):
+            if old.name != generation and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        for old in path.glob(".arrays-*.tmp"):
+            shutil.rmtree(old, ignore_errors=True)
         return path
 
     @classmethod
@@ -399,9 +415,11 @@ class LocalIndex:
         mode = params["mode"]
         index = cls(mode=mode, meta=params.get("meta") or {}, use_numba=use_numba)
         arrays = {}
+        # Indexes saved before generations existed keep their arrays beside params.json.
+        arrays_dir = path / params.get("arrays_dir", ".")
         for name in _ARRAYS:
             try:
-                array = np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+                array = np.load(arrays_dir / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise IndexFormatError(f"the local index at {path} is incomplete ({name}.npy: {exc}); "
                                        "rebuild it with `spladekit index-local`") from exc
