@@ -195,3 +195,32 @@ def test_cli_status_and_stop_without_a_node(cache: Path) -> None:
     assert out.exit_code == 0 and json.loads(out.output)["running"] is False
     out = CliRunner().invoke(main, ["engine", "stop", "--engine", "opensearch", "--port", str(port)])
     assert out.exit_code == 0 and "no opensearch node" in out.output
+
+
+def test_distribution_under_a_private_folder_is_mirrored_where_the_node_user_can_reach_it(tmp_path, monkeypatch):
+    private = tmp_path / "private"
+    home = private / "cache" / "opensearch-0.0.0"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "opensearch").write_text("#!/bin/sh\n")
+    (home / ".spladekit-complete").write_text("{}\n")
+    private.chmod(0o700)
+    # pytest's tmp_path lives under a private folder itself: the shared side goes directly under /tmp.
+    shared_tmp = Path(tempfile.mkdtemp(prefix="spladekit-test-shared-", dir="/tmp"))
+    shared_tmp.chmod(0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(shared_tmp))
+    owner = (os.getuid(), os.getgid())
+    assert not node._traversable_by_others(home)
+    try:
+        _check_mirror(home, shared_tmp, owner)
+    finally:
+        shutil.rmtree(shared_tmp, ignore_errors=True)
+
+
+def _check_mirror(home: Path, shared_tmp: Path, owner: tuple[int, int]) -> None:
+    mirrored = node.runtime_home("opensearch", home, owner)
+    assert mirrored == shared_tmp / "spladekit-engines" / "opensearch-0.0.0"
+    assert (mirrored / "bin" / "opensearch").read_text() == "#!/bin/sh\n"
+    assert node._traversable_by_others(mirrored / "bin")
+    assert os.stat(mirrored / "bin" / "opensearch").st_mode & 0o004
+    assert node.runtime_home("opensearch", home, owner) == mirrored  # mirrored once
+    assert node.runtime_home("opensearch", home, None) == home  # not root: the user's own folder is fine

@@ -235,6 +235,47 @@ def _make_world_readable(root: Path) -> None:
     os.chmod(root, os.stat(root).st_mode | 0o755)
 
 
+def _traversable_by_others(path: Path) -> bool:
+    return all(os.stat(p).st_mode & 0o001 for p in (path, *path.parents))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def runtime_home(engine: str, home: Path, owner: tuple[int, int] | None) -> Path:
+    """The distribution folder the node user can actually reach.
+
+    The cache often sits under a folder only its owner may enter (a clone inside ``mktemp -d``, a home
+    directory with mode 700); the unprivileged node user could then not launch ``bin/opensearch``. In that
+    case the distribution is mirrored once (hard links where possible) into a shared folder under the
+    system temp directory and started from there.
+    """
+    if owner is None or _traversable_by_others(home):
+        return home
+    shared = Path(tempfile.gettempdir()) / "spladekit-engines"
+    shared.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(shared, 0o755)
+    target = shared / home.name
+    if (target / ".spladekit-complete").is_file():
+        return target
+    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-", dir=shared))
+    try:
+        mirror = staging / home.name
+        shutil.copytree(home, mirror, symlinks=True, copy_function=_link_or_copy)
+        _make_world_readable(mirror)
+        os.chmod(staging, 0o755)
+        if not (target / ".spladekit-complete").is_file():
+            shutil.rmtree(target, ignore_errors=True)
+            mirror.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 # --------------------------------------------------------------------------------------------- start
 
 
@@ -514,8 +555,8 @@ def start(
             f"(spladekit engine stop --engine {engine} --port {port}) or pick another with --port. {_hint(engine)}"
         )
     java_home = find_java()
-    home = fetch(engine)
     owner = _node_user()
+    home = runtime_home(engine, fetch(engine), owner)
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix=f"spladekit-{engine}-{port}-"))
     data_dir = Path(data_dir).resolve()
