@@ -253,6 +253,11 @@ class EngineIndex:
         except self._error_types() as exc:
             raise self._fail(what, exc) from None
 
+    def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Send any search request body (BM25 ``match``, rescore, hybrid halves) and return the engine's
+        response; failures come out as :class:`EngineError` naming the engine, index and reason."""
+        return self._call("search", self._search, dict(body))
+
     def exists(self) -> bool:
         return bool(self._call("check the index exists", self.client.indices.exists, index=self.index))
 

@@ -48,15 +48,9 @@ def _client_and_name(engine_index):
 
 
 def bm25_search(engine_index, text: str, k: int) -> tuple[list[str], list[float]]:
-    """BM25 on an engine index: :func:`bm25_body` sent through the index's own search call, so engine errors
-    come out as :class:`~spladekit.errors.EngineError` (the engines layer has no text-search method)."""
-    body = bm25_body(text, k)
-    search = getattr(engine_index, "_search", None)
-    if callable(search) and hasattr(engine_index, "_call"):
-        return hits_of(engine_index._call("search", search, body))
-    client, name = _client_and_name(engine_index)
-    resp = client.search(index=name, body=body)
-    return hits_of(dict(getattr(resp, "body", resp)))
+    """BM25 on an engine index: :func:`bm25_body` sent with ``EngineIndex.search_body`` (engine errors come out
+    as :class:`~spladekit.errors.EngineError`)."""
+    return hits_of(engine_index.search_body(bm25_body(text, k)))
 
 
 def store_bytes(engine_index) -> int | None:
