@@ -205,7 +205,7 @@ def summarise(engine_out: dict, idx, queries, names, dataset: str | None) -> dic
         ids = {d for m in engine_out["results"].values() for d, _ in m.get(qid, [])}
         body = build_query(vec, names, idx.engine, size=len(ids), max_clauses=None,
                            filter={"ids": {"values": sorted(ids)}}).body | {"_source": False}
-        resp = idx._search(body)
+        resp = idx.search_body(body)
         exact_scores[qid] = {h["_id"]: float(h["_score"]) for h in resp["hits"]["hits"]}
     out = {}
     for m in engine_out["wall"]:

@@ -435,7 +435,7 @@ class Searcher:
         idx = self.engine_index
         body.setdefault("track_total_hits", False)  # lets Lucene skip non-competitive blocks (block-max WAND)
         try:
-            return idx._call("search", idx._search, body)
+            return idx.search_body(body)
         except EngineError as exc:
             if "index_not_found" in str(exc):
                 raise EngineError(

@@ -260,6 +260,9 @@ class FakeEngineIndex:
     def _call(self, what, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
+    def search_body(self, body):
+        return self._search(body)
+
     def _search(self, body):
         self.bodies.append(body)
         clauses = body["query"]["bool"]["should"]
