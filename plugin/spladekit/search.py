@@ -499,20 +499,9 @@ class Searcher:
 
 
 def local_doc_vector(local: Any, query: SparseVector, doc_id: str) -> SparseVector:
-    """The part of a local document's vector that ``query`` touches, as the index scores it.
-
-    The local index keeps postings term-major and has no by-document lookup, so each query term is searched
-    alone, restricted to this document: the hit's score is that term's clause score, ``float32(q_t * d_t)``
-    with ``d_t`` quantized in ``lucene`` mode; ``d_t`` is recovered as ``score / q_t``.
-    """
-    singles = [SparseVector(query.ids[j:j + 1], query.weights[j:j + 1]) for j in range(len(query))]
-    results = local.search_many(singles, k=1, threads=1, filter_ids=[doc_id])
-    ids, weights = [], []
-    for j, (hit_ids, scores) in enumerate(results):
-        if hit_ids:
-            ids.append(int(query.ids[j]))
-            weights.append(float(scores[0]) / float(query.weights[j]))
-    return SparseVector(np.asarray(ids, np.int32), np.asarray(weights, np.float32))
+    """The part of a local document's vector that ``query`` touches, exactly as the index scores it
+    (decoded FeatureField weights in ``lucene`` mode): one binary search per query term."""
+    return local.doc_vector(doc_id, query.ids)
 
 
 def _fuse(splade: list[Hit], bm25: list[Hit], *, k: int, fusion: str, alpha: float) -> list[Hit]:

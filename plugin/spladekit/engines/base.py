@@ -253,6 +253,13 @@ class EngineIndex:
         except self._error_types() as exc:
             raise self._fail(what, exc) from None
 
+    def search(self, query_text: str, **options: Any) -> list[Any]:
+        """Search with text: SPLADE (default), ``mode="bm25"`` or ``"hybrid"``, ``two_phase``, ``explain``...
+        (see :class:`spladekit.search.Searcher`); the query encoder is the index's model, kept per index."""
+        from spladekit.search import search_engine_index
+
+        return search_engine_index(self, query_text, **options)
+
     def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Send any search request body (BM25 ``match``, rescore, hybrid halves) and return the engine's
         response; failures come out as :class:`EngineError` naming the engine, index and reason."""
