@@ -127,33 +127,8 @@ def select_top_k(acc, touched, n_touched, allowed, k, out_docs, out_scores):
         d = touched[i]
         if check and not allowed[d]:
             continue
-        s = np.float32(acc[d])
-        if n < k:
-            # Sift up: the heap keeps its worst hit at the root.
-            j = n
-            n += 1
-            while j > 0:
-                parent = (j - 1) >> 1
-                if not worse(s, d, out_scores[parent], out_docs[parent]):
-                    break
-                out_scores[j] = out_scores[parent]
-                out_docs[j] = out_docs[parent]
-                j = parent
-            out_scores[j] = s
-            out_docs[j] = d
-        elif worse(out_scores[0], out_docs[0], s, d):
-            out_scores[0] = s
-            out_docs[0] = d
-            sift_down(out_scores, out_docs, n, 0)
-    # Heap sort: moving the worst hit to the end each time leaves the best first.
-    for end in range(n - 1, 0, -1):
-        s = out_scores[0]
-        d = out_docs[0]
-        out_scores[0] = out_scores[end]
-        out_docs[0] = out_docs[end]
-        out_scores[end] = s
-        out_docs[end] = d
-        sift_down(out_scores, out_docs, end, 0)
+        n = heap_push(out_scores, out_docs, n, k, np.float32(acc[d]), d)
+    heap_sort(out_scores, out_docs, n)
     return n
 
 
