@@ -1,8 +1,10 @@
 """Bulk ingestion: a corpus file -> SPLADE vectors -> OpenSearch, Elasticsearch or the local index.
 
->>> from spladekit.ingest import ingest                                           # doctest: +SKIP
->>> report = ingest("corpus.jsonl", engine_url="http://127.0.0.1:9200", index="docs")  # doctest: +SKIP
->>> report.indexed, report.failed                                                # doctest: +SKIP
+Against an engine (the example needs a running node, so it is shown, not run; the tests run it)::
+
+    from spladekit.ingest import ingest
+    report = ingest("corpus.jsonl", engine_url="http://127.0.0.1:9200", index="docs")
+    report.indexed, report.failed
 
 Every input record ends indexed or in the dead letter (position, id, reason); the checkpoint holds the last
 input position whose every record is acknowledged, so ``resume=True`` continues after a crash, Ctrl-C or
