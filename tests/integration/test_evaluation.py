@@ -67,7 +67,6 @@ def test_engines_and_local_give_identical_metrics(cranfield, opensearch, elastic
 
 
 def test_ndcg_matches_sentence_transformers(cranfield, tmp_path):
-    pytest.importorskip("sentence_transformers")
     import torch
     from sentence_transformers.sparse_encoder import SparseEncoder
     from sentence_transformers.sparse_encoder.evaluation import SparseInformationRetrievalEvaluator
