@@ -19,7 +19,7 @@ def skip_or_fail(reason: str) -> None:
     """Skip with a visible reason locally; fail under CI."""
     if in_ci():
         pytest.fail(f"{reason} (CI=true: this must not be skipped)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 def find_datasets_dir() -> Path | None:

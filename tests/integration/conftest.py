@@ -46,7 +46,7 @@ def _engine_fixture(engine: str, ci: bool) -> Iterator[RunningEngine]:
         reason = f"{engine} node could not start: {exc}"
         if ci:
             pytest.fail(f"{reason} (CI=true: engines must start)", pytrace=False)
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     try:
         yield RunningEngine(engine, n.url, n)
     finally:

@@ -40,7 +40,7 @@ def default_model(ci):
     except ModelError as exc:
         if ci:
             pytest.fail(f"the default model is not available: {exc} (CI=true: it must be)", pytrace=False)
-        pytest.skip(f"the default model is not available: {exc}")
+        pytest.skip(reason=f"the default model is not available: {exc}")
 
 
 def test_onnx_matches_torch_on_real_texts(default_model, datasets_dir):

@@ -31,7 +31,7 @@ def names(ci: bool) -> FeatureNames:
     except ModelError as exc:
         if ci:
             pytest.fail(f"the default model is needed for the vocabulary: {exc}", pytrace=False)
-        pytest.skip(f"the default model is needed for the vocabulary: {exc}")
+        pytest.skip(reason=f"the default model is needed for the vocabulary: {exc}")
     return FeatureNames.from_tokenizer_file(model_dir / "tokenizer.json")
 
 

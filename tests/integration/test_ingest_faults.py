@@ -33,7 +33,7 @@ SAMPLE = REPO / "ingest" / "sample_corpus.jsonl"
 def _skip_or_fail(reason: str, ci: bool) -> None:
     if ci:
         pytest.fail(f"{reason} (CI=true: this must not be skipped)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 @pytest.fixture(scope="module")

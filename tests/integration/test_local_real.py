@@ -37,7 +37,7 @@ def npl(ci, datasets_dir):
     except (ModelError, ImportError) as exc:
         if ci:
             pytest.fail(f"the default model is not available: {exc} (CI=true: it must be)", pytrace=False)
-        pytest.skip(f"the default model is not available: {exc}")
+        pytest.skip(reason=f"the default model is not available: {exc}")
     docs = _rows(datasets_dir / "npl" / "corpus.jsonl", N_DOCS)
     queries = _rows(datasets_dir / "npl" / "queries.jsonl", N_QUERIES)
     doc_vecs = encoder.encode_documents([f"{d.get('title', '')} {d['text']}".strip() for d in docs])

@@ -34,7 +34,7 @@ def test_kill_and_restart_on_same_data(engine: str, ci: bool) -> None:
         except EngineError as exc:
             if ci:
                 pytest.fail(f"{engine} node could not start: {exc}", pytrace=False)
-            pytest.skip(f"{engine} node could not start: {exc}")
+            pytest.skip(reason=f"{engine} node could not start: {exc}")
         try:
             pools = _get(f"{n.url}/_nodes/_local/settings?filter_path=**.thread_pool")
             assert "'queue_size': '1'" in str(pools)

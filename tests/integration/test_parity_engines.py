@@ -38,7 +38,7 @@ def encoded(datasets_dir: Path, ci: bool):
     except ModelError as exc:
         if ci:
             pytest.fail(f"the default model is needed: {exc}", pytrace=False)
-        pytest.skip(f"the default model is needed: {exc}")
+        pytest.skip(reason=f"the default model is needed: {exc}")
     folder = datasets_dir / DATASET
     docs = [json.loads(line) for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
     texts = [" ".join(x for x in (d.get("title"), d["text"]) if x) for d in docs]

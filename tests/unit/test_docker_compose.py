@@ -43,7 +43,7 @@ def test_compose_file_pins_our_version_on_loopback(engine: str) -> None:
 def test_compose_config_validates(engine: str) -> None:
     cmd = _compose_command()
     if cmd is None:
-        pytest.skip("no Docker client with compose here (docker compose / docker-compose); files checked as text")
+        pytest.skip(reason="no Docker client with compose here (docker compose, docker-compose); files checked as text")
     path = REPO / "docker" / f"compose.{engine}.yml"
     out = subprocess.run([*cmd, "-f", str(path), "config"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

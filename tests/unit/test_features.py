@@ -16,7 +16,7 @@ def names(ci: bool) -> FeatureNames:
         reason = f"default model not fetched (run: spladekit model fetch {models.DEFAULT_MODEL})"
         if ci:
             pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     return FeatureNames.from_tokenizer_file(models.resolve_model(models.DEFAULT_MODEL) / "tokenizer.json")
 
 
