@@ -49,33 +49,30 @@ class SeenIds:
     def __len__(self) -> int:
         return self._n
 
-    def __contains__(self, doc_id: str) -> bool:
-        key = _key(doc_id)
+    def _probe(self, key: int) -> tuple[int, bool]:
+        """(slot index, found): where ``key`` is, or the empty slot where it would go (linear probing)."""
         table, mask = self._table, self._mask
         i = key & mask
         while True:
             slot = int(table[i])
             if slot == key:
-                return True
+                return i, True
             if slot == 0:
-                return False
+                return i, False
             i = (i + 1) & mask
+
+    def __contains__(self, doc_id: str) -> bool:
+        return self._probe(_key(doc_id))[1]
 
     def add(self, doc_id: str) -> bool:
         """Remember ``doc_id``; True when it was new."""
         key = _key(doc_id)
-        table, mask = self._table, self._mask
-        i = key & mask
-        while True:
-            slot = int(table[i])
-            if slot == key:
-                return False
-            if slot == 0:
-                break
-            i = (i + 1) & mask
-        table[i] = key
+        i, found = self._probe(key)
+        if found:
+            return False
+        self._table[i] = key
         self._n += 1
-        if 2 * self._n > table.size:
+        if 2 * self._n > self._table.size:
             self._grow()
         return True
 

@@ -206,17 +206,9 @@ STOP_FACTOR = 0.4
 THRESHOLD_SAMPLE = 1 << 15
 
 
-def search_pruned(q_ids, q_weights, offsets, docs, values, table, term_max, allowed, k, acc, touched, cand, bits,
-                  out_docs, out_scores):
-    """Exact top-``k`` of one query with MaxScore-style pruning; same results as the exhaustive search.
-
-    Terms are taken by decreasing upper bound ``q_t * max value of t`` and their postings added to the
-    accumulators. Once the bound ``rest`` of the terms not yet taken is below the current k-th partial score
-    (the threshold), no untouched document can enter the top k: the remaining terms only complete the
-    candidates (touched documents that can still reach the threshold), flagged in the bitset ``bits`` (small
-    enough to stay in cache, unlike the accumulators). The best candidates are finally re-scored term by
-    term in ascending id order, so the float64 sum (and the float32 score) is exactly the exhaustive one.
-    """
+def term_bounds(q_ids, q_weights, offsets, term_max):
+    """Per query term the score bound ``q * max weight`` (0 for absent terms), the terms by decreasing bound,
+    and ``rest[j]``: the sum of the bounds from the j-th strongest term on."""
     n_terms = offsets.shape[0] - 1
     nq = q_ids.shape[0]
     ub = np.zeros(nq, np.float64)
@@ -228,6 +220,22 @@ def search_pruned(q_ids, q_weights, offsets, docs, values, table, term_max, allo
     rest = np.zeros(nq + 1, np.float64)
     for j in range(nq - 1, -1, -1):
         rest[j] = rest[j + 1] + ub[order[j]]
+    return ub, order, rest
+
+
+def search_pruned(q_ids, q_weights, offsets, docs, values, table, term_max, allowed, k, acc, touched, cand, bits,
+                  out_docs, out_scores):
+    """Exact top-``k`` of one query with MaxScore-style pruning; same results as the exhaustive search.
+
+    Terms are taken by decreasing upper bound ``q_t * max value of t`` and their postings added to the
+    accumulators. Once the bound ``rest`` of the terms not yet taken is below the current k-th partial score
+    (the threshold), no untouched document can enter the top k: the remaining terms only complete the
+    candidates (touched documents that can still reach the threshold), flagged in the bitset ``bits`` (small
+    enough to stay in cache, unlike the accumulators). The best candidates are finally re-scored term by
+    term in ascending id order, so the float64 sum (and the float32 score) is exactly the exhaustive one.
+    """
+    nq = q_ids.shape[0]
+    ub, order, rest = term_bounds(q_ids, q_weights, offsets, term_max)
     n = 0
     j = 0
     theta = 0.0
@@ -316,18 +324,9 @@ def search_dense(q_ids, q_weights, offsets, docs, values, table, term_max, allow
     No touched list (no branch per posting): thresholds come from the postings of the strongest term,
     candidates from one sequential pass over the accumulators, which are then zeroed in one go.
     """
-    n_terms = offsets.shape[0] - 1
     n_docs = acc.shape[0]
     nq = q_ids.shape[0]
-    ub = np.zeros(nq, np.float64)
-    for i in range(nq):
-        t = q_ids[i]
-        if 0 <= t < n_terms and offsets[t + 1] > offsets[t]:
-            ub[i] = q_weights[i] * term_max[t]
-    order = np.argsort(-ub)
-    rest = np.zeros(nq + 1, np.float64)
-    for j in range(nq - 1, -1, -1):
-        rest[j] = rest[j + 1] + ub[order[j]]
+    ub, order, rest = term_bounds(q_ids, q_weights, offsets, term_max)
     j = 0
     theta = 0.0
     last_try = rest[0]
@@ -680,7 +679,8 @@ def merge_segments(a, b, renumber, n_terms):
 #: The functions ``_numba.py`` compiles, callees before callers.
 COMPILED = (
     "accumulate_lucene", "accumulate_exact", "accumulate", "worse", "sift_down", "select_top_k", "reset",
-    "clause", "accumulate_term", "find_posting", "find_postings", "exact_score", "search_pruned", "finish_pruned",
+    "clause", "accumulate_term", "find_posting", "find_postings", "exact_score", "term_bounds", "search_pruned",
+    "finish_pruned",
     "search_dense",
     "term_maxima", "heap_push", "heap_sort", "gallop", "search_chunked",
     "count_terms", "fill_segment", "count_merged", "fill_merged",
