@@ -1,6 +1,7 @@
 """The real default model: the ONNX encoder against the torch reference on real queries and long documents.
 
-Identical non-zero term sets and max abs difference <= 1e-4, over 350 texts from ../shared/datasets.
+Identical non-zero term sets and max abs difference <= 1e-4, over 350 texts from ../shared/datasets
+(the 150 queries also one at a time, through the single-text query graph).
 """
 
 from __future__ import annotations
@@ -56,7 +57,14 @@ def test_onnx_matches_torch_on_real_texts(default_model, datasets_dir):
     reference = TorchSpladeEncoder(model_dir, max_length=encoder.max_length)
     got = encoder.encode_queries(queries) + encoder.encode_documents(docs)
     assert encoder.last_stats.truncated > 0, "no document reached max_length: the long-text path went untested"
+    # One query at a time runs the single-text query graph: checked on the same queries.
+    got_alone = []
+    for text in queries:
+        got_alone += encoder.encode_queries([text])
+        assert encoder.last_stats.graph == "query", f"{text!r} did not run the query graph"
+    got += got_alone
     expected = reference.encode(queries + docs)
+    expected = np.concatenate([expected, expected[:len(queries)]])
 
     worst = 0.0
     for i, (vec, dense) in enumerate(zip(got, expected, strict=True)):

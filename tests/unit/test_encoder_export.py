@@ -14,7 +14,7 @@ import onnxruntime as ort  # noqa: E402
 from _tiny_models import make_tiny_model  # noqa: E402
 
 from spladekit import __version__  # noqa: E402
-from spladekit.encoder import CONFIG_NAME, ONNX_NAME  # noqa: E402
+from spladekit.encoder import CONFIG_NAME, ONNX_NAME, QUERY_ONNX_NAME  # noqa: E402
 from spladekit.encoder.export import export  # noqa: E402
 from spladekit.encoder.pooling import SpladePooling, TorchSpladeEncoder  # noqa: E402
 from spladekit.models import sha256_file  # noqa: E402
@@ -53,6 +53,30 @@ def test_onnx_matches_torch_reference(tiny, tmp_path, strategy):
     assert 0 < active.sum() < active.size, "degenerate model: every or no term active"
     np.testing.assert_array_equal(got > 0, active)
     assert np.abs(got - expected).max() <= 1e-5
+
+
+def test_query_graph_equals_the_batch_graph_and_the_reference(tiny, tmp_path):
+    out = export(tiny, tmp_path / "onnx", max_length=32, vocab_blocks=4)
+    config = json.loads((out / CONFIG_NAME).read_text())
+    assert config["query_onnx"] == QUERY_ONNX_NAME and config["fused_transformer"] is True
+    ref = TorchSpladeEncoder(tiny, max_length=32)
+    batch = ref.tokenizer(TEXTS, padding=True, truncation=True, max_length=32, return_tensors="np")
+    assert batch["attention_mask"].min() == 0, "padding must be present: the query graph must mask it too"
+    session = ort.InferenceSession(str(out / QUERY_ONNX_NAME), providers=["CPUExecutionProvider"])
+    feeds = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
+    (query,) = session.run(["splade"], feeds)
+    (loop,) = _onnx_outputs(out, batch)
+    expected = ref.encode(TEXTS)
+    np.testing.assert_array_equal(query > 0, expected > 0)
+    assert np.abs(query - expected).max() <= 1e-5
+    np.testing.assert_allclose(query, loop, atol=1e-6, rtol=0)
+
+
+def test_sum_pooling_has_no_query_graph(tiny, tmp_path):
+    out = export(tiny, tmp_path / "onnx", max_length=32, pooling=SpladePooling("sum"), fuse=False)
+    config = json.loads((out / CONFIG_NAME).read_text())
+    assert config["query_onnx"] is None and config["fused_transformer"] is False
+    assert not (out / QUERY_ONNX_NAME).exists()
 
 
 def test_vocab_blocks_do_not_change_the_result(tiny, tmp_path):

@@ -64,6 +64,20 @@ def test_order_is_kept_despite_length_sorting(encoder):
         np.testing.assert_allclose(alone.weights, vec.weights, atol=1e-6)
 
 
+def test_one_short_text_runs_the_query_graph_with_the_same_result(encoder, monkeypatch):
+    from spladekit.encoder import runtime
+
+    monkeypatch.setattr(runtime, "QUERY_GRAPH_MAX_TOKENS", 8)
+    short, long = _words(6), _words(7)  # 8 and 9 tokens with [CLS] and [SEP]
+    for text, graph in ((short, "query"), (long, "batch")):
+        (alone,) = encoder.encode_queries([text])
+        assert encoder.last_stats.graph == graph
+        batched = encoder.encode_queries([text, _words(3, offset=1)])[0]
+        assert encoder.last_stats.graph == "batch"
+        np.testing.assert_array_equal(alone.ids, batched.ids)
+        np.testing.assert_allclose(alone.weights, batched.weights, atol=1e-6, rtol=0)
+
+
 def test_padding_waste_is_reported_and_sorting_cuts_it(encoder):
     texts = [_words(2), _words(25), _words(3), _words(24)]
     encoder.encode_documents(texts)

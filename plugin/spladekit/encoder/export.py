@@ -17,7 +17,12 @@ Why the max-pooled graph is cheaper than the textbook formula, yet equal to it:
 - ``log1p`` is computed as ``log(u) * r / (u - 1)`` with ``u = 1 + r`` (exact for tiny ``r``, where
   ``log(1 + r)`` would round to 0 and drop a term).
 
-The ``sum`` strategy has no such shortcut and is exported as the textbook formula.
+A second graph, ``query.onnx``, computes the same function for one short text (a query) with a single
+``MatMul`` over all positions and one ``ReduceMax``: for a handful of tokens the Loop's per-block operator
+overhead costs more than the cache residency saves. Both graphs run the encoder layers after onnxruntime's
+transformer fusions (fused attention, layer norms, GELU), which cut a short query's encoder time by a third.
+
+The ``sum`` strategy has no such shortcut and is exported as the textbook formula (one graph).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import copy
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -34,7 +40,7 @@ import transformers
 from torch import nn
 
 from spladekit import __version__
-from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, EXPORT_REVISION, ONNX_NAME
+from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, EXPORT_REVISION, ONNX_NAME, QUERY_ONNX_NAME
 from spladekit.encoder.pooling import SpladePooling
 from spladekit.errors import ModelError
 
@@ -93,17 +99,14 @@ def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.
     """
     from onnx import TensorProto, helper, numpy_helper
 
-    graph = model.graph
     vocab = weight.shape[0]
     bounds = np.linspace(0, vocab, vocab_blocks + 1).astype(int)
     inits = [numpy_helper.from_array(np.ascontiguousarray(weight[a:b].T, dtype=np.float32), f"spladekit_w{i}")
              for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
     inits += [
-        numpy_helper.from_array(bias.astype(np.float32), "spladekit_bias"),
         numpy_helper.from_array(np.array([0], np.int64), "spladekit_zero1"),
         numpy_helper.from_array(np.array([0], np.int64), "spladekit_axis0"),
         numpy_helper.from_array(np.array([1], np.int64), "spladekit_axis1"),
-        numpy_helper.from_array(np.array(1.0, np.float32), "spladekit_one"),
     ]
     mk = helper.make_node
     body_nodes = [
@@ -133,6 +136,51 @@ def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.
         mk("Gather", ["spladekit_shape", "spladekit_zero1"], ["spladekit_batch1"], axis=0),
         mk("Squeeze", ["spladekit_batch1", "spladekit_zero1"], ["spladekit_batch"]),
         mk("Loop", ["spladekit_batch", ""], ["spladekit_maxes"], body=body),
+    ]
+    return _finish_pooling(model, nodes, inits, bias, top_k)
+
+
+def _add_plain_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray,
+                           top_k: int | None) -> onnx.ModelProto:
+    """The query graph: one ``MatMul`` over all positions, then ``ReduceMax`` over the sequence.
+
+    For a single short text this beats the Loop of :func:`_add_fused_max_pooling` (no per-text slicing, no
+    per-block operator overhead; its ``[1, tokens, V]`` logits are small). Padded positions are replaced by
+    position 0 (``[CLS]``, always a real token) so that a padded batch is still exact, but the runtime uses
+    this graph for one text at a time.
+    """
+    from onnx import TensorProto, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.ascontiguousarray(weight.T, dtype=np.float32), "spladekit_w"),
+        numpy_helper.from_array(np.array([0], np.int64), "spladekit_zero1"),
+        numpy_helper.from_array(np.array([1], np.int64), "spladekit_axis1"),
+        numpy_helper.from_array(np.array([-1], np.int64), "spladekit_axis_last"),
+    ]
+    mk = onnx.helper.make_node
+    nodes = [
+        mk("Cast", ["attention_mask"], ["spladekit_mask_bool"], to=TensorProto.BOOL),
+        mk("Unsqueeze", ["spladekit_mask_bool", "spladekit_axis_last"], ["spladekit_mask3"]),  # [B, S, 1]
+        mk("Slice", ["hidden", "spladekit_zero1", "spladekit_axis1", "spladekit_axis1"], ["spladekit_cls"]),
+        mk("Where", ["spladekit_mask3", "hidden", "spladekit_cls"], ["spladekit_real"]),  # padding -> [CLS]
+        mk("MatMul", ["spladekit_real", "spladekit_w"], ["spladekit_logits"]),  # [B, S, V]
+        mk("ReduceMax", ["spladekit_logits"], ["spladekit_maxes"], axes=[1], keepdims=0),
+    ]
+    return _finish_pooling(model, nodes, inits, bias, top_k)
+
+
+def _finish_pooling(model: onnx.ModelProto, nodes: list, inits: list, bias: np.ndarray,
+                    top_k: int | None) -> onnx.ModelProto:
+    """Append bias, relu and the exact log1p to ``spladekit_maxes`` [B, V]; outputs ``splade`` (+ top-k)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    vocab = int(bias.shape[0])
+    mk = helper.make_node
+    inits = inits + [
+        numpy_helper.from_array(bias.astype(np.float32), "spladekit_bias"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "spladekit_one"),
+    ]
+    nodes = nodes + [
         mk("Add", ["spladekit_maxes", "spladekit_bias"], ["spladekit_z"]),
         mk("Relu", ["spladekit_z"], ["spladekit_r"]),
         # log1p(r) without losing tiny values: u = 1 + r; r where u == 1, else log(u) * r / (u - 1).
@@ -150,11 +198,31 @@ def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.
         nodes.append(mk("TopK", ["splade", "spladekit_k"], ["top_weights", "top_ids"], axis=-1))
         outputs += [helper.make_tensor_value_info("top_weights", TensorProto.FLOAT, ["batch", min(top_k, vocab)]),
                     helper.make_tensor_value_info("top_ids", TensorProto.INT64, ["batch", min(top_k, vocab)])]
+    graph = model.graph
     graph.node.extend(nodes)
     graph.initializer.extend(inits)
     del graph.output[:]
     graph.output.extend(outputs)
     return model
+
+
+def _fuse_transformer(path: Path, config: Any) -> None:
+    """Rewrite the traced encoder at ``path`` with onnxruntime's BERT fusions (same function, fewer ops).
+
+    Fused ``Attention``, ``EmbedLayerNormalization``, ``SkipLayerNormalization`` and ``BiasGelu`` are
+    onnxruntime contrib operators (CPU and CUDA providers). It cuts a short query's encoder time by about a
+    third on the development machine; parity with the torch reference is tested on the fused graphs.
+    """
+    import logging
+
+    from onnxruntime.transformers import optimizer
+
+    heads = getattr(config, "num_attention_heads", getattr(config, "n_heads", 0))
+    width = getattr(config, "hidden_size", getattr(config, "dim", 0))
+    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
+    fused = optimizer.optimize_model(str(path), model_type="bert", num_heads=int(heads), hidden_size=int(width),
+                                     opt_level=1)
+    fused.save_model_to_file(str(path))
 
 
 def _weights_file(model_dir: Path) -> Path:
@@ -167,10 +235,13 @@ def _weights_file(model_dir: Path) -> Path:
 def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_OPSET,
            max_length: int = DEFAULT_MAX_LENGTH, top_k: int | None = None,
            pooling: SpladePooling | None = None, vocab_blocks: int = DEFAULT_VOCAB_BLOCKS,
-           source_name: str | None = None) -> Path:
-    """Export the masked LM in ``model_dir`` (HF format) to ``out_dir``: graph, tokenizer files, config.
+           source_name: str | None = None, fuse: bool = True) -> Path:
+    """Export the masked LM in ``model_dir`` (HF format) to ``out_dir``: graphs, tokenizer files, config.
 
-    Returns ``out_dir``. ``top_k`` adds the in-graph ``top_weights``/``top_ids`` outputs.
+    Returns ``out_dir``. ``top_k`` adds the in-graph ``top_weights``/``top_ids`` outputs. With max pooling two
+    graphs are written, the same function computed two ways: ``model.onnx`` (per-text Loop over vocabulary
+    blocks, for batches) and ``query.onnx`` (one MatMul over all positions, for a single short text).
+    ``fuse`` runs onnxruntime's transformer fusions (fused attention, layer norms, GELU) on the encoder layers.
     """
     from spladekit.models import sha256_file, verify_model_dir
 
@@ -209,9 +280,14 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
             output_names=[traced_output], dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True,
             dynamo=False,
         )
+    if fuse:
+        _fuse_transformer(path, config)
     graph = onnx.load(str(path))
+    query_graph = None
     if pooling.strategy == "max":
-        graph = _add_fused_max_pooling(graph, hidden.weight.numpy(), hidden.bias.numpy(), vocab_blocks, top_k)
+        weight, bias = hidden.weight.numpy(), hidden.bias.numpy()
+        query_graph = _add_plain_max_pooling(copy.deepcopy(graph), weight, bias, top_k)
+        graph = _add_fused_max_pooling(graph, weight, bias, vocab_blocks, top_k)
     elif top_k is not None:
         from onnx import TensorProto, helper, numpy_helper
 
@@ -223,6 +299,9 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
                                    helper.make_tensor_value_info("top_ids", TensorProto.INT64, None)])
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
+    if query_graph is not None:
+        onnx.checker.check_model(query_graph)
+        onnx.save(query_graph, str(out_dir / QUERY_ONNX_NAME))
 
     for name in _TOKENIZER_FILES:
         if (model_dir / name).is_file():
@@ -231,6 +310,8 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
     info = {
         "format_version": CONFIG_VERSION,
         "onnx": ONNX_NAME,
+        "query_onnx": QUERY_ONNX_NAME if query_graph is not None else None,
+        "fused_transformer": bool(fuse),
         "pooling": pooling.to_dict(),
         "max_length": int(max_length),
         "vocab_size": vocab_size,

@@ -29,6 +29,9 @@ from spladekit.features import FeatureNames
 from spladekit.vectors import SparseVector
 
 LongTextPolicy = Literal["truncate", "split"]
+#: A single text of at most this many tokens runs the export's query graph (one MatMul, no Loop); longer texts
+#: and batches run the Loop graph, whose vocabulary blocks keep the logits in cache.
+QUERY_GRAPH_MAX_TOKENS = 64
 Device = Literal["cpu", "cuda"]
 _POLICIES: tuple[str, ...] = get_args(LongTextPolicy)
 _DEVICES: tuple[str, ...] = get_args(Device)
@@ -46,6 +49,7 @@ class EncodeStats:
     tokens: int = 0  # real tokens run through the model, special tokens included
     positions: int = 0  # tokens + padding
     batches: int = 0
+    graph: str = ""  # "query" (one short text, single-MatMul graph) or "batch" (the per-text Loop graph)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -132,6 +136,9 @@ class SpladeEncoder:
         # its own batches. Coarse-grained parallelism has no per-operator synchronisation, which costs more
         # than it gains for the small per-text MatMuls of the fused pooling (and more so on a busy machine).
         self._batch_session: Any = None
+        # One short text (a query) runs the single-MatMul graph, when the export has one (see export.py).
+        self._query_onnx: str | None = config.get("query_onnx")
+        self._query_session: Any = None
         self._top_outputs = config.get("top_k") is not None
         self.info: dict[str, Any] = dict(config) | {
             "directory": str(self.directory), "device": device,
@@ -263,6 +270,13 @@ class SpladeEncoder:
             stats.positions += int(idx.size * lengths[idx].max())
             stats.batches += 1
 
+        if len(windows) == 1 and lengths[0] <= QUERY_GRAPH_MAX_TOKENS and self._query_onnx:
+            if self._query_session is None:
+                self._query_session = self._load_session(self._query_onnx, self._device, self.threads)
+            session, stats.graph = self._query_session, "query"
+        else:
+            session, stats.graph = self._session, "batch"
+
         def run(idx: np.ndarray, session: Any) -> None:
             width = int(lengths[idx].max())
             ids = np.zeros((idx.size, width), dtype=np.int64)
@@ -300,7 +314,7 @@ class SpladeEncoder:
                         bar.update()
         else:
             for idx in batches:
-                run(idx, self._session)
+                run(idx, session)
                 if bar is not None:
                     bar.update()
         if bar is not None:
