@@ -6,6 +6,8 @@ same process on the same vectors and queries, alternating per query so that load
 all of them alike:
 
 - ``local-exact`` / ``local-lucene``: :class:`spladekit.local.index.LocalIndex` (numba kernels);
+- ``local-exact-bp`` / ``local-lucene-bp``: the same, rows reordered by ``LocalIndex.reorder()`` (recursive graph
+  bisection), so that block-max search applies (reorder time reported apart from the build time);
 - ``scipy-csr``: doc-major CSR matrix times the dense query vector, then argpartition (exact);
 - ``scipy-csc``: term-major CSC, slice the query's columns, multiply, argpartition (exact);
 - ``seismic``: ``pyseismic-lsr`` (approximate; two query settings);
@@ -118,8 +120,8 @@ def tile(docs: SparseBatch, keys: list[str], n_docs: int, seed: int = 0) -> tupl
 
 
 class Local:
-    def __init__(self, mode: str, docs: SparseBatch, keys: list[str]) -> None:
-        self.name = f"local-{mode}"
+    def __init__(self, mode: str, docs: SparseBatch, keys: list[str], reorder: bool = False) -> None:
+        self.name = f"local-{mode}" + ("-bp" if reorder else "")
         started = time.perf_counter()
         self.index = LocalIndex(mode=mode)
         self.index.add(keys, docs)
@@ -127,10 +129,31 @@ class Local:
         self.build_s = time.perf_counter() - started
         self.bytes = self.index.nbytes()
         self.postings = self.index.n_postings
+        self.facts: dict = {}
+        if reorder:
+            started = time.perf_counter()
+            self.index.reorder()
+            reorder_s = time.perf_counter() - started
+            started = time.perf_counter()
+            block_bytes = self.index.block_max_nbytes()  # built here rather than by the first query
+            self.facts = {"reorder_s": reorder_s, "block_lists_s": time.perf_counter() - started,
+                          "block_shift": self.index.block_shift, "block_lists_bytes": block_bytes,
+                          "block_lists_bytes_per_posting": block_bytes / max(self.postings, 1),
+                          "block_max_used": self.index._use_block_max()}
         self.index.search(SparseVector.from_dict({1000: 1.0}))  # compile outside the timings
 
-    def search(self, q: SparseVector) -> list[str]:
-        return self.index.search(q, k=K)[0]
+    def block_fill_share(self, queries: list[SparseVector]) -> float:
+        """Share of the queries whose block fill lets them try block-max search (some may still give up)."""
+        if not self.facts.get("block_max_used"):
+            return 0.0
+        from spladekit.local import kernels
+
+        offsets, bm_offsets = self.index._main[0], self.index._block_lists()[0]
+        need = kernels.BLOCK_FILL * (1 << self.index.block_shift)
+        return float(np.mean([kernels.block_fill(q.ids, offsets, bm_offsets) >= need for q in queries]))
+
+    def search(self, q: SparseVector) -> tuple[list[str], np.ndarray]:
+        return self.index.search(q, k=K)
 
     def batch(self, queries: list[SparseVector], threads: int) -> list[list[str]]:
         return [r[0] for r in self.index.search_many(queries, k=K, threads=threads)]
@@ -272,10 +295,21 @@ def latency(fns: dict[str, callable], queries: list[SparseVector], rounds: int) 
                 times[name][i] = min(times[name][i], time.perf_counter() - started)
                 cpu[name][i] = min(cpu[name][i], time.thread_time() - started_cpu)
                 results[name][i] = out
+    scores = {}
+    for name, outs in results.items():
+        if outs and isinstance(outs[0], tuple):  # ours: (ids, float32 scores)
+            scores[name] = [o[1] for o in outs]
+            results[name] = [o[0] for o in outs]
     return {name: {"p50_ms": float(np.percentile(t, 50) * 1e3), "p95_ms": float(np.percentile(t, 95) * 1e3),
                    "mean_ms": float(t.mean() * 1e3), "cpu_p50_ms": float(np.percentile(cpu[name], 50) * 1e3),
-                   "cpu_p95_ms": float(np.percentile(cpu[name], 95) * 1e3), "results": results[name]}
+                   "cpu_p95_ms": float(np.percentile(cpu[name], 95) * 1e3), "results": results[name],
+                   **({"scores": scores[name]} if name in scores else {})}
             for name, t in times.items()}
+
+
+def summary(timing: dict) -> dict:
+    """A contender's timings without the per-query results."""
+    return {k: v for k, v in timing.items() if k not in ("results", "scores")}
 
 
 def throughput(fn, queries: list[SparseVector], repeat: int) -> float:
@@ -298,28 +332,38 @@ def run_corpus(label: str, docs: SparseBatch, keys: list[str], queries: list[Spa
 
     exact = Local("exact", docs, keys)
     lucene = Local("lucene", docs, keys)
-    for ours in (exact, lucene):
+    exact_bp = Local("exact", docs, keys, reorder=True)
+    lucene_bp = Local("lucene", docs, keys, reorder=True)
+    ours_all = (exact, lucene, exact_bp, lucene_bp)
+    for ours in ours_all:
         c[ours.name] = {"build_s": ours.build_s, "bytes": ours.bytes,
                         "bytes_per_posting": ours.bytes / ours.postings,
-                        "offsets_bytes": int(ours.index._main[0].nbytes)}
-        log(f"  {ours.name}: build {ours.build_s:.1f}s, {ours.bytes / ours.postings:.2f} B/posting")
+                        "offsets_bytes": int(ours.index._main[0].nbytes), **ours.facts}
+        if ours.facts:
+            c[ours.name]["block_fill_share"] = ours.block_fill_share(queries)
+        log(f"  {ours.name}: build {ours.build_s:.1f}s, {ours.bytes / ours.postings:.2f} B/posting, {ours.facts}")
     karr = np.array(keys)
     csr, csc = ScipyCSR(docs, karr), ScipyCSC(docs, karr)
     for base in (csr, csc):
         c[base.name] = {"build_s": base.build_s, "bytes_per_posting": base.bytes / int(docs.offsets[-1])}
-    fns = {exact.name: exact.search, lucene.name: lucene.search, csr.name: csr.search, csc.name: csc.search}
+    fns = {o.name: o.search for o in ours_all}
+    fns.update({csr.name: csr.search, csc.name: csc.search})
     lat = latency(fns, queries, rounds)
     truth = lat[exact.name]["results"]
     for name, r in lat.items():
-        c[name].update({k: v for k, v in r.items() if k != "results"}, recall_at_10=recall(r["results"], truth))
+        c[name].update(summary(r), recall_at_10=recall(r["results"], truth))
         log(f"  {name}: p50 {r['p50_ms']:.2f} ms, p95 {r['p95_ms']:.2f} ms")
-    for ours in (exact, lucene):
+    for bp, plain in ((exact_bp, exact), (lucene_bp, lucene)):
+        # Reordering changes only the order of tied hits: the score lists must be bit-identical.
+        c[bp.name]["same_scores_as_" + plain.name] = all(
+            a.tobytes() == b.tobytes() for a, b in zip(lat[bp.name]["scores"], lat[plain.name]["scores"], strict=True))
+    for ours in ours_all:
         for threads in (1, 2):
             c[ours.name][f"batch_qps_{threads}t"] = throughput(lambda qs, o=ours, t=threads: o.batch(qs, t),
                                                                queries, 3)
     c[csr.name]["batch_qps_1t"] = len(queries) / (c[csr.name]["mean_ms"] * len(queries) / 1e3)
     c[csc.name]["batch_qps_1t"] = len(queries) / (c[csc.name]["mean_ms"] * len(queries) / 1e3)
-    del csr, csc, lucene
+    del csr, csc, lucene, exact_bp, lucene_bp, ours_all
     gc.collect()
 
     if "seismic" not in args.skip:
@@ -335,13 +379,12 @@ def run_corpus(label: str, docs: SparseBatch, keys: list[str], queries: list[Spa
             for n in settings:
                 r = lat[f"seismic-{n}"]
                 c[f"seismic-{n}"] = {"build_s": s.build_s, "n_postings": n_postings, **settings[n],
-                                     **{k: v for k, v in r.items() if k != "results"},
-                                     "recall_at_10": recall(r["results"], truth)}
+                                     **summary(r), "recall_at_10": recall(r["results"], truth)}
                 for threads in (1, 2):
                     c[f"seismic-{n}"][f"batch_qps_{threads}t"] = throughput(
                         lambda qs, n=n, t=threads: s.batch(qs, n, t), queries, 3)
                 log(f"  seismic-{n}: p50 {r['p50_ms']:.2f} ms, recall {c[f'seismic-{n}']['recall_at_10']:.3f}")
-            c[exact.name + "-during-seismic"] = {k: v for k, v in lat[exact.name].items() if k != "results"}
+            c[exact.name + "-during-seismic"] = summary(lat[exact.name])
             del s
         except Exception as exc:  # noqa: BLE001 - record why a third-party contender could not run
             c["seismic"] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -359,10 +402,9 @@ def run_corpus(label: str, docs: SparseBatch, keys: list[str], queries: list[Spa
                 for n in settings:
                     r = lat[f"bmp-{n}"]
                     c[f"bmp-{n}"] = {"build_s": b.build_s, "bytes_on_disk": b.bytes, **settings[n],
-                                     **{k: v for k, v in r.items() if k != "results"},
-                                     "recall_at_10": recall(r["results"], truth)}
+                                     **summary(r), "recall_at_10": recall(r["results"], truth)}
                     log(f"  bmp-{n}: p50 {r['p50_ms']:.2f} ms, recall {c[f'bmp-{n}']['recall_at_10']:.3f}")
-                c[exact.name + "-during-bmp"] = {k: v for k, v in lat[exact.name].items() if k != "results"}
+                c[exact.name + "-during-bmp"] = summary(lat[exact.name])
                 del b
         except Exception as exc:  # noqa: BLE001
             c["bmp"] = {"error": f"{type(exc).__name__}: {exc}"}

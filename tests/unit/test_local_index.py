@@ -359,3 +359,154 @@ def test_doc_vector_returns_the_stored_weights(corpus, mode):
     index.delete([keys[0]])
     with pytest.raises(KeyError, match="unknown or deleted"):
         index.doc_vector(keys[0])
+
+
+def by_strongest_term(vectors: list[SparseVector]) -> np.ndarray:
+    """An order that puts documents with the same strongest term next to each other (a stand-in for BP)."""
+    return np.argsort([int(v.ids[np.argmax(v.weights)]) for v in vectors], kind="stable")
+
+
+def ranked_by_rows(query: SparseVector, keys: list[str], vectors: list[SparseVector], k: int, mode: str):
+    """The reference top-k with ties by position in ``keys`` (the index's rows), not by key."""
+    ids, values = reference(query, keys, vectors, len(vectors), mode)
+    scores = dict(zip(ids, values.tolist(), strict=True))
+    hits = sorted((-scores[key_], row) for row, key_ in enumerate(keys) if key_ in scores)[:k]
+    return [keys[row] for _, row in hits], np.array([-s for s, _ in hits], np.float32)
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+def test_reorder_keeps_the_hits_and_orders_ties_by_the_new_rows(monkeypatch, corpus, mode):
+    monkeypatch.setattr(index_module, "BLOCK_MAX_MIN_DOCS", 0)
+    docs, queries = corpus
+    keys = [key(i) for i in range(len(docs))]
+    index = LocalIndex(mode=mode)
+    index.add(keys, docs)
+    before = [index.search(q, k=len(docs)) for q in queries]
+    order = by_strongest_term(docs)
+    assert index.reorder(order).tolist() == order.tolist()
+    assert index.row_order == "given" and index._use_block_max()
+    new_keys, new_docs = [keys[i] for i in order], [docs[i] for i in order]
+    for q, (ids, scores) in zip(queries, before, strict=True):
+        got = index.search(q, k=len(docs))
+        assert set(zip(got[0], got[1].tolist(), strict=True)) == set(zip(ids, scores.tolist(), strict=True))
+        assert_same(index.search(q, k=12), ranked_by_rows(q, new_keys, new_docs, 12, mode))
+    assert index.doc_vector(keys[5]).ids.tolist() == docs[5].ids.tolist()
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+def test_block_max_equals_the_other_paths_with_deletes_filters_and_tail(monkeypatch, corpus, mode):
+    monkeypatch.setattr(index_module, "MERGE_MIN_ROWS", 10_000)  # the later additions stay in the tail
+    docs, queries = corpus
+    keys = [key(i) for i in range(len(docs))]
+    index = LocalIndex(mode=mode)
+    index.add(keys[:400], docs[:400])
+    index.reorder(by_strongest_term(docs[:400]))
+    index.add(keys[400:], docs[400:])
+    index.add([keys[7]], [docs[450]])  # an upsert: row 7's document moves to the tail
+    index.delete(keys[100:160])
+    assert index._n_pending and index._n_dead
+    allowed = keys[::3]
+    for q in queries:
+        results = {}
+        for setting in (True, False):
+            index.block_max = setting
+            for threads in (1, 2):
+                results[setting, threads] = [index.search_many([q], k=10, threads=threads)[0],
+                                             index.search(q, k=10, filter_ids=allowed)]
+        index.prune = False
+        results["exhaustive"] = [index.search(q, k=10), index.search(q, k=10, filter_ids=allowed)]
+        index.prune = True
+        want = results.pop("exhaustive")
+        for got in results.values():
+            for g, w in zip(got, want, strict=True):
+                assert_same(g, w)
+        assert not set(want[0][0]) & set(keys[100:160])
+
+
+def test_block_max_numpy_backend_gives_the_same_results(monkeypatch, corpus):
+    monkeypatch.setattr(index_module, "BLOCK_MAX_MIN_DOCS", 0)
+    docs, queries = corpus
+    fast, slow = LocalIndex(), LocalIndex(use_numba=False)
+    for index in (fast, slow):
+        index.add([key(i) for i in range(150)], docs[:150])
+        index.reorder(by_strongest_term(docs[:150]))
+        assert index._use_block_max()
+    for q in queries[:6]:
+        assert_same(slow.search(q, k=10), fast.search(q, k=10))
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_reorder_survives_save_and_load(tmp_path, monkeypatch, corpus, mmap):
+    monkeypatch.setattr(index_module, "BLOCK_MAX_MIN_DOCS", 0)
+    docs, queries = corpus
+    keys = [key(i) for i in range(len(docs))]
+    index = LocalIndex()
+    index.add(keys, docs)
+    index.reorder(by_strongest_term(docs))
+    index.save(tmp_path)
+    params = json.loads((tmp_path / "params.json").read_text())
+    assert params["row_order"] == "given" and params["row_order_rows"] == len(docs)
+    assert params["format_version"] == 1 and "reorder()" in params["tie_order"]
+    loaded = LocalIndex.load(tmp_path, mmap=mmap)
+    assert loaded.row_order == "given" and loaded._use_block_max()
+    for q in queries:
+        assert_same(loaded.search(q, k=10), index.search(q, k=10))
+    # documents added after a reordering go last; the reordered prefix shrinks with deletions
+    loaded.add(["new"], [docs[0]])
+    loaded.delete(keys[:5])
+    loaded.merge()
+    assert loaded._rows_ordered == len(docs) - 5 and loaded._keys[len(loaded) - 1] == "new"
+    assert loaded.block_max_nbytes() > 0
+
+
+def test_indexes_saved_before_reorder_existed_load_in_insertion_order(tmp_path):
+    index = LocalIndex()
+    index.add(["a", "b"], [SparseVector.from_dict({1: 1.0}), SparseVector.from_dict({1: 1.0})])
+    index.save(tmp_path)
+    params = json.loads((tmp_path / "params.json").read_text())
+    del params["row_order"], params["row_order_rows"]
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    loaded = LocalIndex.load(tmp_path)
+    assert loaded.row_order == "insertion" and not loaded._use_block_max()
+    assert loaded.search(SparseVector.from_dict({1: 1.0}))[0] == ["a", "b"]
+    params["row_order"] = "sorted-by-magic"
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    with pytest.raises(IndexFormatError, match="unknown row_order 'sorted-by-magic'"):
+        LocalIndex.load(tmp_path)
+
+
+def test_reorder_without_an_order_runs_bp_order_on_the_doc_major_rows(monkeypatch, corpus):
+    import sys
+    import types
+
+    docs, queries = corpus
+    keys = [key(i) for i in range(len(docs))]
+    calls = []
+
+    def fake_bp_order(doc_offsets, term_ids, n_terms, **options):
+        calls.append(options)
+        batch = SparseBatch.from_vectors(docs)
+        np.testing.assert_array_equal(doc_offsets, batch.offsets)
+        np.testing.assert_array_equal(term_ids, batch.ids)
+        assert n_terms == VOCAB
+        return by_strongest_term(docs)
+
+    monkeypatch.setitem(sys.modules, "spladekit.local.reorder", types.SimpleNamespace(bp_order=fake_bp_order))
+    index = LocalIndex()
+    index.add(keys, docs)
+    before = index.search(queries[0], k=len(docs))
+    index.reorder(leaf_size=8)
+    assert calls == [{"leaf_size": 8}] and index.row_order == "bp"
+    after = index.search(queries[0], k=len(docs))
+    assert sorted(zip(*after, strict=True)) == sorted(zip(*before, strict=True))
+
+
+def test_reorder_rejects_what_is_not_a_permutation(corpus):
+    index = LocalIndex()
+    index.add(["a", "b", "c"], corpus[0][:3])
+    for bad in ([0, 1], [0, 1, 1], [0, 1, 3], [-1, 0, 1]):
+        with pytest.raises(ValueError, match="permutation of the 3 rows"):
+            index.reorder(bad)
+    with pytest.raises(ValueError, match="for bp_order"):
+        index.reorder([0, 1, 2], leaf_size=4)
+    assert index.row_order == "insertion"

@@ -44,7 +44,9 @@ def expected_top(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) 
 
 
 def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail=None, workers: int = 1,
-        prune: bool = False):
+        prune: bool = False, block_shift: int | None = None, block_policy: tuple[float, float] = (0.0, 1.0)):
+    """search_batch over ``segment`` (+ ``tail``): exhaustive, MaxScore (``prune``) or block-max (``block_shift``;
+    ``block_policy`` = (fill, give_up): by default block-max for every query, never giving up)."""
     n_docs = int(max(segment[1].max(initial=-1), -1 if tail is None else tail[1].max(initial=-1))) + 1
     tail = tail or (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, segment[2].dtype))
     n_q = len(queries)
@@ -53,9 +55,14 @@ def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail
     acc, touched = np.zeros((workers, max(n_docs, 1))), np.zeros((workers, max(n_docs, 1)), np.int32)
     cand, bits = np.zeros_like(touched), np.zeros((workers, max(n_docs, 1) // 8 + 1), np.uint8)
     term_max = k_impl.term_maxima(segment[0], segment[2], table) if prune else np.zeros(0, np.float32)
+    if block_shift is None:
+        blocks = (np.zeros(0, np.int64), np.zeros(0, np.int32), segment[2][:0], np.zeros(0, np.int32))
+    else:
+        blocks = k_impl.block_maxima(*segment, block_shift)
     batch = k_impl.search_batch_parallel if workers > 1 else k_impl.search_batch
-    batch(queries.offsets, queries.ids, queries.weights, *segment, *tail, table, term_max,
-          np.zeros(0, bool) if allowed is None else allowed, k, acc, touched, cand, bits, out_docs, out_scores, counts)
+    batch(queries.offsets, queries.ids, queries.weights, *segment, *tail, table, term_max, block_shift or 0, *blocks,
+          *block_policy, np.zeros(0, bool) if allowed is None else allowed, k, acc, touched, cand, bits, out_docs,
+          out_scores, counts)
     assert not acc.any() and not bits.any(), "the kernel must leave its workspace zeroed for the next query"
     return [(out_docs[q, :counts[q]], out_scores[q, :counts[q]]) for q in range(n_q)]
 
@@ -304,3 +311,90 @@ def test_dense_queries_take_the_range_blocked_path_in_search_batch(compiled, mon
         np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(sa.view(np.uint32), sc.view(np.uint32))
+
+
+def clustered(docs: SparseBatch) -> SparseBatch:
+    """The documents sorted by their strongest term (similar documents adjacent, as after a reordering)."""
+    key = [int(d.ids[np.argmax(d.weights)]) if len(d) else -1 for d in docs]
+    return SparseBatch.from_vectors([docs[i] for i in np.argsort(key, kind="stable")])
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+@pytest.mark.parametrize("shift", [0, 3, 5])
+def test_block_max_search_equals_exhaustive_and_reference(compiled, mode, shift):
+    # Few distinct weights: many exact ties, within and across blocks; skewed queries so that blocks are skipped.
+    rng = np.random.default_rng(40 + shift)
+    docs, queries = random_batch(rng, 1200, 20, vocab=60), random_batch(rng, 30, 10, vocab=60)
+    docs = clustered(SparseBatch(docs.offsets, docs.ids, np.round(docs.weights * 2).astype(np.float32) / 2 + 0.5))
+    queries = SparseBatch(queries.offsets, queries.ids, (queries.weights ** 3).astype(np.float32) + 0.01)
+    table = kernels.decode_table() if mode == "lucene" else None
+    allowed = np.random.default_rng(2).random(len(docs)) < 0.7
+    segment = segment_of(compiled, docs, mode)
+    values = lucene.quantize(docs.weights) if mode == "lucene" else docs.weights
+    plain_docs = SparseBatch(docs.offsets, docs.ids, values)
+    for k in (1, 7):
+        for mask in (None, allowed):
+            want = run(compiled, segment, queries, k, table, allowed=mask)
+            got = run(compiled, segment, queries, k, table, allowed=mask, block_shift=shift)
+            for q, (a, sa), (b, sb) in zip(queries, want, got, strict=True):
+                ref_d, ref_s = expected_top(exact_scores(q, plain_docs), k, mask)
+                np.testing.assert_array_equal(a, ref_d)
+                np.testing.assert_array_equal(sa.view(np.uint32), ref_s.view(np.uint32))
+                np.testing.assert_array_equal(b, a)
+                np.testing.assert_array_equal(sb.view(np.uint32), sa.view(np.uint32))
+    # the plain-Python build of the block-max kernel (a few queries: it is slow)
+    few = SparseBatch.from_vectors(queries[:5])
+    plain = _numba.get(False)
+    for (a, sa), (b, sb) in zip(run(compiled, segment, few, 7, table, allowed=allowed),
+                                run(plain, segment, few, 7, table, allowed=allowed, block_shift=shift), strict=True):
+        np.testing.assert_array_equal(b, a)
+        np.testing.assert_array_equal(sb.view(np.uint32), sa.view(np.uint32))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_block_max_search_with_a_tail_equals_one_segment(data, compiled, workers):
+    docs, queries = data
+    docs = clustered(docs)
+    head, rest = SparseBatch.from_vectors(docs[:300]), SparseBatch.from_vectors(docs[300:])
+    table = kernels.decode_table()
+    compiled.set_threads(workers)
+    allowed = np.random.default_rng(8).random(len(docs)) < 0.8
+    for mask in (None, allowed):
+        whole = run(compiled, segment_of(compiled, docs, "lucene"), queries, 10, table, allowed=mask)
+        split = run(compiled, segment_of(compiled, head, "lucene"), queries, 10, table, allowed=mask,
+                    tail=segment_of(compiled, rest, "lucene", first_doc=300), workers=workers, block_shift=4)
+        for (a, sa), (b, sb) in zip(whole, split, strict=True):
+            np.testing.assert_array_equal(b, a)
+            np.testing.assert_array_equal(sb.view(np.uint32), sa.view(np.uint32))
+
+
+def test_block_maxima_lists_hold_each_blocks_maximum(data, compiled):
+    docs, _ = data
+    offsets, d, values = segment_of(compiled, docs, "lucene")
+    bm_offsets, bm_blocks, bm_max, bm_start = compiled.block_maxima(offsets, d, values, 4)
+    plain = _numba.get(False).block_maxima(offsets, d, values, 4)
+    for a, b in zip((bm_offsets, bm_blocks, bm_max, bm_start), plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for t in range(VOCAB):
+        lo, hi = offsets[t], offsets[t + 1]
+        blocks = d[lo:hi] >> 4
+        want = np.unique(blocks)
+        e = slice(bm_offsets[t], bm_offsets[t + 1])
+        np.testing.assert_array_equal(bm_blocks[e], want)
+        np.testing.assert_array_equal(bm_start[e], np.searchsorted(blocks, want))
+        np.testing.assert_array_equal(bm_max[e], [values[lo:hi][blocks == b].max() for b in want])
+    assert bm_max.dtype == np.uint16 and bm_start.dtype == np.int32
+
+
+def test_doc_major_and_take_rows_rebuild_the_documents(data, compiled, monkeypatch):
+    docs, _ = data
+    segment = segment_of(compiled, docs, "exact")
+    order = np.random.default_rng(4).permutation(len(docs))
+    want = SparseBatch.from_vectors([docs[i] for i in order])
+    monkeypatch.setattr(kernels, "ROWS_SHIFT", 5)  # several row ranges in the plain build
+    for k_impl in (compiled, _numba.get(False)):
+        rows = k_impl.doc_major(*segment, len(docs))
+        for got, whole in zip(rows, (docs.offsets, docs.ids, docs.weights), strict=True):
+            np.testing.assert_array_equal(got, whole)
+        for got, taken in zip(k_impl.take_rows(*rows, order), (want.offsets, want.ids, want.weights), strict=True):
+            np.testing.assert_array_equal(got, taken)

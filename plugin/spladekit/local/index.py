@@ -6,8 +6,10 @@ tombstone mask. The tail is merged into the main segment (dropping dead rows) on
 main segment's documents, and always on :meth:`LocalIndex.save`. Scores follow the engines' arithmetic in
 ``lucene`` mode and use the model's float32 weights in ``exact`` mode (see :mod:`spladekit.local.kernels`).
 
-Ties: hits with equal float32 scores come in internal document order, i.e. the order documents were added
-(an upsert gives the document a new, last position). Compare tied hits with an engine as sets.
+Ties: hits with equal float32 scores come in internal row order: the order documents were added (an upsert
+gives the document a new, last position) until :meth:`LocalIndex.reorder` renumbers the rows (by recursive graph
+bisection, so that similar documents are adjacent and block-max pruning pays); after it, the reordered order,
+followed by documents added since in their order of addition. Compare tied hits with an engine as sets.
 
 >>> from spladekit.vectors import SparseVector
 >>> index = LocalIndex(mode="exact")
@@ -47,13 +49,20 @@ MODES = ("lucene", "exact")
 FORMAT = "spladekit-local-index"
 FORMAT_VERSION = 1
 PARAMS = "params.json"
-TIE_ORDER = "score descending, then internal document order (order of addition; an upsert moves a document last)"
+TIE_ORDER = ("score descending, then internal row order: order of addition (an upsert moves a document last), "
+             "or after LocalIndex.reorder() the reordered order, documents added since then after it")
+#: How the main segment's rows are ordered: as added, by :func:`spladekit.local.reorder.bp_order`, or by an order
+#: the caller gave to :meth:`LocalIndex.reorder`.
+ROW_ORDERS = ("insertion", "bp", "given")
+#: Block-max search is used by default on indexes reordered with at least this many main rows.
+BLOCK_MAX_MIN_DOCS = 4096
 #: The tail segment is merged into the main one when it holds this many rows or a quarter of the main rows.
 MERGE_MIN_ROWS = 4096
 
 _ARRAYS = ("offsets", "docs", "values", "term_max", "keys", "key_offsets")
 _EMPTY_OFFSETS = np.zeros(1, np.int64)
 _NO_MAX = np.zeros(0, np.float32)
+_NO_BLOCKS = np.zeros(0, np.int64)
 
 
 def _value_dtype(mode: str) -> np.dtype:
@@ -79,6 +88,17 @@ class _Keys:
 
     def take(self, rows: Iterable[int]) -> list[str]:
         return [self[int(r)] for r in rows]
+
+    def permute(self, order: np.ndarray) -> _Keys:
+        """The packed keys of rows ``order[0], order[1], ...`` (all rows packed: after a merge)."""
+        if self.extra:
+            return self.pack(order)
+        starts = self.offsets[:-1][order]
+        lengths = np.diff(self.offsets)[order]
+        offsets = np.zeros(order.shape[0] + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        return _Keys(self.blob[gather], offsets)
 
     def pack(self, rows: np.ndarray) -> _Keys:
         encoded = [k.encode("utf-8") for k in self.take(rows)]
@@ -107,8 +127,8 @@ class LocalIndex:
 
     ``mode``: ``"lucene"`` (default; weights stored as uint16 FeatureField frequencies, scores bit-identical to
     OpenSearch/Elasticsearch) or ``"exact"`` (float32 weights). ``meta``: free-form facts saved with the index;
-    ``model`` and ``model_sha256`` there are checked by :meth:`load`. Searching is thread-safe; adding and
-    deleting must not run concurrently with anything else.
+    ``model`` and ``model_sha256`` there are checked by :meth:`load`. Searching is thread-safe; adding,
+    deleting and reordering must not run concurrently with anything else.
     """
 
     def __init__(self, mode: Mode = "lucene", meta: dict[str, Any] | None = None, *,
@@ -122,8 +142,18 @@ class LocalIndex:
         dtype = _value_dtype(mode)
         self._main = (_EMPTY_OFFSETS, np.zeros(0, np.int32), np.zeros(0, dtype))
         self._term_max = np.zeros(0, np.float32)  # per-term maximum of the main segment, for pruning
-        #: Exact top-k with MaxScore-style pruning (same results); False scores every posting.
+        #: Exact top-k with MaxScore-style or block-max pruning (same results); False scores every posting.
         self.prune = True
+        #: Block-max search (same results): None decides (on for indexes reordered by :meth:`reorder` with at
+        #: least :data:`BLOCK_MAX_MIN_DOCS` main rows, most of them in that order, and there for the queries
+        #: whose block bounds promise to pay, see ``kernels.BLOCK_FILL``); True forces it for every query, False
+        #: turns it off.
+        self.block_max: bool | None = None
+        #: Documents per block of the block-max lists, as a power of two.
+        self.block_shift = kernels.BLOCK_SHIFT
+        self._blocks: tuple[int, tuple[np.ndarray, ...]] | None = None  # (shift, block-max lists), built lazily
+        self._row_order = "insertion"
+        self._rows_ordered = 0  # main rows (a prefix) placed by that order; later ones are in insertion order
         self._n_main = 0
         self._n_terms = 0
         self._keys = _Keys()
@@ -162,6 +192,15 @@ class LocalIndex:
     def nbytes(self) -> int:
         """Bytes of the main segment's arrays (offsets, docs, values) — the size of the postings on disk."""
         return int(sum(a.nbytes for a in self._main))
+
+    @property
+    def row_order(self) -> str:
+        """How the main segment's rows are ordered: one of :data:`ROW_ORDERS` (see :meth:`reorder`)."""
+        return self._row_order
+
+    def block_max_nbytes(self) -> int:
+        """Bytes of the block-max lists (in memory only, never saved; built here if not yet)."""
+        return int(sum(a.nbytes for a in self._block_lists()))
 
     # --- writing ---------------------------------------------------------------------------------------------
 
@@ -216,6 +255,8 @@ class LocalIndex:
         n_terms = max(self._n_terms, self._main[0].shape[0] - 1)
         segment = self._k.merge_segments(self._main, self._tail_segment(), renumber, n_terms)
         keys = self._keys.pack(np.flatnonzero(live))
+        self._rows_ordered = int(live[:self._rows_ordered].sum())
+        self._blocks = None
         self._main = segment
         self._term_max = self._k.term_maxima(segment[0], segment[2], self._table)
         self._n_main = len(keys)
@@ -228,11 +269,57 @@ class LocalIndex:
             self._rows = None
         self._work = None
 
+    def reorder(self, order: np.ndarray | Sequence[int] | None = None, **bp_options: Any) -> np.ndarray:
+        """Merge, then renumber the rows so that row ``i`` holds the document that was at row ``order[i]``.
+
+        ``order=None`` computes the order by recursive graph bisection
+        (:func:`spladekit.local.reorder.bp_order`, options passed on) so that documents sharing terms are
+        adjacent: block-max search (see :attr:`block_max`) then bounds blocks of similar documents tightly and
+        skips most of them. Results do not change, except the order of tied hits, which follows the rows (see
+        :data:`TIE_ORDER`). Documents added later go after the reordered rows. Saved with the index
+        (``row_order`` in ``params.json``). Returns the order used (int64, old row by new row).
+
+        >>> from spladekit.vectors import SparseVector
+        >>> index = LocalIndex()
+        >>> index.add(["x", "y", "z"], [SparseVector.from_dict({1: 1.0}), SparseVector.from_dict({2: 1.0}),
+        ...                              SparseVector.from_dict({1: 1.0})])
+        >>> index.reorder([0, 2, 1]).tolist(), index.row_order
+        ([0, 2, 1], 'given')
+        >>> index.search(SparseVector.from_dict({1: 1.0, 2: 0.5}))[0]
+        ['x', 'z', 'y']
+        """
+        self.merge()
+        n = self._n_main
+        offsets, docs, values = self._main
+        n_terms = int(offsets.shape[0] - 1)
+        rows = self._k.doc_major(offsets, docs, values, n)
+        if order is None:
+            from spladekit.local import reorder as bp
+
+            order = np.asarray(bp.bp_order(rows[0], rows[1], n_terms, **bp_options), dtype=np.int64)
+            kind = "bp"
+        else:
+            if bp_options:
+                raise ValueError(f"options {sorted(bp_options)} are for bp_order; they do not apply to a given order")
+            order = np.asarray(order, dtype=np.int64)
+            kind = "given"
+        if order.shape != (n,) or (n and (order.min() < 0 or order.max() >= n
+                                          or not np.all(np.bincount(order, minlength=n) == 1))):
+            raise ValueError(f"order must be a permutation of the {n} rows of the index (old row by new row)")
+        rows = self._k.take_rows(*rows, order)
+        self._main = self._k.build_segment(*rows, n_terms, 0)
+        del rows
+        self._keys = self._keys.permute(order)
+        self._row_order, self._rows_ordered = kind, n
+        self._rows = None
+        self._blocks = None
+        return order
+
     # --- searching -------------------------------------------------------------------------------------------
 
     def search(self, vector: SparseVector, k: int = 10,
                filter_ids: Iterable[str] | None = None) -> tuple[list[str], np.ndarray]:
-        """The ``k`` best documents for a query vector: (ids, float32 scores), best first, ties in doc order.
+        """The ``k`` best documents for a query vector: (ids, float32 scores), best first, ties in row order.
 
         ``filter_ids`` restricts the hits to these ids (unknown ids are ignored). Only documents sharing a term
         with the query (positive score) are returned, so there may be fewer than ``k``.
@@ -258,10 +345,16 @@ class LocalIndex:
         workers = min(self._k.set_threads(threads), max(n_queries, 1))
         term_max = self._term_max if self.prune else _NO_MAX
         with self._lock:
+            if self._use_block_max():
+                blocks = self._block_lists()
+            else:
+                blocks = (_NO_BLOCKS, np.zeros(0, np.int32), self._main[2][:0], np.zeros(0, np.int32))
             acc, touched, cand, bits = self._workspace(workers, n_rows)
             kernel = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
-            kernel(q_offsets, q_ids, q_weights, *self._main, *tail, self._table, term_max, allowed, k,
-                   acc, touched, cand, bits, out_docs, out_scores, out_counts)
+            forced = self.block_max is True
+            fill, give_up = (0.0, 1.0) if forced else (kernels.BLOCK_FILL, kernels.GIVE_UP)
+            kernel(q_offsets, q_ids, q_weights, *self._main, *tail, self._table, term_max, self.block_shift, *blocks,
+                   fill, give_up, allowed, k, acc, touched, cand, bits, out_docs, out_scores, out_counts)
         return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
                 for q in range(n_queries)]
 
@@ -316,6 +409,23 @@ class LocalIndex:
         hits = [rows[key] for key in map(str, filter_ids) if key in rows]
         mask[np.asarray(hits, dtype=np.int64)] = True
         return mask
+
+    def _use_block_max(self) -> bool:
+        if not self.prune or self._n_main == 0:
+            return False
+        if self.block_max is not None:
+            return self.block_max
+        return (self._row_order != "insertion" and self._n_main >= BLOCK_MAX_MIN_DOCS
+                and 2 * self._rows_ordered >= self._n_main)
+
+    def _block_lists(self) -> tuple[np.ndarray, ...]:
+        # Built on first need after each change of the main segment: one pass over its postings.
+        shift = int(self.block_shift)
+        if not 0 <= shift <= 16:
+            raise ValueError(f"block_shift must be in 0..16 (blocks of 1 to 65536 documents); got {shift}")
+        if self._blocks is None or self._blocks[0] != shift:
+            self._blocks = (shift, self._k.block_maxima(*self._main, shift))
+        return self._blocks[1]
 
     def _workspace(self, workers: int, n_rows: int) -> tuple[np.ndarray, ...]:
         # Kept between searches: zeroing a fresh float64 row per query would cost more than scoring it.
@@ -382,6 +492,8 @@ class LocalIndex:
             "n_postings": int(self._main[1].shape[0]),
             "n_terms": int(self._main[0].shape[0] - 1),
             "value_dtype": str(_value_dtype(self.mode)),
+            "row_order": self._row_order,
+            "row_order_rows": self._rows_ordered,
             "tie_order": TIE_ORDER,
             "spladekit_version": __version__,
             "meta": self.meta,
@@ -439,6 +551,9 @@ class LocalIndex:
         index._n_terms = int(arrays["offsets"].shape[0] - 1)
         index._keys = _Keys(arrays["keys"], arrays["key_offsets"])
         index._live = np.ones(n_docs, bool)
+        # Indexes saved before reorder() existed have no row_order: their rows are in insertion order.
+        index._row_order = params.get("row_order", "insertion")
+        index._rows_ordered = int(params.get("row_order_rows", 0))
         return index
 
 
@@ -463,6 +578,9 @@ def read_params(directory: str | os.PathLike[str]) -> dict[str, Any]:
         )
     if params.get("mode") not in MODES:
         raise IndexFormatError(f"{path / PARAMS} names an unknown mode {params.get('mode')!r}; rebuild the index")
+    if params.get("row_order", "insertion") not in ROW_ORDERS:
+        raise IndexFormatError(f"{path / PARAMS} names an unknown row_order {params.get('row_order')!r} (known: "
+                               f"{', '.join(ROW_ORDERS)}); use the spladekit version that wrote it, or rebuild it")
     return params
 
 

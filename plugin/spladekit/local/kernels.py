@@ -121,14 +121,19 @@ def select_top_k(acc, touched, n_touched, allowed, k, out_docs, out_scores):
     ``allowed`` is a bool mask over internal documents, or empty for "all". Scores are compared as float32
     (what the caller gets), ties by document number, so the order is total and deterministic.
     """
+    n = offer_touched(acc, touched, n_touched, allowed, k, out_docs, out_scores, 0)
+    heap_sort(out_scores, out_docs, n)
+    return n
+
+
+def offer_touched(acc, touched, n_touched, allowed, k, out_docs, out_scores, n):
+    """Offer the touched documents allowed by the mask to the top-``k`` heap holding ``n``; returns its size."""
     check = allowed.shape[0] > 0
-    n = 0
     for i in range(n_touched):
         d = touched[i]
         if check and not allowed[d]:
             continue
         n = heap_push(out_scores, out_docs, n, k, np.float32(acc[d]), d)
-    heap_sort(out_scores, out_docs, n)
     return n
 
 
@@ -537,16 +542,204 @@ def search_chunked(q_ids, q_weights, offsets, docs, values, table, shift, allowe
     return n
 
 
+# --- block-max search (rows reordered so that similar documents are adjacent) --------------------------------
+
+#: Documents per block of the block-max lists: ``1 << BLOCK_SHIFT``.
+BLOCK_SHIFT = 6
+#: Block bounds are bucketed linearly below the query's highest bound and visited bucket by bucket, highest first
+#: (a counting sort: no comparison sort of all the blocks per query).
+BOUND_BUCKETS = 1024
+#: By default a query goes the block-max way only if its terms' postings fill at least this share of the
+#: documents of their (term, block) entries: sparser entries mean unclustered documents and loose block bounds.
+BLOCK_FILL = 0.25
+#: After scoring this many blocks, block-max search gives up (and the caller searches another way) if more
+#: than the share ``give_up`` (by default :data:`GIVE_UP`) of the query's blocks still have a bound above the
+#: k-th score so far.
+PROBE_BLOCKS = 16
+GIVE_UP = 0.5
+
+
+def count_blocks(offsets, docs, shift):
+    """Per term, how many blocks of ``1 << shift`` documents hold some of its postings, as ``n_terms + 1`` offsets."""
+    n_terms = offsets.shape[0] - 1
+    out = np.zeros(n_terms + 1, np.int64)
+    for t in range(n_terms):
+        c = 0
+        last = -1
+        for p in range(offsets[t], offsets[t + 1]):
+            b = docs[p] >> shift
+            if b != last:
+                c += 1
+                last = b
+        out[t + 1] = out[t] + c
+    return out
+
+
+def fill_blocks(offsets, docs, values, shift, bm_offsets, bm_blocks, bm_max, bm_start):
+    """Write each term's block entries: block number, largest stored value, first posting (from the list start)."""
+    for t in range(offsets.shape[0] - 1):
+        e = bm_offsets[t] - 1
+        last = -1
+        lo = offsets[t]
+        for p in range(lo, offsets[t + 1]):
+            b = docs[p] >> shift
+            if b != last:
+                e += 1
+                last = b
+                bm_blocks[e] = b
+                bm_start[e] = p - lo
+                bm_max[e] = values[p]
+            elif values[p] > bm_max[e]:
+                # uint16 frequencies decode monotonically, so the largest frequency is the largest weight.
+                bm_max[e] = values[p]
+
+
+def block_maxima(offsets, docs, values, shift):
+    """Term-major block-max lists of a segment: ``(bm_offsets, bm_blocks, bm_max, bm_start)``.
+
+    The entries of term ``t`` are ``bm_offsets[t]:bm_offsets[t + 1]``, one per block of ``1 << shift`` documents
+    holding some of ``t``'s postings, by ascending block: its number (int32), its largest value (the segment's
+    value dtype) and where its postings start, counted from ``offsets[t]`` (int32: a list is shorter than 2**31).
+    """
+    bm_offsets = count_blocks(offsets, docs, shift)
+    n = bm_offsets[-1]
+    bm_blocks = np.empty(n, np.int32)
+    bm_max = np.empty(n, values.dtype)
+    bm_start = np.empty(n, np.int32)
+    fill_blocks(offsets, docs, values, shift, bm_offsets, bm_blocks, bm_max, bm_start)
+    return bm_offsets, bm_blocks, bm_max, bm_start
+
+
+def search_block_max(q_ids, q_weights, offsets, docs, values, table, shift, bm_offsets, bm_blocks, bm_max, bm_start,
+                     give_up, allowed, k, n, ub, order, out_docs, out_scores):
+    """Exact top-``k`` of one query by block-max pruning; returns the size of the (unsorted) heap.
+
+    ``n`` hits are already in the heap ``out_docs``/``out_scores`` (the tail's, say); returns -1 (the heap then
+    holds nothing of use) when the bounds turn out too loose to pay (see :data:`GIVE_UP`; 1 never gives up).
+    Every block's bound is the
+    sum of ``float32(q_t * block max of t)`` over the query terms, added in float64 **in ascending query term
+    order**: clause by clause it is >= the document's clause (float32 rounding is monotone) and float64 addition
+    is monotone, so the bound is >= the float64 sum of the contract for every document of the block, exactly.
+    Blocks are visited by decreasing bound (bucketed), their documents scored exactly in contract order (for each
+    query term, its entry for the block found by binary search gives the block's postings), and offered to the
+    heap. A block is skipped when its bound is below the k-th score less :data:`SLACK` (a document scoring
+    exactly the k-th and placed earlier would still win its tie, so equality is visited); then every block of
+    the lower buckets is below it too, and the search stops after the current bucket.
+    ``ub`` (float64, zeros, at least as long as the number of blocks) is left zeroed; ``order`` is int32 scratch.
+    """
+    n_terms = bm_offsets.shape[0] - 1
+    nq = q_ids.shape[0]
+    n_blocks = 0
+    for i in range(nq):
+        t = q_ids[i]
+        if t < 0 or t >= n_terms or bm_offsets[t + 1] == bm_offsets[t]:
+            continue
+        w = q_weights[i]
+        for e in range(bm_offsets[t], bm_offsets[t + 1]):
+            ub[bm_blocks[e]] += clause(w, bm_max, table, e)
+        n_blocks = max(n_blocks, bm_blocks[bm_offsets[t + 1] - 1] + 1)
+    top = 0.0
+    live = 0
+    for b in range(n_blocks):
+        top = max(top, ub[b])
+        live += ub[b] > 0
+    if top <= 0:
+        for b in range(n_blocks):
+            ub[b] = 0.0
+        return n
+    # Counting sort of the blocks by bucket of their bound (the bucket is monotone in the bound).
+    scale = (BOUND_BUCKETS - 1) / top
+    starts = np.zeros(BOUND_BUCKETS + 1, np.int64)
+    for b in range(n_blocks):
+        if ub[b] > 0:
+            starts[min(int(ub[b] * scale), BOUND_BUCKETS - 1) + 1] += 1
+    for j in range(BOUND_BUCKETS):
+        starts[j + 1] += starts[j]
+    cursor = starts[:-1].copy()
+    for b in range(n_blocks):
+        if ub[b] > 0:
+            j = min(int(ub[b] * scale), BOUND_BUCKETS - 1)
+            order[cursor[j]] = b
+            cursor[j] += 1
+    size = 1 << shift
+    bacc = np.zeros(size, np.float64)
+    check = allowed.shape[0] > 0
+    limit = np.float64(out_scores[0]) * (1 - SLACK) if n == k else 0.0
+    visited = 0
+    for j in range(BOUND_BUCKETS - 1, -1, -1):
+        below = False
+        for x in range(starts[j], starts[j + 1]):
+            b = order[x]
+            if ub[b] < limit:
+                below = True
+                continue
+            if visited == PROBE_BLOCKS:
+                ahead = 0
+                for y in range(n_blocks):
+                    ahead += ub[y] >= limit
+                if ahead > give_up * live:
+                    for y in range(n_blocks):
+                        ub[y] = 0.0
+                    return -1
+            visited += 1
+            base = b << shift
+            for i in range(nq):
+                t = q_ids[i]
+                if t < 0 or t >= n_terms:
+                    continue
+                e = find_posting(bm_blocks, bm_offsets[t], bm_offsets[t + 1], b)
+                if e < 0:
+                    continue
+                lo = offsets[t]
+                hi = lo + bm_start[e + 1] if e + 1 < bm_offsets[t + 1] else offsets[t + 1]
+                w = q_weights[i]
+                for p in range(lo + bm_start[e], hi):
+                    bacc[docs[p] - base] += clause(w, values, table, p)
+            for y in range(size):
+                a = bacc[y]
+                if a > 0:
+                    bacc[y] = 0.0
+                    d = base + y
+                    if not check or allowed[d]:
+                        n = heap_push(out_scores, out_docs, n, k, np.float32(a), d)
+            if n == k:
+                limit = np.float64(out_scores[0]) * (1 - SLACK)
+        if below:
+            break
+    for b in range(n_blocks):
+        ub[b] = 0.0
+    return n
+
+
+def block_fill(q_ids, offsets, bm_offsets):
+    """Postings per (term, block) entry of the query's terms: up to the block size when documents are clustered."""
+    n_terms = bm_offsets.shape[0] - 1
+    load = 0
+    entries = 0
+    for i in range(q_ids.shape[0]):
+        t = q_ids[i]
+        if 0 <= t < n_terms:
+            load += offsets[t + 1] - offsets[t]
+            entries += bm_offsets[t + 1] - bm_offsets[t]
+    return load / max(entries, 1)
+
+
 def search_batch(q_offsets, q_ids, q_weights, offsets, docs, values, tail_offsets, tail_docs, tail_values,
-                 table, term_max, allowed, k, acc, touched, cand, bits, out_docs, out_scores, out_counts):
+                 table, term_max, bm_shift, bm_offsets, bm_blocks, bm_max, bm_start, bm_fill, bm_give_up, allowed, k,
+                 acc, touched, cand, bits, out_docs, out_scores, out_counts):
     """Top-``k`` of every query (CSR ``q_offsets/q_ids/q_weights``) over a main and a tail segment.
 
     ``acc`` (float64, zeros) and ``touched`` (int32) are ``(n_workers, n_docs)`` workspaces; worker ``w`` takes
     queries ``w, w + n_workers, ...``, so the outer loop parallelises over workers (``prange`` under numba).
     Results go to ``out_docs``/``out_scores`` (``(n_queries, k)``) and ``out_counts`` (hits per query).
-    With per-term maxima ``term_max`` (float32, one per term of the main segment) and an empty tail, each
-    query runs :func:`search_pruned`; with an empty ``term_max`` every posting is scored. ``cand`` is a
-    third ``(n_workers, n_docs)`` int32 workspace, ``bits`` a ``(n_workers, n_docs // 8 + 1)`` uint8 one.
+    Paths, all exact and giving the same results: with the main segment's block-max lists (``bm_*``, from
+    :func:`block_maxima` with ``bm_shift``; empty ``bm_offsets`` for none) :func:`search_block_max` for the
+    queries whose :func:`block_fill` is at least ``bm_fill`` times the block size (the tail scored exhaustively
+    first), unless it gives up (``bm_give_up``, see :data:`GIVE_UP`); else with per-term maxima ``term_max``
+    (float32, one per term of the main segment) and an empty tail, :func:`search_chunked`, :func:`search_dense`
+    or :func:`search_pruned` by the query's postings; else (an empty ``term_max``, or a tail) every posting is
+    scored. ``cand`` is a third ``(n_workers, n_docs)`` int32 workspace, ``bits`` a
+    ``(n_workers, n_docs // 8 + 1)`` uint8 one.
     """
     n_queries = q_offsets.shape[0] - 1
     n_workers = acc.shape[0]
@@ -556,6 +749,19 @@ def search_batch(q_offsets, q_ids, q_weights, offsets, docs, values, tail_offset
             hi = q_offsets[q + 1]
             qi = q_ids[lo:hi]
             qw = q_weights[lo:hi]
+            if bm_offsets.shape[0] > 0 and block_fill(qi, offsets, bm_offsets) >= bm_fill * (1 << bm_shift):
+                n = 0
+                if tail_docs.shape[0] > 0:
+                    m = accumulate(qi, qw, tail_offsets, tail_docs, tail_values, table, acc[w], touched[w], 0)
+                    n = offer_touched(acc[w], touched[w], m, allowed, k, out_docs[q], out_scores[q], 0)
+                    reset(acc[w], touched[w], m)
+                n = search_block_max(qi, qw, offsets, docs, values, table, bm_shift, bm_offsets, bm_blocks, bm_max,
+                                     bm_start, bm_give_up, allowed, k, n, acc[w], cand[w], out_docs[q],
+                                     out_scores[q])
+                if n >= 0:
+                    heap_sort(out_scores[q], out_docs[q], n)
+                    out_counts[q] = n
+                    continue
             if term_max.shape[0] > 0 and tail_docs.shape[0] == 0:
                 # Queries whose postings would touch a good part of the collection go the dense way.
                 load = 0
@@ -676,16 +882,93 @@ def merge_segments(a, b, renumber, n_terms):
     return offsets, out_docs, out_values
 
 
+def count_rows(docs, n_docs):
+    """Postings per document of a term-major segment, as ``n_docs + 1`` offsets."""
+    out = np.zeros(n_docs + 1, np.int64)
+    for p in range(docs.shape[0]):
+        out[docs[p] + 1] += 1
+    for d in range(n_docs):
+        out[d + 1] += out[d]
+    return out
+
+
+#: :func:`doc_major` fills rows in ranges of ``1 << ROWS_SHIFT`` documents, whose output stays in the CPU cache.
+ROWS_SHIFT = 12
+
+
+def fill_rows(offsets, docs, values, doc_offsets, out_terms, out_values):
+    """Scatter term-major postings into doc-major rows (term ids come out ascending per row).
+
+    Rows are filled range by range, each term's cursor resuming where the previous range stopped: the writes of
+    one range stay in cache instead of landing all over the output.
+    """
+    n_terms = offsets.shape[0] - 1
+    n_docs = doc_offsets.shape[0] - 1
+    cursor = offsets[:-1].copy()
+    fill = doc_offsets[:-1].copy()
+    for base in range(0, n_docs, 1 << ROWS_SHIFT):
+        lim = base + (1 << ROWS_SHIFT)
+        for t in range(n_terms):
+            p = cursor[t]
+            hi = offsets[t + 1]
+            while p < hi and docs[p] < lim:
+                j = fill[docs[p]]
+                fill[docs[p]] = j + 1
+                out_terms[j] = t
+                out_values[j] = values[p]
+                p += 1
+            cursor[t] = p
+
+
+def doc_major(offsets, docs, values, n_docs):
+    """The doc-major CSR ``(doc_offsets, term_ids, values)`` of a segment of ``n_docs`` documents."""
+    doc_offsets = count_rows(docs, n_docs)
+    out_terms = np.empty(docs.shape[0], np.int32)
+    out_values = np.empty(docs.shape[0], values.dtype)
+    fill_rows(offsets, docs, values, doc_offsets, out_terms, out_values)
+    return doc_offsets, out_terms, out_values
+
+
+def count_taken(doc_offsets, order):
+    """Offsets of the doc-major rows ``order[0], order[1], ...``."""
+    out = np.zeros(order.shape[0] + 1, np.int64)
+    for i in range(order.shape[0]):
+        out[i + 1] = out[i] + doc_offsets[order[i] + 1] - doc_offsets[order[i]]
+    return out
+
+
+def fill_taken(doc_offsets, term_ids, values, order, out_offsets, out_terms, out_values):
+    """Copy row ``order[i]`` of a doc-major CSR to row ``i``."""
+    for i in range(order.shape[0]):
+        j = out_offsets[i]
+        for p in range(doc_offsets[order[i]], doc_offsets[order[i] + 1]):
+            out_terms[j] = term_ids[p]
+            out_values[j] = values[p]
+            j += 1
+
+
+def take_rows(doc_offsets, term_ids, values, order):
+    """The doc-major CSR whose row ``i`` is row ``order[i]`` of the given one."""
+    out_offsets = count_taken(doc_offsets, order)
+    out_terms = np.empty(out_offsets[-1], term_ids.dtype)
+    out_values = np.empty(out_offsets[-1], values.dtype)
+    fill_taken(doc_offsets, term_ids, values, order, out_offsets, out_terms, out_values)
+    return out_offsets, out_terms, out_values
+
+
 #: The functions ``_numba.py`` compiles, callees before callers.
 COMPILED = (
-    "accumulate_lucene", "accumulate_exact", "accumulate", "worse", "sift_down", "select_top_k", "reset",
+    "accumulate_lucene", "accumulate_exact", "accumulate", "worse", "sift_down", "heap_push", "offer_touched",
+    "select_top_k", "reset",
     "clause", "accumulate_term", "find_posting", "find_postings", "exact_score", "term_bounds", "search_pruned",
     "finish_pruned",
     "search_dense",
-    "term_maxima", "heap_push", "heap_sort", "gallop", "search_chunked",
-    "count_terms", "fill_segment", "count_merged", "fill_merged",
+    "term_maxima", "heap_sort", "gallop", "search_chunked",
+    "count_blocks", "fill_blocks", "search_block_max", "block_fill",
+    "count_terms", "fill_segment", "count_merged", "fill_merged", "count_rows", "fill_rows", "count_taken",
+    "fill_taken",
 )
 #: Compiled twice: serially, and with ``prange`` run in parallel.
 BATCH = "search_batch"
 #: Plain Python drivers that call the compiled functions (re-bound, not compiled).
-DRIVERS = ("build_segment", "merge_segments")
+DRIVERS = ("build_segment", "merge_segments", "block_maxima", "doc_major", "take_rows")
