@@ -233,3 +233,15 @@ def test_runtime_never_imports_torch(onnx_dir):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_export_top_k_applies_to_the_query_graph_too(model_dir, tmp_path):
+    enc = SpladeEncoder.load(export(model_dir, tmp_path / "top3", max_length=MAX_LENGTH, top_k=3))
+    text = _words(6)
+    (alone,) = enc.encode_queries([text])
+    assert enc.last_stats.graph == "query"
+    batched = enc.encode_queries([text, _words(2)])[0]
+    assert enc.last_stats.graph == "batch"
+    assert len(alone) == 3
+    np.testing.assert_array_equal(alone.ids, batched.ids)
+    np.testing.assert_allclose(alone.weights, batched.weights, atol=1e-6, rtol=0)

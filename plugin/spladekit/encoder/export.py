@@ -17,9 +17,10 @@ Why the max-pooled graph is cheaper than the textbook formula, yet equal to it:
 - ``log1p`` is computed as ``log(u) * r / (u - 1)`` with ``u = 1 + r`` (exact for tiny ``r``, where
   ``log(1 + r)`` would round to 0 and drop a term).
 
-A second graph, ``query.onnx``, computes the same function for one short text (a query) with a single
-``MatMul`` over all positions and one ``ReduceMax``: for a handful of tokens the Loop's per-block operator
-overhead costs more than the cache residency saves. Both graphs run the encoder layers after onnxruntime's
+A second graph, ``query.onnx``, computes the same function for one unpadded short text (a query) with a
+single ``MatMul`` over all positions and one ``ReduceMax`` (for a handful of tokens the Loop's per-block
+operator overhead costs more than the cache residency saves), and returns only the non-zero terms
+(``ids``, ``weights``). Both graphs run the encoder layers after onnxruntime's
 transformer fusions (fused attention, layer norms, GELU), which cut a short query's encoder time by a third.
 
 The ``sum`` strategy has no such shortcut and is exported as the textbook formula (one graph).
@@ -140,33 +141,57 @@ def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.
     return _finish_pooling(model, nodes, inits, bias, top_k)
 
 
-def _add_plain_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray,
-                           top_k: int | None) -> onnx.ModelProto:
-    """The query graph: one ``MatMul`` over all positions, then ``ReduceMax`` over the sequence.
+def _add_query_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray) -> onnx.ModelProto:
+    """The query graph: ONE unpadded text in, its non-zero SPLADE terms out (``ids`` int64, ``weights``).
 
-    For a single short text this beats the Loop of :func:`_add_fused_max_pooling` (no per-text slicing, no
-    per-block operator overhead; its ``[1, tokens, V]`` logits are small). Padded positions are replaced by
-    position 0 (``[CLS]``, always a real token) so that a padded batch is still exact, but the runtime uses
-    this graph for one text at a time.
+    One ``MatMul`` over all the text's positions and one ``ReduceMax`` (for a handful of tokens the Loop's
+    per-block operator overhead of :func:`_add_fused_max_pooling` costs more than its cache residency saves),
+    then bias, and only the positive entries are gathered before the exact ``log1p``: the tail runs on ~20-50
+    values instead of the whole vocabulary, and nothing dense leaves the graph. The batch axis must be 1.
     """
-    from onnx import TensorProto, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
 
     inits = [
         numpy_helper.from_array(np.ascontiguousarray(weight.T, dtype=np.float32), "spladekit_w"),
-        numpy_helper.from_array(np.array([0], np.int64), "spladekit_zero1"),
-        numpy_helper.from_array(np.array([1], np.int64), "spladekit_axis1"),
-        numpy_helper.from_array(np.array([-1], np.int64), "spladekit_axis_last"),
+        numpy_helper.from_array(bias.astype(np.float32), "spladekit_bias"),
+        numpy_helper.from_array(np.array([0], np.int64), "spladekit_axis0"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "spladekit_zero"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "spladekit_one"),
     ]
-    mk = onnx.helper.make_node
+    mk = helper.make_node
     nodes = [
-        mk("Cast", ["attention_mask"], ["spladekit_mask_bool"], to=TensorProto.BOOL),
-        mk("Unsqueeze", ["spladekit_mask_bool", "spladekit_axis_last"], ["spladekit_mask3"]),  # [B, S, 1]
-        mk("Slice", ["hidden", "spladekit_zero1", "spladekit_axis1", "spladekit_axis1"], ["spladekit_cls"]),
-        mk("Where", ["spladekit_mask3", "hidden", "spladekit_cls"], ["spladekit_real"]),  # padding -> [CLS]
-        mk("MatMul", ["spladekit_real", "spladekit_w"], ["spladekit_logits"]),  # [B, S, V]
-        mk("ReduceMax", ["spladekit_logits"], ["spladekit_maxes"], axes=[1], keepdims=0),
+        mk("Squeeze", ["hidden", "spladekit_axis0"], ["spladekit_h"]),  # [S, H]: one text, no padding
+        mk("MatMul", ["spladekit_h", "spladekit_w"], ["spladekit_logits"]),  # [S, V]
+        mk("ReduceMax", ["spladekit_logits"], ["spladekit_maxes"], axes=[0], keepdims=0),  # [V]
+        mk("Add", ["spladekit_maxes", "spladekit_bias"], ["spladekit_z"]),
+        mk("Greater", ["spladekit_z", "spladekit_zero"], ["spladekit_positive"]),
+        mk("NonZero", ["spladekit_positive"], ["spladekit_nz"]),  # [1, n], ascending
+        mk("Squeeze", ["spladekit_nz", "spladekit_axis0"], ["ids"]),
+        mk("Gather", ["spladekit_z", "ids"], ["spladekit_r"], axis=0),
+        *_log1p_nodes("spladekit_r", "weights"),
     ]
-    return _finish_pooling(model, nodes, inits, bias, top_k)
+    graph = model.graph
+    graph.node.extend(nodes)
+    graph.initializer.extend(inits)
+    del graph.output[:]
+    graph.output.extend([helper.make_tensor_value_info("ids", TensorProto.INT64, ["terms"]),
+                         helper.make_tensor_value_info("weights", TensorProto.FLOAT, ["terms"])])
+    return model
+
+
+def _log1p_nodes(x: str, out: str) -> list:
+    """``log1p(x)`` for ``x >= 0`` without losing tiny values: ``u = 1 + x``; ``x`` where ``u == 1``, else
+    ``log(u) * x / (u - 1)`` (``log(1 + x)`` would round tiny activations to 0 and drop terms)."""
+    mk = onnx.helper.make_node
+    return [
+        mk("Add", [x, "spladekit_one"], [f"{out}_u"]),
+        mk("Equal", [f"{out}_u", "spladekit_one"], [f"{out}_u_is_1"]),
+        mk("Log", [f"{out}_u"], [f"{out}_log_u"]),
+        mk("Sub", [f"{out}_u", "spladekit_one"], [f"{out}_u_1"]),
+        mk("Mul", [f"{out}_log_u", x], [f"{out}_num"]),
+        mk("Div", [f"{out}_num", f"{out}_u_1"], [f"{out}_ratio"]),
+        mk("Where", [f"{out}_u_is_1", x, f"{out}_ratio"], [out]),
+    ]
 
 
 def _finish_pooling(model: onnx.ModelProto, nodes: list, inits: list, bias: np.ndarray,
@@ -183,14 +208,7 @@ def _finish_pooling(model: onnx.ModelProto, nodes: list, inits: list, bias: np.n
     nodes = nodes + [
         mk("Add", ["spladekit_maxes", "spladekit_bias"], ["spladekit_z"]),
         mk("Relu", ["spladekit_z"], ["spladekit_r"]),
-        # log1p(r) without losing tiny values: u = 1 + r; r where u == 1, else log(u) * r / (u - 1).
-        mk("Add", ["spladekit_r", "spladekit_one"], ["spladekit_u"]),
-        mk("Equal", ["spladekit_u", "spladekit_one"], ["spladekit_u_is_1"]),
-        mk("Log", ["spladekit_u"], ["spladekit_log_u"]),
-        mk("Sub", ["spladekit_u", "spladekit_one"], ["spladekit_u_1"]),
-        mk("Mul", ["spladekit_log_u", "spladekit_r"], ["spladekit_num"]),
-        mk("Div", ["spladekit_num", "spladekit_u_1"], ["spladekit_ratio"]),
-        mk("Where", ["spladekit_u_is_1", "spladekit_r", "spladekit_ratio"], ["splade"]),
+        *_log1p_nodes("spladekit_r", "splade"),
     ]
     outputs = [helper.make_tensor_value_info("splade", TensorProto.FLOAT, ["batch", vocab])]
     if top_k is not None:
@@ -286,7 +304,7 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
     query_graph = None
     if pooling.strategy == "max":
         weight, bias = hidden.weight.numpy(), hidden.bias.numpy()
-        query_graph = _add_plain_max_pooling(copy.deepcopy(graph), weight, bias, top_k)
+        query_graph = _add_query_pooling(copy.deepcopy(graph), weight, bias)
         graph = _add_fused_max_pooling(graph, weight, bias, vocab_blocks, top_k)
     elif top_k is not None:
         from onnx import TensorProto, helper, numpy_helper

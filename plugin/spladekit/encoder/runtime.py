@@ -140,6 +140,7 @@ class SpladeEncoder:
         self._query_onnx: str | None = config.get("query_onnx")
         self._query_session: Any = None
         self._top_outputs = config.get("top_k") is not None
+        self._export_top_k: int | None = config.get("top_k")  # the query graph leaves this cut to us
         self.info: dict[str, Any] = dict(config) | {
             "directory": str(self.directory), "device": device,
             "providers": self._session.get_providers(), "threads": self.threads,
@@ -271,11 +272,9 @@ class SpladeEncoder:
             stats.batches += 1
 
         if len(windows) == 1 and lengths[0] <= QUERY_GRAPH_MAX_TOKENS and self._query_onnx:
-            if self._query_session is None:
-                self._query_session = self._load_session(self._query_onnx, self._device, self.threads)
-            session, stats.graph = self._query_session, "query"
-        else:
-            session, stats.graph = self._session, "batch"
+            stats.graph = "query"
+            return [self._run_query(windows[0])]
+        stats.graph = "batch"
 
         def run(idx: np.ndarray, session: Any) -> None:
             width = int(lengths[idx].max())
@@ -314,12 +313,22 @@ class SpladeEncoder:
                         bar.update()
         else:
             for idx in batches:
-                run(idx, session)
+                run(idx, self._session)
                 if bar is not None:
                     bar.update()
         if bar is not None:
             bar.close()
         return rows
+
+    def _run_query(self, window: list[int]) -> SparseVector:
+        """One unpadded text through the query graph, which returns only its non-zero terms."""
+        if self._query_session is None:
+            self._query_session = self._load_session(self._query_onnx, self._device, self.threads)
+        ids = np.array([window], dtype=np.int64)
+        term_ids, weights = self._query_session.run(["ids", "weights"],
+                                                    {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        vec = SparseVector(term_ids, weights)
+        return vec.top_k(self._export_top_k) if self._export_top_k is not None else vec
 
     # ----------------------------------------------------------------------------------- interpretation
     def decode(self, vec: SparseVector, top_k: int | None = None) -> list[tuple[str, float]]:
