@@ -11,7 +11,8 @@ all of them alike:
 - ``scipy-csr``: doc-major CSR matrix times the dense query vector, then argpartition (exact);
 - ``scipy-csc``: term-major CSC, slice the query's columns, multiply, argpartition (exact);
 - ``seismic``: ``pyseismic-lsr`` (approximate; two query settings);
-- ``bmp``: ``bmp`` block-max pruning over 8-bit integer impacts (its storage: weights scaled to 1..255).
+- ``bmp``: ``bmp`` block-max pruning over 8-bit integer impacts (its storage: weights scaled to 1..255); with
+  ``--bmp-order bp`` also ``bmp-bp``: the documents handed to it in ``bp_order``, as BMP's own pipeline does.
 
 recall@10 is measured against ``local-exact``. Encoded npl vectors are cached under
 ``$SPLADEKIT_CACHE/bench/``. Prints JSON to stdout and writes it to ``benchmarks/results/local_index.json``.
@@ -116,6 +117,15 @@ def tile(docs: SparseBatch, keys: list[str], n_docs: int, seed: int = 0) -> tupl
     return SparseBatch(offsets, ids, weights), out_keys
 
 
+def take(docs: SparseBatch, order: np.ndarray) -> SparseBatch:
+    """The documents in the order ``order`` (old row by new row)."""
+    lengths = np.diff(docs.offsets)[order]
+    offsets = np.zeros(len(order) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    gather = np.repeat(docs.offsets[:-1][order] - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+    return SparseBatch(offsets, docs.ids[gather], docs.weights[gather])
+
+
 # --- contenders ----------------------------------------------------------------------------------------------
 
 
@@ -157,6 +167,17 @@ class Local:
 
     def batch(self, queries: list[SparseVector], threads: int) -> list[list[str]]:
         return [r[0] for r in self.index.search_many(queries, k=K, threads=threads)]
+
+
+def warm_up(docs: SparseBatch, keys: list[str]) -> None:
+    """Compile (or load from numba's cache) the build, reorder and search kernels outside the timings."""
+    few = SparseBatch.from_vectors(list(docs[:64]))
+    for mode in ("exact", "lucene"):
+        index = LocalIndex(mode=mode)
+        index.add(keys[:64], few)
+        index.reorder()
+        index.block_max = True
+        index.search(few[0])
 
 
 def _top(scores: np.ndarray, keys: np.ndarray) -> list[str]:
@@ -330,6 +351,7 @@ def run_corpus(label: str, docs: SparseBatch, keys: list[str], queries: list[Spa
     big = len(docs) > 100_000
     rounds = 1 if big else 3
 
+    warm_up(docs, keys)
     exact = Local("exact", docs, keys)
     lucene = Local("lucene", docs, keys)
     exact_bp = Local("exact", docs, keys, reorder=True)
@@ -391,23 +413,38 @@ def run_corpus(label: str, docs: SparseBatch, keys: list[str], queries: list[Spa
         gc.collect()
 
     if "bmp" not in args.skip:
-        try:
-            settings = {"exact": {"alpha": 1.0, "beta": 1.0}, "fast": {"alpha": 0.8, "beta": 0.8}}
-            with tempfile.TemporaryDirectory(dir=paths.cache_dir()) as tmp:
-                b = Bmp(docs, keys, Path(tmp), 32 if not big else 64, settings)
-                log(f"  bmp: build {b.build_s:.1f}s")
-                fns = {exact.name: exact.search}
-                fns.update({f"bmp-{n}": (lambda q, n=n: b.search(q, n)) for n in settings})
-                lat = latency(fns, queries, rounds)
-                for n in settings:
-                    r = lat[f"bmp-{n}"]
-                    c[f"bmp-{n}"] = {"build_s": b.build_s, "bytes_on_disk": b.bytes, **settings[n],
-                                     **summary(r), "recall_at_10": recall(r["results"], truth)}
-                    log(f"  bmp-{n}: p50 {r['p50_ms']:.2f} ms, recall {c[f'bmp-{n}']['recall_at_10']:.3f}")
-                c[exact.name + "-during-bmp"] = summary(lat[exact.name])
-                del b
-        except Exception as exc:  # noqa: BLE001
-            c["bmp"] = {"error": f"{type(exc).__name__}: {exc}"}
+        for doc_order in args.bmp_order:
+            prefix = "bmp" if doc_order == "natural" else f"bmp-{doc_order}"
+            try:
+                bp_s = None
+                bdocs, bkeys = docs, keys
+                if doc_order == "bp":
+                    # BMP's own pipeline reorders documents by BP before indexing; the same order as ours.
+                    from spladekit.local.reorder import bp_order
+
+                    started = time.perf_counter()
+                    order = bp_order(docs.offsets, docs.ids, VOCAB)
+                    bp_s = time.perf_counter() - started
+                    bdocs, bkeys = take(docs, order), [keys[i] for i in order]
+                settings = {"exact": {"alpha": 1.0, "beta": 1.0}, "fast": {"alpha": 0.8, "beta": 0.8}}
+                with tempfile.TemporaryDirectory(dir=paths.cache_dir()) as tmp:
+                    b = Bmp(bdocs, bkeys, Path(tmp), 32 if not big else 64, settings)
+                    log(f"  {prefix}: build {b.build_s:.1f}s (bp {bp_s})")
+                    fns = {exact.name: exact.search}
+                    fns.update({f"{prefix}-{n}": (lambda q, n=n, b=b: b.search(q, n)) for n in settings})
+                    lat = latency(fns, queries, rounds)
+                    for n in settings:
+                        r = lat[f"{prefix}-{n}"]
+                        c[f"{prefix}-{n}"] = {"build_s": b.build_s, "doc_order": doc_order, "bp_order_s": bp_s,
+                                              "bytes_on_disk": b.bytes, **settings[n], **summary(r),
+                                              "recall_at_10": recall(r["results"], truth)}
+                        log(f"  {prefix}-{n}: p50 {r['p50_ms']:.2f} ms, "
+                            f"recall {c[f'{prefix}-{n}']['recall_at_10']:.3f}")
+                    c[f"{exact.name}-during-{prefix}"] = summary(lat[exact.name])
+                    del b
+            except Exception as exc:  # noqa: BLE001
+                c[prefix] = {"error": f"{type(exc).__name__}: {exc}"}
+            gc.collect()
     return out
 
 
@@ -420,6 +457,8 @@ def main() -> None:
     parser.add_argument("--model", default="splade-tiny")
     parser.add_argument("--docs", type=int, default=1_000_000, help="size of the tiled index (0: npl only)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["seismic", "bmp", "npl"])
+    parser.add_argument("--bmp-order", nargs="+", default=["natural"], choices=["natural", "bp"],
+                        help="document order(s) BMP indexes: as given, and/or reordered by bp_order")
     parser.add_argument("--seismic-postings", type=int, default=3500)
     parser.add_argument("--encode-only", action="store_true")
     parser.add_argument("--random", action="store_true", help="synthetic vectors (development only)")

@@ -476,8 +476,7 @@ def test_indexes_saved_before_reorder_existed_load_in_insertion_order(tmp_path):
 
 
 def test_reorder_without_an_order_runs_bp_order_on_the_doc_major_rows(monkeypatch, corpus):
-    import sys
-    import types
+    from spladekit.local import reorder
 
     docs, queries = corpus
     keys = [key(i) for i in range(len(docs))]
@@ -491,7 +490,7 @@ def test_reorder_without_an_order_runs_bp_order_on_the_doc_major_rows(monkeypatc
         assert n_terms == VOCAB
         return by_strongest_term(docs)
 
-    monkeypatch.setitem(sys.modules, "spladekit.local.reorder", types.SimpleNamespace(bp_order=fake_bp_order))
+    monkeypatch.setattr(reorder, "bp_order", fake_bp_order)
     index = LocalIndex()
     index.add(keys, docs)
     before = index.search(queries[0], k=len(docs))
@@ -510,3 +509,25 @@ def test_reorder_rejects_what_is_not_a_permutation(corpus):
     with pytest.raises(ValueError, match="for bp_order"):
         index.reorder([0, 1, 2], leaf_size=4)
     assert index.row_order == "insertion"
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+def test_reorder_by_bp_then_save_and_load_keeps_every_score(tmp_path, monkeypatch, corpus, mode):
+    monkeypatch.setattr(index_module, "BLOCK_MAX_MIN_DOCS", 0)
+    docs, queries = corpus
+    keys = [key(i) for i in range(len(docs))]
+    index = LocalIndex(mode=mode)
+    index.add(keys, docs)
+    before = [index.search(q, k=len(docs)) for q in queries]
+    order = index.reorder(leaf_size=8)
+    assert index.row_order == "bp" and sorted(order.tolist()) == list(range(len(docs)))
+    index.save(tmp_path)
+    loaded = LocalIndex.load(tmp_path)
+    assert loaded.row_order == "bp" and [loaded._keys[r] for r in range(5)] == [keys[i] for i in order[:5]]
+    for forced in (None, True):
+        loaded.block_max = forced
+        for q, (ids, scores) in zip(queries, before, strict=True):
+            got = loaded.search(q, k=len(docs))
+            assert sorted(zip(*got, strict=True)) == sorted(zip(ids, scores, strict=True))
+            top = loaded.search(q, k=10)
+            np.testing.assert_array_equal(top[1].view(np.uint32), scores[:10].view(np.uint32))

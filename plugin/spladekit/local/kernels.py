@@ -18,7 +18,10 @@ positive score are returned, as the engines return only matching documents.
 
 Exact top-k uses MaxScore-style pruning when per-term maxima are given (:func:`search_pruned`, and
 :func:`search_dense` for queries touching a good part of the collection); its finalists are re-scored in the
-order above, so pruned and exhaustive searches return the same ids and bit-identical scores.
+order above, so pruned and exhaustive searches return the same ids and bit-identical scores. When documents
+were reordered so that similar ones are adjacent, :func:`search_block_max` bounds blocks of ``1 << BLOCK_SHIFT``
+documents with per (term, block) maxima (:func:`block_maxima`) and scores only the blocks that can still enter
+the top k, again in the contract's order.
 
 >>> import numpy as np
 >>> offsets, docs, values = build_segment(np.array([0, 2, 3]), np.array([1, 2, 1], np.int32),
