@@ -398,3 +398,25 @@ def test_doc_major_and_take_rows_rebuild_the_documents(data, compiled, monkeypat
             np.testing.assert_array_equal(got, whole)
         for got, taken in zip(k_impl.take_rows(*rows, order), (want.offsets, want.ids, want.weights), strict=True):
             np.testing.assert_array_equal(got, taken)
+
+
+@pytest.mark.parametrize("with_tail", [False, True])
+def test_block_max_hands_queries_it_gives_up_on_to_the_other_paths(data, compiled, monkeypatch, with_tail):
+    # give_up = 0: after 16 blocks any block still above the k-th score sends the query elsewhere; blocks of 4 docs
+    # so that there are many. A fill threshold above any query's fill sends every query elsewhere from the start.
+    docs, queries = data
+    table = kernels.decode_table()
+    head, rest = SparseBatch.from_vectors(docs[:300]), SparseBatch.from_vectors(docs[300:])
+    segment = segment_of(compiled, head if with_tail else docs, "lucene")
+    tail = segment_of(compiled, rest, "lucene", first_doc=300) if with_tail else None
+    want = run(compiled, segment_of(compiled, docs, "lucene"), queries, 10, table)
+    plain = _numba.get(False)
+    returned = []
+    real = kernels.search_block_max
+    monkeypatch.setattr(kernels, "search_block_max", lambda *a: returned.append(real(*a)) or returned[-1])
+    for k_impl, policy in ((compiled, (0.0, 0.0)), (compiled, (1e9, 1.0)), (plain, (0.0, 0.0))):
+        got = run(k_impl, segment, queries, 10, table, tail=tail, prune=True, block_shift=2, block_policy=policy)
+        for (a, sa), (b, sb) in zip(want, got, strict=True):
+            np.testing.assert_array_equal(b, a)
+            np.testing.assert_array_equal(sb.view(np.uint32), sa.view(np.uint32))
+    assert -1 in returned and any(r >= 0 for r in returned), "the plain kernel gave up on no query, or on all"
