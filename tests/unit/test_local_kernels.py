@@ -420,3 +420,16 @@ def test_block_max_hands_queries_it_gives_up_on_to_the_other_paths(data, compile
             np.testing.assert_array_equal(b, a)
             np.testing.assert_array_equal(sb.view(np.uint32), sa.view(np.uint32))
     assert -1 in returned and any(r >= 0 for r in returned), "the plain kernel gave up on no query, or on all"
+
+
+def test_block_max_ignores_query_weights_that_are_not_positive(data, compiled):
+    # LocalIndex drops them before searching; a direct kernel call must still agree with the other paths.
+    docs, queries = data
+    signed = SparseBatch(queries.offsets, queries.ids,
+                         np.where(np.arange(queries.ids.size) % 3 == 0, -queries.weights, queries.weights))
+    segment = segment_of(compiled, clustered(docs), "exact")
+    want = run(compiled, segment, signed, 10, None)
+    got = run(compiled, segment, signed, 10, None, block_shift=3)
+    for (a, sa), (b, sb) in zip(want, got, strict=True):
+        np.testing.assert_array_equal(b, a)
+        np.testing.assert_array_equal(sb.view(np.uint32), sa.view(np.uint32))

@@ -635,7 +635,8 @@ def search_block_max(q_ids, q_weights, offsets, docs, values, table, shift, bm_o
     n_blocks = 0
     for i in range(nq):
         t = q_ids[i]
-        if t < 0 or t >= n_terms or bm_offsets[t + 1] == bm_offsets[t]:
+        # Clauses of weights <= 0 are never added (as in the other paths), so they bound nothing either.
+        if t < 0 or t >= n_terms or q_weights[i] <= 0 or bm_offsets[t + 1] == bm_offsets[t]:
             continue
         w = q_weights[i]
         for e in range(bm_offsets[t], bm_offsets[t + 1]):
@@ -688,7 +689,7 @@ def search_block_max(q_ids, q_weights, offsets, docs, values, table, shift, bm_o
             base = b << shift
             for i in range(nq):
                 t = q_ids[i]
-                if t < 0 or t >= n_terms:
+                if t < 0 or t >= n_terms or q_weights[i] <= 0:
                     continue
                 e = find_posting(bm_blocks, bm_offsets[t], bm_offsets[t + 1], b)
                 if e < 0:
