@@ -292,20 +292,20 @@ class LocalIndex:
         n = self._n_main
         offsets, docs, values = self._main
         n_terms = int(offsets.shape[0] - 1)
+        if order is not None:
+            if bp_options:
+                raise ValueError(f"options {sorted(bp_options)} are for bp_order; they do not apply to a given order")
+            order = np.asarray(order, dtype=np.int64)
+            if order.shape != (n,) or (n and (order.min() < 0 or order.max() >= n
+                                              or not np.all(np.bincount(order, minlength=n) == 1))):
+                raise ValueError(f"order must be a permutation of the {n} rows of the index (old row by new row)")
+            kind = "given"
         rows = self._k.doc_major(offsets, docs, values, n)
         if order is None:
             from spladekit.local import reorder as bp
 
             order = np.asarray(bp.bp_order(rows[0], rows[1], n_terms, **bp_options), dtype=np.int64)
             kind = "bp"
-        else:
-            if bp_options:
-                raise ValueError(f"options {sorted(bp_options)} are for bp_order; they do not apply to a given order")
-            order = np.asarray(order, dtype=np.int64)
-            kind = "given"
-        if order.shape != (n,) or (n and (order.min() < 0 or order.max() >= n
-                                          or not np.all(np.bincount(order, minlength=n) == 1))):
-            raise ValueError(f"order must be a permutation of the {n} rows of the index (old row by new row)")
         rows = self._k.take_rows(*rows, order)
         self._main = self._k.build_segment(*rows, n_terms, 0)
         del rows
