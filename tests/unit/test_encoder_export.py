@@ -11,6 +11,7 @@ pytest.importorskip("torch", reason="the export tests need the 'export' extra (t
 pytest.importorskip("transformers", reason="the export tests need the 'export' extra")
 
 import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
 from _tiny_models import make_tiny_model  # noqa: E402
 
 from spladekit import __version__  # noqa: E402
@@ -71,6 +72,30 @@ def test_query_graph_equals_the_batch_graph_and_the_reference(tiny, tmp_path):
         np.testing.assert_array_equal(ids, np.flatnonzero(expected[row] > 0))
         assert np.abs(weights - expected[row][ids]).max(initial=0.0) <= 1e-5
         np.testing.assert_allclose(weights, loop[row][ids], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("shift", [-1e4, 1e4])
+def test_query_graph_with_no_or_every_term_active(tiny, tmp_path, shift):
+    """Decoder bias pushed far down (no candidate survives the screen) or up (all 30-odd thousand do)."""
+    import transformers
+
+    mlm = transformers.AutoModelForMaskedLM.from_pretrained(str(tiny))
+    with torch.no_grad():
+        mlm.get_output_embeddings().bias.add_(shift)
+    shifted = tmp_path / "shifted"
+    mlm.save_pretrained(shifted)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        if (tiny / name).is_file():
+            (shifted / name).write_bytes((tiny / name).read_bytes())
+    out = export(shifted, tmp_path / "onnx", max_length=32)
+    session = ort.InferenceSession(str(out / QUERY_ONNX_NAME), providers=["CPUExecutionProvider"])
+    ref = TorchSpladeEncoder(shifted, max_length=32)
+    one = ref.tokenizer([TEXTS[1]], truncation=True, max_length=32, return_tensors="np")
+    ids, weights = session.run(["ids", "weights"], {n: one[n].astype(np.int64) for n in ("input_ids", "attention_mask")})
+    expected = ref.encode([TEXTS[1]])[0]
+    np.testing.assert_array_equal(ids, np.flatnonzero(expected > 0))
+    assert ids.size == (0 if shift < 0 else expected.size)
+    np.testing.assert_allclose(weights, expected[ids], rtol=1e-6, atol=1e-5)
 
 
 def test_sum_pooling_has_no_query_graph(tiny, tmp_path):

@@ -51,6 +51,23 @@ def test_local_ingest_indexes_everything_with_length_sorted_batches(tmp_path):
     assert cp["complete"] and cp["position"] == 300
 
 
+def test_local_ingest_with_reorder_saves_a_bp_ordered_index_with_the_same_results(tmp_path):
+    corpus = _corpus(tmp_path / "c.jsonl", 300)
+    plain = ingest(corpus, local_dir=tmp_path / "plain", **_job(tmp_path / "a"))
+    ordered = ingest(corpus, local_dir=tmp_path / "bp", reorder=True, **_job(tmp_path / "b"))
+    assert plain.indexed == ordered.indexed == 300
+    a, b = LocalIndex.load(tmp_path / "plain"), LocalIndex.load(tmp_path / "bp")
+    assert (a.row_order, b.row_order) == ("insertion", "bp")
+    for q in FakeEncoder().encode_documents(["wing 10", "t3 lift", "250"]):
+        assert dict(zip(*a.search(q, k=300), strict=True)) == dict(zip(*b.search(q, k=300), strict=True))
+
+
+def test_reorder_is_refused_for_an_engine(tmp_path):
+    with pytest.raises(Exception, match="--reorder applies to the local index only"):
+        ingest(_corpus(tmp_path / "c.jsonl", 3), engine_url="http://127.0.0.1:1", index="x", reorder=True,
+               **_job(tmp_path))
+
+
 def test_bad_input_every_reject_in_the_dead_letter_and_counts_add_up(tmp_path):
     src = tmp_path / "bad.jsonl"
     src.write_bytes((REPO / "ingest" / "bad_input.jsonl").read_bytes()

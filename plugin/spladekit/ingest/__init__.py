@@ -89,6 +89,7 @@ def ingest(
     ca_certs: str | None = None,
     verify_certs: bool = True,
     threads: int | None = None,
+    reorder: bool = False,
     config: PipelineConfig | None = None,
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
@@ -99,6 +100,8 @@ def ingest(
     else the local index at ``local_dir`` (default :func:`spladekit.paths.default_local_index`), or any
     ``sink``. ``encoder``: an object with ``encode_documents``, ``names`` and ``info`` (default
     ``SpladeEncoder.load(model)``). ``force`` writes into an index built with another model (warns loudly).
+    ``reorder`` (local index only): renumber its rows by recursive graph bisection at the end of the job, which
+    makes exact search on a large index much faster (see :meth:`spladekit.local.index.LocalIndex.reorder`).
     Credentials (``user``/``password``, ``api_key``) reach the client only, never the report or errors.
     """
     args = dict(locals())
@@ -128,12 +131,16 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             force: bool, batch_size: int, writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int,
             initial_backoff: float, max_backoff: float, engine: str | None, user: str | None,
             password: str | None, api_key: str | None, ca_certs: str | None, verify_certs: bool,
-            threads: int | None, config: PipelineConfig | None, progress: Callable[[int], None] | None,
+            threads: int | None, reorder: bool, config: PipelineConfig | None,
+            progress: Callable[[int], None] | None,
             stop: threading.Event | None, scrub: Callable[[str], str]) -> IngestReport:
     if (engine_url is None) != (index is None):
         raise InputError("give both --engine URL and --index NAME (or neither, for the local index)")
     if engine_url is not None and local_dir is not None:
         raise InputError("give either --engine/--index or --local, not both")
+    if reorder and (engine_url is not None or sink is not None):
+        raise InputError("--reorder applies to the local index only (an engine keeps its own document order); "
+                         "drop --reorder, or ingest into --local")
     source, fmt = readers.resolve_input(input, format)
 
     if encoder is None:
@@ -167,7 +174,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         from spladekit.paths import default_local_index
 
         directory = Path(local_dir) if local_dir is not None else default_local_index()
-        sink = LocalSink(directory, meta, force=force)
+        sink = LocalSink(directory, meta, force=force, reorder=reorder)
         report.forced = sink.forced
         target = str(directory)
     report.target = target

@@ -205,17 +205,20 @@ class LocalSink:
     """The embedded :class:`~spladekit.local.index.LocalIndex`: add (upsert) in memory, save to ``directory``.
 
     Writes become durable only when the index is saved, so the pipeline calls :meth:`commit` every
-    ``commit_every`` documents and at the end; the checkpoint moves only then.
+    ``commit_every`` documents and at the end; the checkpoint moves only then. ``reorder``: at the end, reorder
+    the rows by recursive graph bisection (:meth:`~spladekit.local.index.LocalIndex.reorder`) before the last
+    save.
     """
 
     durable = False
     max_writers = 1
 
     def __init__(self, directory: str | Path, meta: dict[str, Any], *, force: bool = False,
-                 mode: str = "lucene") -> None:
+                 mode: str = "lucene", reorder: bool = False) -> None:
         from spladekit.local.index import LocalIndex
 
         self.directory = Path(directory)
+        self.reorder = reorder
         self.retries = 0
         self.forced = False
         if _looks_like_index(self.directory):
@@ -241,6 +244,9 @@ class LocalSink:
             self._dirty = False
 
     def finish(self) -> None:
+        if self.reorder:  # once, at the end: renumber rows by BP so that block-max search skips most blocks
+            self.index.reorder()
+            self._dirty = True
         self.commit()
 
 

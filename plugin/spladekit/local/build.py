@@ -43,12 +43,14 @@ def build_local_index(
     threads: int | None = None,
     encoder: Any = None,
     progress: Callable[[int], None] | None = None,
+    reorder: bool = False,
 ) -> dict[str, Any]:
     """Encode ``corpus`` (JSONL or a BEIR folder; title and text joined) into the local index at ``output``.
 
     An existing index there is updated (upsert by id) if it was built with the same model. ``encoder`` is
     anything with ``encode_documents`` and ``info`` (default ``SpladeEncoder.load(model, threads=threads)``);
-    ``progress`` is called with the number of documents done after each batch. Returns a summary dict.
+    ``progress`` is called with the number of documents done after each batch. ``reorder`` renumbers the rows
+    by recursive graph bisection before saving (:meth:`LocalIndex.reorder`). Returns a summary dict.
     """
     from spladekit.local.index import LocalIndex, read_params
     from spladekit.mappings import index_meta
@@ -89,7 +91,9 @@ def build_local_index(
             flush()
     if batch:
         flush()
+    if reorder:
+        index.reorder()
     index.save(output)
     return {"output": str(output), "documents": len(index), "added": n, "postings": index.n_postings,
-            "mode": mode, "model": name, "model_sha256": sha, "bytes": index.nbytes(),
+            "mode": mode, "row_order": index.row_order, "model": name, "model_sha256": sha, "bytes": index.nbytes(),
             "seconds": round(time.perf_counter() - started, 3)}
