@@ -91,7 +91,8 @@ def test_query_graph_with_no_or_every_term_active(tiny, tmp_path, shift):
     session = ort.InferenceSession(str(out / QUERY_ONNX_NAME), providers=["CPUExecutionProvider"])
     ref = TorchSpladeEncoder(shifted, max_length=32)
     one = ref.tokenizer([TEXTS[1]], truncation=True, max_length=32, return_tensors="np")
-    ids, weights = session.run(["ids", "weights"], {n: one[n].astype(np.int64) for n in ("input_ids", "attention_mask")})
+    feeds = {name: one[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
+    ids, weights = session.run(["ids", "weights"], feeds)
     expected = ref.encode([TEXTS[1]])[0]
     np.testing.assert_array_equal(ids, np.flatnonzero(expected > 0))
     assert ids.size == (0 if shift < 0 else expected.size)
