@@ -20,7 +20,7 @@ QUERY_ONNX_NAME = "query.onnx"
 # Format of CONFIG_NAME; bump when a field changes meaning.
 CONFIG_VERSION = 1
 # How the graph is built; cached exports (models.onnx_dir) from another revision are exported again.
-EXPORT_REVISION = 5
+EXPORT_REVISION = 6
 
 __all__ = ["CONFIG_NAME", "ONNX_NAME", "QUERY_ONNX_NAME", "CONFIG_VERSION", "EXPORT_REVISION", "SpladeEncoder"]
 

@@ -144,7 +144,8 @@ def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.
 #: Weights of the query graph's screening pass are 7-bit (|q| <= 63): u8 x s8 products summed in pairs then fit
 #: in int16, so onnxruntime's AVX2 kernels (no VNNI) cannot saturate and the integer logits are exact.
 SCREEN_LEVELS = 63
-#: Absolute slack added to the screening bound, far above float32 rounding of the bound's few operations.
+#: Slack added to the screening bound, in logit units: about 16 integer units for the default model, far above
+#: the float32 rounding of the bound's few operations (~0.01 units).
 SCREEN_SLACK = 1e-3
 
 
@@ -172,18 +173,21 @@ def _add_query_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndar
     step = np.abs(weight).max(axis=1) / SCREEN_LEVELS
     step[step == 0] = 1.0  # an all-zero row: any step gives q = 0 and no error
     quantized = np.clip(np.rint(weight / step[:, None]), -SCREEN_LEVELS, SCREEN_LEVELS).astype(np.int8)
-    l1_quantized = step * np.abs(quantized.astype(np.float32)).sum(axis=1)  # ||w~_v||_1 in weight units
+    # The test, divided by s_h * s_v > 0 so that it runs in integer-logit units on [V] with few operations:
+    #   acc_v + (max_t ||h_t||_1 / s_h) / 2 + ||q_v||_1 / 2 + ((b_v + slack) / s_v) / s_h > 0
+    # where acc_v = max_t sum_i (hq_ti - zero) q_vi is exact in int32.
+    half_l1q = np.abs(quantized.astype(np.float64)).sum(axis=1) / 2
+    bias_units = (bias.astype(np.float64) + SCREEN_SLACK) / step
     inits = [
         numpy_helper.from_array(np.ascontiguousarray(quantized.T), "spladekit_wq"),  # [H, V] int8
-        numpy_helper.from_array(step.astype(np.float32), "spladekit_wstep"),
-        numpy_helper.from_array((step / 2).astype(np.float32), "spladekit_half_wstep"),
-        numpy_helper.from_array((l1_quantized / 2).astype(np.float32), "spladekit_half_l1w"),
-        numpy_helper.from_array((bias + SCREEN_SLACK).astype(np.float32), "spladekit_bias_slack"),
+        numpy_helper.from_array(half_l1q.astype(np.float32), "spladekit_half_l1q"),
+        numpy_helper.from_array(bias_units.astype(np.float32), "spladekit_bias_units"),
         numpy_helper.from_array(np.ascontiguousarray(weight), "spladekit_w_rows"),  # [V, H] float32
         numpy_helper.from_array(bias.astype(np.float32), "spladekit_bias"),
         numpy_helper.from_array(np.arange(weight.shape[0], dtype=np.int64), "spladekit_vocab_ids"),
         numpy_helper.from_array(np.array([0], np.int64), "spladekit_axis0"),
         numpy_helper.from_array(np.array(0.0, np.float32), "spladekit_zero"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "spladekit_half"),
         numpy_helper.from_array(np.array(1.0, np.float32), "spladekit_one"),
     ]
     mk = helper.make_node
@@ -193,16 +197,15 @@ def _add_query_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndar
         mk("DynamicQuantizeLinear", ["spladekit_h"], ["spladekit_hq", "spladekit_hstep", "spladekit_hzero"]),
         mk("MatMulInteger", ["spladekit_hq", "spladekit_wq", "spladekit_hzero"], ["spladekit_acc"]),  # int32
         mk("ReduceMax", ["spladekit_acc"], ["spladekit_acc_max"], axes=[0], keepdims=0),  # [V]
-        mk("Cast", ["spladekit_acc_max"], ["spladekit_acc_maxf"], to=TensorProto.FLOAT),
-        mk("Mul", ["spladekit_acc_maxf", "spladekit_wstep"], ["spladekit_approx_v"]),
-        mk("Mul", ["spladekit_approx_v", "spladekit_hstep"], ["spladekit_approx"]),
         mk("ReduceL1", ["spladekit_h"], ["spladekit_l1h"], axes=[1], keepdims=0),
         mk("ReduceMax", ["spladekit_l1h"], ["spladekit_l1h_max"], keepdims=0),
-        mk("Mul", ["spladekit_half_wstep", "spladekit_l1h_max"], ["spladekit_err_w"]),
-        mk("Mul", ["spladekit_half_l1w", "spladekit_hstep"], ["spladekit_err_h"]),
-        mk("Add", ["spladekit_approx", "spladekit_err_w"], ["spladekit_up1"]),
-        mk("Add", ["spladekit_up1", "spladekit_err_h"], ["spladekit_up2"]),
-        mk("Add", ["spladekit_up2", "spladekit_bias_slack"], ["spladekit_upper"]),
+        mk("Div", ["spladekit_l1h_max", "spladekit_hstep"], ["spladekit_l1h_units"]),
+        mk("Mul", ["spladekit_l1h_units", "spladekit_half"], ["spladekit_err_h"]),  # scalar
+        mk("Div", ["spladekit_bias_units", "spladekit_hstep"], ["spladekit_b_units"]),  # [V]
+        mk("Add", ["spladekit_half_l1q", "spladekit_err_h"], ["spladekit_err"]),
+        mk("Add", ["spladekit_b_units", "spladekit_err"], ["spladekit_offset"]),
+        mk("Cast", ["spladekit_acc_max"], ["spladekit_acc_maxf"], to=TensorProto.FLOAT),
+        mk("Add", ["spladekit_acc_maxf", "spladekit_offset"], ["spladekit_upper"]),
         mk("Greater", ["spladekit_upper", "spladekit_zero"], ["spladekit_maybe"]),
         mk("Compress", ["spladekit_vocab_ids", "spladekit_maybe"], ["spladekit_cand"], axis=0),  # ascending
         # 2. score the candidates exactly
