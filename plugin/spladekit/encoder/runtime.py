@@ -29,8 +29,9 @@ from spladekit.features import FeatureNames
 from spladekit.vectors import SparseVector
 
 LongTextPolicy = Literal["truncate", "split"]
-#: A single text of at most this many tokens runs the export's query graph (one MatMul, no Loop); longer texts
-#: and batches run the Loop graph, whose vocabulary blocks keep the logits in cache.
+#: A single text of at most this many tokens runs the export's query graph (an exact int8 screen of the
+#: vocabulary, then float32 on the candidates; see export.py); longer texts and batches run the Loop graph,
+#: whose vocabulary blocks keep the logits in cache.
 QUERY_GRAPH_MAX_TOKENS = 64
 Device = Literal["cpu", "cuda"]
 _POLICIES: tuple[str, ...] = get_args(LongTextPolicy)
@@ -49,7 +50,7 @@ class EncodeStats:
     tokens: int = 0  # real tokens run through the model, special tokens included
     positions: int = 0  # tokens + padding
     batches: int = 0
-    graph: str = ""  # "query" (one short text, single-MatMul graph) or "batch" (the per-text Loop graph)
+    graph: str = ""  # "query" (one short text, the query graph) or "batch" (the per-text Loop graph)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -136,7 +137,8 @@ class SpladeEncoder:
         # its own batches. Coarse-grained parallelism has no per-operator synchronisation, which costs more
         # than it gains for the small per-text MatMuls of the fused pooling (and more so on a busy machine).
         self._batch_session: Any = None
-        # One short text (a query) runs the single-MatMul graph, when the export has one (see export.py).
+        # One short text (a query) runs the query graph, when the export has one (see export.py); loaded on
+        # first use, so that a documents-only job never pays for it.
         self._query_onnx: str | None = config.get("query_onnx")
         self._query_session: Any = None
         self._top_outputs = config.get("top_k") is not None
