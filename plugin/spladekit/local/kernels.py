@@ -398,17 +398,7 @@ def search_dense(q_ids, q_weights, offsets, docs, values, table, term_max, allow
                 p = lo
                 for x in range(c):
                     d = cand[x]
-                    step = 1
-                    while p + step < hi and docs[p + step] < d:
-                        p += step
-                        step *= 2
-                    e = min(p + step, hi)
-                    while p < e and docs[p] < d:
-                        mid = (p + e) >> 1
-                        if docs[mid] < d:
-                            p = mid + 1
-                        else:
-                            e = mid
+                    p = gallop(docs, p, hi, d)
                     if p >= hi:
                         break
                     if docs[p] == d:
