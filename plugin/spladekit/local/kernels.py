@@ -876,16 +876,6 @@ def merge_segments(a, b, renumber, n_terms):
     return offsets, out_docs, out_values
 
 
-def count_rows(docs, n_docs):
-    """Postings per document of a term-major segment, as ``n_docs + 1`` offsets."""
-    out = np.zeros(n_docs + 1, np.int64)
-    for p in range(docs.shape[0]):
-        out[docs[p] + 1] += 1
-    for d in range(n_docs):
-        out[d + 1] += out[d]
-    return out
-
-
 #: :func:`doc_major` fills rows in ranges of ``1 << ROWS_SHIFT`` documents, whose output stays in the CPU cache.
 ROWS_SHIFT = 12
 
@@ -916,7 +906,7 @@ def fill_rows(offsets, docs, values, doc_offsets, out_terms, out_values):
 
 def doc_major(offsets, docs, values, n_docs):
     """The doc-major CSR ``(doc_offsets, term_ids, values)`` of a segment of ``n_docs`` documents."""
-    doc_offsets = count_rows(docs, n_docs)
+    doc_offsets = count_terms(docs, n_docs)  # postings per document: the same histogram
     out_terms = np.empty(docs.shape[0], np.int32)
     out_values = np.empty(docs.shape[0], values.dtype)
     fill_rows(offsets, docs, values, doc_offsets, out_terms, out_values)
@@ -959,7 +949,7 @@ COMPILED = (
     "search_dense",
     "term_maxima", "heap_sort", "gallop", "search_chunked",
     "count_blocks", "fill_blocks", "search_block_max", "block_fill",
-    "count_terms", "fill_segment", "count_merged", "fill_merged", "count_rows", "fill_rows", "count_taken",
+    "count_terms", "fill_segment", "count_merged", "fill_merged", "fill_rows", "count_taken",
     "fill_taken",
 )
 #: Compiled twice: serially, and with ``prange`` run in parallel.
