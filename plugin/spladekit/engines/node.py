@@ -375,6 +375,11 @@ class Node:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
         _wait_dead(self.pid, self.process, 30.0)
+        # The JVM's sockets can outlive the pid check by a moment (seen once with Elasticsearch's two-JVM
+        # launcher): wait, bounded, until the port is free, so that a restart on it right away works.
+        deadline = time.monotonic() + 30.0
+        while port_in_use(self.port) and time.monotonic() < deadline:
+            time.sleep(0.2)
         _clear_state(self.engine, self.port, self.data_dir)
 
     def __enter__(self) -> Node:
