@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from _tiny_models import make_tiny_model  # noqa: E402
 
 from spladekit import __version__  # noqa: E402
-from spladekit.encoder import CONFIG_NAME, ONNX_NAME, QUERY_ONNX_NAME  # noqa: E402
+from spladekit.encoder import CONFIG_NAME, ONNX_NAME, QUERY_ONNX_NAME, QUERY_TABLE_NAME  # noqa: E402
 from spladekit.encoder.export import export  # noqa: E402
 from spladekit.encoder.pooling import SpladePooling, TorchSpladeEncoder  # noqa: E402
 from spladekit.models import sha256_file  # noqa: E402
@@ -56,22 +56,32 @@ def test_onnx_matches_torch_reference(tiny, tmp_path, strategy):
     assert np.abs(got - expected).max() <= 1e-5
 
 
+def _query_path(out_dir):
+    """The runtime's single-text path (query.onnx, then the compiled screen test and exact scoring)."""
+    from spladekit.encoder.runtime import SpladeEncoder
+
+    encoder = SpladeEncoder.load(out_dir)
+    path = encoder._query_path()
+    assert path is not None, "numba is installed in the test environment: the query path must load"
+    return encoder, path
+
+
 def test_query_graph_equals_the_batch_graph_and_the_reference(tiny, tmp_path):
     out = export(tiny, tmp_path / "onnx", max_length=32, vocab_blocks=4)
     config = json.loads((out / CONFIG_NAME).read_text())
-    assert config["query_onnx"] == QUERY_ONNX_NAME and config["fused_transformer"] is True
+    assert config["query_onnx"] == QUERY_ONNX_NAME and config["query_table"] == QUERY_TABLE_NAME
+    assert config["fused_transformer"] is True
     ref = TorchSpladeEncoder(tiny, max_length=32)
     expected = ref.encode(TEXTS)
     batch = ref.tokenizer(TEXTS, padding=True, truncation=True, max_length=32, return_tensors="np")
     (loop,) = _onnx_outputs(out, batch)
-    session = ort.InferenceSession(str(out / QUERY_ONNX_NAME), providers=["CPUExecutionProvider"])
-    for row, text in enumerate(TEXTS):  # the query graph takes one unpadded text
+    _, path = _query_path(out)
+    for row, text in enumerate(TEXTS):  # the query path takes one unpadded text
         one = ref.tokenizer([text], truncation=True, max_length=32, return_tensors="np")
-        ids, weights = session.run(["ids", "weights"], {name: one[name].astype(np.int64)
-                                                         for name in ("input_ids", "attention_mask")})
-        np.testing.assert_array_equal(ids, np.flatnonzero(expected[row] > 0))
-        assert np.abs(weights - expected[row][ids]).max(initial=0.0) <= 1e-5
-        np.testing.assert_allclose(weights, loop[row][ids], atol=1e-6, rtol=0)
+        vec = path(one["input_ids"][0].tolist())
+        np.testing.assert_array_equal(vec.ids, np.flatnonzero(expected[row] > 0))
+        assert np.abs(vec.weights - expected[row][vec.ids]).max(initial=0.0) <= 1e-5
+        np.testing.assert_allclose(vec.weights, loop[row][vec.ids], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("shift", [-1e4, 1e4])
@@ -88,22 +98,21 @@ def test_query_graph_with_no_or_every_term_active(tiny, tmp_path, shift):
         if (tiny / name).is_file():
             (shifted / name).write_bytes((tiny / name).read_bytes())
     out = export(shifted, tmp_path / "onnx", max_length=32)
-    session = ort.InferenceSession(str(out / QUERY_ONNX_NAME), providers=["CPUExecutionProvider"])
+    _, path = _query_path(out)
     ref = TorchSpladeEncoder(shifted, max_length=32)
     one = ref.tokenizer([TEXTS[1]], truncation=True, max_length=32, return_tensors="np")
-    feeds = {name: one[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
-    ids, weights = session.run(["ids", "weights"], feeds)
+    vec = path(one["input_ids"][0].tolist())
     expected = ref.encode([TEXTS[1]])[0]
-    np.testing.assert_array_equal(ids, np.flatnonzero(expected > 0))
-    assert ids.size == (0 if shift < 0 else expected.size)
-    np.testing.assert_allclose(weights, expected[ids], rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(vec.ids, np.flatnonzero(expected > 0))
+    assert len(vec) == (0 if shift < 0 else expected.size)
+    np.testing.assert_allclose(vec.weights, expected[vec.ids], rtol=1e-6, atol=1e-5)
 
 
 def test_sum_pooling_has_no_query_graph(tiny, tmp_path):
     out = export(tiny, tmp_path / "onnx", max_length=32, pooling=SpladePooling("sum"), fuse=False)
     config = json.loads((out / CONFIG_NAME).read_text())
-    assert config["query_onnx"] is None and config["fused_transformer"] is False
-    assert not (out / QUERY_ONNX_NAME).exists()
+    assert config["query_onnx"] is None and config["query_table"] is None and config["fused_transformer"] is False
+    assert not (out / QUERY_ONNX_NAME).exists() and not (out / QUERY_TABLE_NAME).exists()
 
 
 def test_vocab_blocks_do_not_change_the_result(tiny, tmp_path):

@@ -78,6 +78,29 @@ def test_one_short_text_runs_the_query_graph_with_the_same_result(encoder, monke
         np.testing.assert_allclose(alone.weights, batched.weights, atol=1e-6, rtol=0)
 
 
+def test_without_numba_a_single_query_runs_the_batch_graph(onnx_dir, encoder, monkeypatch):
+    from spladekit.local import _numba
+
+    monkeypatch.setattr(_numba, "USE_NUMBA", False)
+    plain = SpladeEncoder.load(onnx_dir)
+    text = _words(6)
+    (vec,) = plain.encode_queries([text])
+    assert plain.last_stats.graph == "batch"
+    (fast,) = encoder.encode_queries([text])
+    assert encoder.last_stats.graph == "query"
+    np.testing.assert_array_equal(vec.ids, fast.ids)
+    np.testing.assert_allclose(vec.weights, fast.weights, atol=1e-5, rtol=0)
+
+
+def test_single_query_stats_and_empty_text(encoder):
+    (vec,) = encoder.encode_queries([_words(5)])
+    stats = encoder.last_stats
+    assert (stats.texts, stats.windows, stats.batches, stats.graph) == (1, 1, 1, "query")
+    assert stats.tokens == stats.positions == 7 and len(vec) > 0
+    (blank,) = encoder.encode_queries(["  \n "])
+    assert len(blank) == 0 and encoder.last_stats.empty == 1
+
+
 def test_padding_waste_is_reported_and_sorting_cuts_it(encoder):
     texts = [_words(2), _words(25), _words(3), _words(24)]
     encoder.encode_documents(texts)

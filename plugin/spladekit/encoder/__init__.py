@@ -15,14 +15,18 @@ from typing import Any
 # The JSON file written beside an exported graph; its presence marks a directory as an exported encoder.
 CONFIG_NAME = "spladekit_encoder.json"
 ONNX_NAME = "model.onnx"
-# The single-text graph of a max-pooled export (same function as ONNX_NAME, faster for one short text).
+# The single-text path of a max-pooled export (same function as ONNX_NAME, faster for one short text): the
+# encoder with an exact int8 vocabulary screen, and the table that the runtime's screen test and exact scoring
+# of the candidates read (export.py, screen.py).
 QUERY_ONNX_NAME = "query.onnx"
+QUERY_TABLE_NAME = "query_vocab.npz"
 # Format of CONFIG_NAME; bump when a field changes meaning.
 CONFIG_VERSION = 1
 # How the graph is built; cached exports (models.onnx_dir) from another revision are exported again.
-EXPORT_REVISION = 6
+EXPORT_REVISION = 7
 
-__all__ = ["CONFIG_NAME", "ONNX_NAME", "QUERY_ONNX_NAME", "CONFIG_VERSION", "EXPORT_REVISION", "SpladeEncoder"]
+__all__ = ["CONFIG_NAME", "ONNX_NAME", "QUERY_ONNX_NAME", "QUERY_TABLE_NAME",
+           "CONFIG_VERSION", "EXPORT_REVISION", "SpladeEncoder"]
 
 
 def __getattr__(name: str) -> Any:

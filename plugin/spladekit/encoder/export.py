@@ -17,10 +17,10 @@ Why the max-pooled graph is cheaper than the textbook formula, yet equal to it:
 - ``log1p`` is computed as ``log(u) * r / (u - 1)`` with ``u = 1 + r`` (exact for tiny ``r``, where
   ``log(1 + r)`` would round to 0 and drop a term).
 
-A second graph, ``query.onnx``, computes the same function for one unpadded short text (a query) with a
-single ``MatMul`` over all positions and one ``ReduceMax`` (for a handful of tokens the Loop's per-block
-operator overhead costs more than the cache residency saves), and returns only the non-zero terms
-(``ids``, ``weights``). Both graphs run the encoder layers after onnxruntime's
+A second graph, ``query.onnx``, serves one unpadded short text (a query): the encoder, then an exact int8
+screen of the whole vocabulary (``MatMulInteger``); with ``query_vocab.npz`` the runtime's compiled
+:mod:`spladekit.encoder.screen` keeps the screen's candidates and scores them exactly in float32, the same
+function term for term (see :func:`_query_graph`). Both graphs run the encoder layers after onnxruntime's
 transformer fusions (fused attention, layer norms, GELU), which cut a short query's encoder time by a third.
 
 The ``sum`` strategy has no such shortcut and is exported as the textbook formula (one graph).
@@ -41,7 +41,14 @@ import transformers
 from torch import nn
 
 from spladekit import __version__
-from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, EXPORT_REVISION, ONNX_NAME, QUERY_ONNX_NAME
+from spladekit.encoder import (
+    CONFIG_NAME,
+    CONFIG_VERSION,
+    EXPORT_REVISION,
+    ONNX_NAME,
+    QUERY_ONNX_NAME,
+    QUERY_TABLE_NAME,
+)
 from spladekit.encoder.pooling import SpladePooling
 from spladekit.errors import ModelError
 
@@ -145,26 +152,28 @@ def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.
 #: in int16, so onnxruntime's AVX2 kernels (no VNNI) cannot saturate and the integer logits are exact.
 SCREEN_LEVELS = 63
 #: Slack added to the screening bound, in logit units: about 16 integer units for the default model, far above
-#: the float32 rounding of the bound's few operations (~0.01 units).
+#: the rounding of the bound's few float operations (~0.01 units).
 SCREEN_SLACK = 1e-3
 
 
-def _add_query_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray) -> onnx.ModelProto:
-    """The query graph: ONE unpadded text in, its non-zero SPLADE terms out (``ids`` int64, ``weights``).
+def _query_graph(model: onnx.ModelProto, weight: np.ndarray,
+                 bias: np.ndarray) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The query path's graph and vocabulary table: ONE unpadded text in; the runtime finishes the pooling.
 
     A single text needs only the ~20-50 vocabulary entries whose max logit plus bias is positive, but the
-    float32 projection reads the whole 15.6 MB vocabulary matrix from memory, which bounds its latency. So:
+    float32 projection reads the whole vocabulary matrix, which bounds its latency. So the graph ends with an
+    exact (not approximate) **screen**: the hidden states ``h`` ([tokens, hidden], output ``hidden``) are
+    quantized to uint8 (``DynamicQuantizeLinear``, step ``s_h``, output ``screen_step``) and multiplied by the
+    vocabulary matrix quantized to 7 bits per row (step ``s_v``, a quarter of the bytes) in exact integer
+    arithmetic (``MatMulInteger``, output ``screen``, [tokens, vocab] int32). With ``|h - h~| <= s_h / 2``
+    and ``|w_v - w~_v| <= s_v / 2`` per element, ``h . w_v <= h~ . w~_v + ||h||_1 s_v / 2 + ||w~_v||_1 s_h / 2``,
+    so every entry whose true ``max_t h_t . w_v + b_v`` is positive passes the test, in integer-logit units
+    (divided by ``s_h s_v``):
+    ``max_t screen_tv + max_t ||h_t||_1 / (2 s_h) + ||q_v||_1 / 2 + (b_v + slack) / (s_v s_h) > 0``.
 
-    1. **screen** (exact, not approximate): the hidden states are quantized to uint8 (``DynamicQuantizeLinear``,
-       step ``s_h``) and multiplied by the vocabulary matrix quantized to 7 bits per row (step ``s_v``, a quarter
-       of the bytes) in exact integer arithmetic (``MatMulInteger``). With ``|h - h~| <= s_h / 2`` and
-       ``|w_v - w~_v| <= s_v / 2`` per element, ``h . w_v <= h~ . w~_v + ||h||_1 s_v / 2 + ||w~_v||_1 s_h / 2``,
-       so every entry whose true ``max_t h_t . w_v + b_v`` is positive passes the test
-       ``max_t h~_t . w~_v + max_t ||h_t||_1 s_v / 2 + ||w~_v||_1 s_h / 2 + b_v + slack > 0`` (about 100-200
-       candidates per query on npl and cranfield, none missed);
-    2. **score**: the candidates' float32 rows are gathered and multiplied exactly as the batch graph does,
-       then ``max``, bias, keep the positive entries, exact ``log1p``.
-
+    The table (``half_l1q`` = ||q_v||_1 / 2 and ``bias_units`` = (b_v + slack) / s_v in float64, the float32
+    ``weight`` rows and ``bias``) lets :mod:`spladekit.encoder.screen` run that test and score the ~100-200
+    candidates exactly in one compiled pass; in onnxruntime those steps cost more than the screen saves.
     The result is the batch graph's, term for term (tested); the batch axis must be 1.
     """
     from onnx import TensorProto, helper, numpy_helper
@@ -173,59 +182,32 @@ def _add_query_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndar
     step = np.abs(weight).max(axis=1) / SCREEN_LEVELS
     step[step == 0] = 1.0  # an all-zero row: any step gives q = 0 and no error
     quantized = np.clip(np.rint(weight / step[:, None]), -SCREEN_LEVELS, SCREEN_LEVELS).astype(np.int8)
-    # The test, divided by s_h * s_v > 0 so that it runs in integer-logit units on [V] with few operations:
-    #   acc_v + (max_t ||h_t||_1 / s_h) / 2 + ||q_v||_1 / 2 + ((b_v + slack) / s_v) / s_h > 0
-    # where acc_v = max_t sum_i (hq_ti - zero) q_vi is exact in int32.
-    half_l1q = np.abs(quantized.astype(np.float64)).sum(axis=1) / 2
-    bias_units = (bias.astype(np.float64) + SCREEN_SLACK) / step
-    inits = [
-        numpy_helper.from_array(np.ascontiguousarray(quantized.T), "spladekit_wq"),  # [H, V] int8
-        numpy_helper.from_array(half_l1q.astype(np.float32), "spladekit_half_l1q"),
-        numpy_helper.from_array(bias_units.astype(np.float32), "spladekit_bias_units"),
-        numpy_helper.from_array(np.ascontiguousarray(weight), "spladekit_w_rows"),  # [V, H] float32
-        numpy_helper.from_array(bias.astype(np.float32), "spladekit_bias"),
-        numpy_helper.from_array(np.arange(weight.shape[0], dtype=np.int64), "spladekit_vocab_ids"),
-        numpy_helper.from_array(np.array([0], np.int64), "spladekit_axis0"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "spladekit_zero"),
-        numpy_helper.from_array(np.array(0.5, np.float32), "spladekit_half"),
-        numpy_helper.from_array(np.array(1.0, np.float32), "spladekit_one"),
-    ]
+    table = {
+        "half_l1q": np.abs(quantized.astype(np.float64)).sum(axis=1) / 2,
+        "bias_units": (bias.astype(np.float64) + SCREEN_SLACK) / step.astype(np.float64),
+        "weight": np.ascontiguousarray(weight),
+        "bias": bias.astype(np.float32),
+    }
     mk = helper.make_node
-    nodes = [
-        mk("Squeeze", ["hidden", "spladekit_axis0"], ["spladekit_h"]),  # [S, H]: one text, no padding
-        # 1. screen
-        mk("DynamicQuantizeLinear", ["spladekit_h"], ["spladekit_hq", "spladekit_hstep", "spladekit_hzero"]),
-        mk("MatMulInteger", ["spladekit_hq", "spladekit_wq", "spladekit_hzero"], ["spladekit_acc"]),  # int32
-        mk("ReduceMax", ["spladekit_acc"], ["spladekit_acc_max"], axes=[0], keepdims=0),  # [V]
-        mk("ReduceL1", ["spladekit_h"], ["spladekit_l1h"], axes=[1], keepdims=0),
-        mk("ReduceMax", ["spladekit_l1h"], ["spladekit_l1h_max"], keepdims=0),
-        mk("Div", ["spladekit_l1h_max", "spladekit_hstep"], ["spladekit_l1h_units"]),
-        mk("Mul", ["spladekit_l1h_units", "spladekit_half"], ["spladekit_err_h"]),  # scalar
-        mk("Div", ["spladekit_bias_units", "spladekit_hstep"], ["spladekit_b_units"]),  # [V]
-        mk("Add", ["spladekit_half_l1q", "spladekit_err_h"], ["spladekit_err"]),
-        mk("Add", ["spladekit_b_units", "spladekit_err"], ["spladekit_offset"]),
-        mk("Cast", ["spladekit_acc_max"], ["spladekit_acc_maxf"], to=TensorProto.FLOAT),
-        mk("Add", ["spladekit_acc_maxf", "spladekit_offset"], ["spladekit_upper"]),
-        mk("Greater", ["spladekit_upper", "spladekit_zero"], ["spladekit_maybe"]),
-        mk("Compress", ["spladekit_vocab_ids", "spladekit_maybe"], ["spladekit_cand"], axis=0),  # ascending
-        # 2. score the candidates exactly
-        mk("Gather", ["spladekit_w_rows", "spladekit_cand"], ["spladekit_wc"], axis=0),  # [n, H]
-        mk("Gemm", ["spladekit_h", "spladekit_wc"], ["spladekit_logits"], transB=1),  # [S, n]
-        mk("ReduceMax", ["spladekit_logits"], ["spladekit_cmax"], axes=[0], keepdims=0),
-        mk("Gather", ["spladekit_bias", "spladekit_cand"], ["spladekit_cbias"], axis=0),
-        mk("Add", ["spladekit_cmax", "spladekit_cbias"], ["spladekit_z"]),
-        mk("Greater", ["spladekit_z", "spladekit_zero"], ["spladekit_positive"]),
-        mk("Compress", ["spladekit_cand", "spladekit_positive"], ["ids"], axis=0),
-        mk("Compress", ["spladekit_z", "spladekit_positive"], ["spladekit_r"], axis=0),
-        *_log1p_nodes("spladekit_r", "weights"),
-    ]
-    graph = model.graph
-    graph.node.extend(nodes)
-    graph.initializer.extend(inits)
-    del graph.output[:]
-    graph.output.extend([helper.make_tensor_value_info("ids", TensorProto.INT64, ["terms"]),
-                         helper.make_tensor_value_info("weights", TensorProto.FLOAT, ["terms"])])
-    return model
+    # The traced graph's output `hidden` is [1, S, H]; the query graph hands on the squeezed [S, H] as `hidden`.
+    for node in model.graph.node:
+        node.output[:] = ["spladekit_hidden3" if o == "hidden" else o for o in node.output]
+    model.graph.initializer.extend([
+        numpy_helper.from_array(np.ascontiguousarray(quantized.T), "spladekit_wq"),  # [H, V] int8
+        numpy_helper.from_array(np.array([0], np.int64), "spladekit_axis0"),
+    ])
+    model.graph.node.extend([
+        mk("Squeeze", ["spladekit_hidden3", "spladekit_axis0"], ["hidden"]),  # one text, no padding
+        mk("DynamicQuantizeLinear", ["hidden"], ["spladekit_hq", "screen_step", "spladekit_hzero"]),
+        mk("MatMulInteger", ["spladekit_hq", "spladekit_wq", "spladekit_hzero"], ["screen"]),  # int32
+    ])
+    del model.graph.output[:]
+    model.graph.output.extend([
+        helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["tokens", weight.shape[1]]),
+        helper.make_tensor_value_info("screen", TensorProto.INT32, ["tokens", weight.shape[0]]),
+        helper.make_tensor_value_info("screen_step", TensorProto.FLOAT, []),
+    ])
+    return model, table
 
 
 def _log1p_nodes(x: str, out: str) -> list:
@@ -307,7 +289,8 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
 
     Returns ``out_dir``. ``top_k`` adds the in-graph ``top_weights``/``top_ids`` outputs. With max pooling two
     graphs are written, the same function computed two ways: ``model.onnx`` (per-text Loop over vocabulary
-    blocks, for batches) and ``query.onnx`` (one MatMul over all positions, for a single short text).
+    blocks, for batches) and ``query.onnx`` with ``query_vocab.npz`` (an exact int8 screen of the vocabulary,
+    then float32 on the candidates, for a single short text).
     ``fuse`` runs onnxruntime's transformer fusions (fused attention, layer norms, GELU) on the encoder layers.
     """
     from spladekit.models import sha256_file, verify_model_dir
@@ -353,7 +336,7 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
     query_graph = None
     if pooling.strategy == "max":
         weight, bias = hidden.weight.numpy(), hidden.bias.numpy()
-        query_graph = _add_query_pooling(copy.deepcopy(graph), weight, bias)
+        query_graph, query_table = _query_graph(copy.deepcopy(graph), weight, bias)
         graph = _add_fused_max_pooling(graph, weight, bias, vocab_blocks, top_k)
     elif top_k is not None:
         from onnx import TensorProto, helper, numpy_helper
@@ -369,6 +352,7 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
     if query_graph is not None:
         onnx.checker.check_model(query_graph)
         onnx.save(query_graph, str(out_dir / QUERY_ONNX_NAME))
+        np.savez(out_dir / QUERY_TABLE_NAME, **query_table)
 
     for name in _TOKENIZER_FILES:
         if (model_dir / name).is_file():
@@ -378,6 +362,7 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
         "format_version": CONFIG_VERSION,
         "onnx": ONNX_NAME,
         "query_onnx": QUERY_ONNX_NAME if query_graph is not None else None,
+        "query_table": QUERY_TABLE_NAME if query_graph is not None else None,
         "fused_transformer": bool(fuse),
         "pooling": pooling.to_dict(),
         "max_length": int(max_length),

@@ -137,10 +137,10 @@ class SpladeEncoder:
         # its own batches. Coarse-grained parallelism has no per-operator synchronisation, which costs more
         # than it gains for the small per-text MatMuls of the fused pooling (and more so on a busy machine).
         self._batch_session: Any = None
-        # One short text (a query) runs the query graph, when the export has one (see export.py); loaded on
+        # One short text (a query) runs the query path, when the export has one (see export.py); loaded on
         # first use, so that a documents-only job never pays for it.
-        self._query_onnx: str | None = config.get("query_onnx")
-        self._query_session: Any = None
+        self._query_config = config if config.get("query_onnx") and config.get("query_table") else None
+        self._query: _QueryPath | None = None
         self._top_outputs = config.get("top_k") is not None
         self._export_top_k: int | None = config.get("top_k")  # the query graph leaves this cut to us
         self.info: dict[str, Any] = dict(config) | {
@@ -220,6 +220,10 @@ class SpladeEncoder:
         texts = _check_texts(texts)
         stats = EncodeStats(texts=len(texts))
         self.last_stats = stats
+        if len(texts) == 1 and long_text == "truncate" and self._query_path() is not None:
+            vec = self._encode_one(texts[0], stats)  # a single query: no sorting, batching or pooling
+            if vec is not None:
+                return [vec.top_k(top_k) if top_k is not None else vec]
         out: list[SparseVector] = [SparseVector.empty()] * len(texts)
         live = [i for i, t in enumerate(texts) if t.strip()]
         stats.empty = len(texts) - len(live)
@@ -263,6 +267,21 @@ class SpladeEncoder:
             out[i] = vec.top_k(top_k) if top_k is not None else vec
         return out
 
+    def _encode_one(self, text: str, stats: EncodeStats) -> SparseVector | None:
+        """One text on the query path, or None (stats untouched) when it is too long for it."""
+        if not text.strip():
+            stats.empty = 1
+            return SparseVector.empty()
+        encoding = self._tokenizer.encode(text, add_special_tokens=True)
+        window = encoding.ids
+        if len(window) > QUERY_GRAPH_MAX_TOKENS:
+            return None
+        stats.truncated = 1 if encoding.overflowing else 0
+        stats.windows = stats.batches = 1
+        stats.tokens = stats.positions = len(window)
+        stats.graph = "query"
+        return self._run_query(window)
+
     def _run_windows(self, windows: list[list[int]], stats: EncodeStats, progress: bool) -> list[SparseVector]:
         lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
         order = np.argsort(-lengths, kind="stable")
@@ -273,7 +292,7 @@ class SpladeEncoder:
             stats.positions += int(idx.size * lengths[idx].max())
             stats.batches += 1
 
-        if len(windows) == 1 and lengths[0] <= QUERY_GRAPH_MAX_TOKENS and self._query_onnx:
+        if len(windows) == 1 and lengths[0] <= QUERY_GRAPH_MAX_TOKENS and self._query_path() is not None:
             stats.graph = "query"
             return [self._run_query(windows[0])]
         stats.graph = "batch"
@@ -322,14 +341,22 @@ class SpladeEncoder:
             bar.close()
         return rows
 
+    def _query_path(self) -> _QueryPath | None:
+        """The single-text path, loaded on first use; None when the export has none or numba is missing."""
+        if self._query is None and self._query_config is not None:
+            from spladekit.encoder import screen
+
+            kernel = screen.compiled()
+            if kernel is None:  # without numba the screen's test would run as plain Python: use the batch graph
+                self._query_config = None
+                return None
+            session = self._load_session(self._query_config["query_onnx"], self._device, self.threads)
+            self._query = _QueryPath(self.directory, self._query_config, kernel, session)
+        return self._query
+
     def _run_query(self, window: list[int]) -> SparseVector:
-        """One unpadded text through the query graph, which returns only its non-zero terms."""
-        if self._query_session is None:
-            self._query_session = self._load_session(self._query_onnx, self._device, self.threads)
-        ids = np.array([window], dtype=np.int64)
-        term_ids, weights = self._query_session.run(["ids", "weights"],
-                                                    {"input_ids": ids, "attention_mask": np.ones_like(ids)})
-        vec = SparseVector(term_ids, weights)
+        """One unpadded text through the query path, which returns only its non-zero terms."""
+        vec = self._query(window)
         return vec.top_k(self._export_top_k) if self._export_top_k is not None else vec
 
     # ----------------------------------------------------------------------------------- interpretation
@@ -357,6 +384,38 @@ class SpladeEncoder:
     def __repr__(self) -> str:
         return (f"SpladeEncoder({self.info.get('source_model')!r}, max_length={self.max_length}, "
                 f"device={self.info['device']!r})")
+
+
+class _QueryPath:
+    """The export's single-text path: ``query.onnx`` (encoder and exact int8 screen), then
+    :func:`spladekit.encoder.screen.query_terms` (the screen's test and exact scoring of the candidates).
+    Same function as the batch graph, term for term."""
+
+    def __init__(self, directory: Path, config: dict[str, Any], kernel: Any, session: Any) -> None:
+        table_path = directory / config["query_table"]
+        if not table_path.is_file():
+            raise ModelError(f"{table_path} is missing; re-export the model with `spladekit export`")
+        with np.load(table_path) as table:
+            self.half_l1q = np.ascontiguousarray(table["half_l1q"], dtype=np.float64)
+            self.bias_units = np.ascontiguousarray(table["bias_units"], dtype=np.float64)
+            self.weight = np.ascontiguousarray(table["weight"], dtype=np.float32)
+            self.bias = np.ascontiguousarray(table["bias"], dtype=np.float32)
+        self.kernel = kernel
+        self.session = session
+
+    def __call__(self, window: list[int]) -> SparseVector:
+        ids = np.array([window], dtype=np.int64)
+        hidden, screen, step = self.session.run(["hidden", "screen", "screen_step"],
+                                                {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        s_h = float(step)
+        if s_h > 0.0:
+            offset = float(np.abs(hidden).sum(axis=1, dtype=np.float64).max()) / (2.0 * s_h)
+            inv_step = 1.0 / s_h
+        else:  # every hidden state is 0: the logits are the biases; let every entry through to exact scoring
+            offset, inv_step = np.inf, 0.0
+        term_ids, weights = self.kernel.query_terms(screen, hidden, offset, inv_step, self.half_l1q,
+                                                    self.bias_units, self.weight, self.bias)
+        return SparseVector(term_ids, weights)
 
 
 def _sparse_max(a: SparseVector, b: SparseVector) -> SparseVector:
