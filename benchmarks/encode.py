@@ -8,8 +8,10 @@ machine; the contenders alternate within every round and medians are reported:
 - ``torch``: plain transformers masked LM + SPLADE max pooling (:class:`TorchSpladeEncoder`, the reference).
 
 Single-query latency: each contender runs the queries one at a time in a block of its own, the contenders
-alternating block by block over the rounds (``query_latency``); the query-by-query interleaved figure is kept
-as ``query_latency_interleaved``.
+alternating block by block over the rounds (``query_latency``, and its p50 per query collection); the
+query-by-query interleaved figure is kept as ``query_latency_interleaved``. The queries are drawn round-robin
+from cranfield, npl, dbpedia-entity-sub5k and msmarco-trecdl-sub5k (the results up to
+``encode-2000-query-graph.json`` used cranfield's only, the longest of the four at 23 tokens on average).
 
 Also: the machine's measured FP32 GEMM peak (torch and numpy matmul, best of several), FLOPs per document
 from the model's shapes and the real token counts, and the fraction of the peak each contender reaches.
@@ -41,8 +43,14 @@ def datasets_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "datasets"
 
 
-def load_texts(n_docs: int, n_queries: int) -> tuple[list[str], list[str]]:
-    """``n_docs`` documents (cranfield, then dbpedia-entity-sub5k) and ``n_queries`` cranfield/npl queries."""
+QUERY_SETS = ("cranfield", "npl", "dbpedia-entity-sub5k", "msmarco-trecdl-sub5k")
+
+
+def load_texts(n_docs: int, n_queries: int,
+               query_sets: tuple[str, ...] = QUERY_SETS) -> tuple[list[str], list[tuple[str, str]]]:
+    """``n_docs`` documents (cranfield, then dbpedia-entity-sub5k) and ``n_queries`` (collection, query) pairs
+    drawn round-robin from ``query_sets``' queries in file order (a collection that runs out drops out):
+    cranfield's are long (23 tokens on average), the three others' 9-14."""
     docs: list[str] = []
     for name in ("cranfield", "dbpedia-entity-sub5k", "npl"):
         with open(datasets_dir() / name / "corpus.jsonl", encoding="utf-8") as f:
@@ -51,10 +59,17 @@ def load_texts(n_docs: int, n_queries: int) -> tuple[list[str], list[str]]:
                 docs.append(f"{row.get('title', '')} {row['text']}".strip())
         if len(docs) >= n_docs:
             break
-    queries: list[str] = []
-    for name in ("cranfield", "npl"):
+    pools = {}
+    for name in query_sets:
         with open(datasets_dir() / name / "queries.jsonl", encoding="utf-8") as f:
-            queries += [json.loads(line)["text"] for line in islice(f, n_queries - len(queries))]
+            pools[name] = [json.loads(line)["text"] for line in f]
+    queries: list[tuple[str, str]] = []
+    depth = 0
+    while len(queries) < n_queries and any(depth < len(p) for p in pools.values()):
+        for name, pool in pools.items():
+            if depth < len(pool) and len(queries) < n_queries:
+                queries.append((name, pool[depth]))
+        depth += 1
     return docs, queries
 
 
@@ -106,7 +121,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="splade-tiny")
     parser.add_argument("--docs", type=int, default=2000)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--queries", type=int, default=160, help="queries, round-robin over --query-sets")
+    parser.add_argument("--query-sets", default=",".join(QUERY_SETS),
+                        help="collections the queries come from (cranfield alone: the earlier results' set)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=256)
@@ -124,7 +141,8 @@ def main() -> None:
 
     threads = args.threads or default_threads()
     torch.set_num_threads(threads)
-    docs, queries = load_texts(args.docs, args.queries)
+    docs, labelled = load_texts(args.docs, args.queries, tuple(args.query_sets.split(",")))
+    queries = [q for _, q in labelled]
     model_dir = models.resolve_model(args.model)
     onnx_dir = models.onnx_dir(args.model)
     wanted = args.contenders.split(",")
@@ -186,7 +204,7 @@ def main() -> None:
     for q in queries[:10]:
         for name in names:
             contenders[name][1](q)
-    latencies: dict[str, list[float]] = {n: [] for n in names}
+    latencies: dict[str, list[float]] = {n: [] for n in names}  # in `queries` order, round after round
     for r in range(args.rounds):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
@@ -201,6 +219,7 @@ def main() -> None:
     # Token counts after truncation, as the model sees them.
     tok = encoder._tokenizer
     seq = np.array([len(e.ids) for e in tok.encode_batch(docs)], dtype=np.int64)
+    query_tokens = {name: [len(tok.encode(q).ids) for c, q in labelled if c == name] for name in QUERY_SETS}
     flops_doc = float(flops_per_token(encoder.info, seq).mean())
     peak = gemm_peak(threads)
 
@@ -213,6 +232,8 @@ def main() -> None:
         "model": {"name": args.model, "weights_sha256": encoder.info["weights_sha256"],
                   "vocab_blocks": encoder.info.get("vocab_blocks"), "max_length": encoder.max_length},
         "docs": len(docs), "queries": len(queries), "rounds": args.rounds, "batch_size": args.batch_size,
+        "query_sets": {name: {"queries": len(t), "tokens_mean": round(float(np.mean(t)), 1)}
+                       for name, t in query_tokens.items() if t},
         "tokens_per_doc_mean": round(float(seq.mean()), 1), "docs_truncated": int(stats.truncated),
         "padding_waste_spladekit": round(stats.padding_waste, 4),
         "gflop_per_doc": round(flops_doc / 1e9, 4),
@@ -227,6 +248,9 @@ def main() -> None:
             "gflops": round(dps * flops_doc / 1e9, 1),
             "fraction_of_peak": round(dps * flops_doc / 1e9 / peak["peak"], 3),
             "query_latency": percentiles(latencies[name]),
+            "query_latency_p50_by_set": {
+                c: percentiles([ms for i, ms in enumerate(latencies[name]) if labelled[i % len(labelled)][0] == c])
+                ["p50_ms"] for c in QUERY_SETS if query_tokens[c]},
             "query_latency_interleaved": percentiles(interleaved[name]),
         }
     if "sentence_transformers" in names and "spladekit" in names:

@@ -23,7 +23,7 @@ QUERY_TABLE_NAME = "query_vocab.npz"
 # Format of CONFIG_NAME; bump when a field changes meaning.
 CONFIG_VERSION = 1
 # How the graph is built; cached exports (models.onnx_dir) from another revision are exported again.
-EXPORT_REVISION = 7
+EXPORT_REVISION = 8
 
 __all__ = ["CONFIG_NAME", "ONNX_NAME", "QUERY_ONNX_NAME", "QUERY_TABLE_NAME",
            "CONFIG_VERSION", "EXPORT_REVISION", "SpladeEncoder"]
