@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from spladekit.cli._common import friendly_errors
-
-PASSWORD_ENV = "SPLADEKIT_ENGINE_PASSWORD"
+from spladekit.cli._common import USER_HELP, engine_auth, friendly_errors
 
 
 @click.command()
@@ -45,7 +42,7 @@ PASSWORD_ENV = "SPLADEKIT_ENGINE_PASSWORD"
               help="Local index: reorder its rows by recursive graph bisection at the end (faster exact search on "
                    "large indexes; about a minute per million documents).")
 @click.option("--user", default=None, envvar="SPLADEKIT_ENGINE_USER",
-              help=f"Basic-auth user [env SPLADEKIT_ENGINE_USER]; password comes from ${PASSWORD_ENV} or a prompt.")
+              help=USER_HELP)
 @click.option("--api-key", default=None, envvar="SPLADEKIT_ENGINE_API_KEY",
               help="API key [env SPLADEKIT_ENGINE_API_KEY].")
 @click.option("--ca-certs", type=click.Path(exists=True, dir_okay=False), default=None, help="CA bundle for TLS.")
@@ -66,11 +63,7 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
     from spladekit.ingest import ingest as run_ingest
     from spladekit.ingest import readers
 
-    password = None
-    if user is not None:
-        password = os.environ.get(PASSWORD_ENV)
-        if password is None:
-            password = click.prompt(f"password for {user}", hide_input=True, err=True)
+    password = engine_auth(user, None).get("password")
     bar = None
     if not silent:
         from tqdm import tqdm

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from spladekit.cli._common import friendly_errors
+from spladekit.cli._common import USER_HELP, engine_auth, friendly_errors
 
 
 @click.command("parity")
@@ -21,13 +21,12 @@ from spladekit.cli._common import friendly_errors
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON report here (per query: ids, scores, overlap@k, max score difference).")
 @click.option("--model", default=None, help="Query encoder [default: the local index's model].")
-@click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help="Engine user [env SPLADEKIT_ENGINE_USER].")
-@click.option("--password", envvar="SPLADEKIT_ENGINE_PASSWORD", help="Engine password [env SPLADEKIT_ENGINE_PASSWORD].")
+@click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help=USER_HELP)
 @click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="Engine API key [env SPLADEKIT_ENGINE_API_KEY].")
 @click.option("--silent", is_flag=True, help="No progress bar.")
 @friendly_errors
 def parity(engine_url: str, index_name: str, local_dir: Path, queries_file: Path, k: int,
-           report_path: Path | None, model: str | None, user: str | None, password: str | None,
+           report_path: Path | None, model: str | None, user: str | None,
            api_key: str | None, silent: bool) -> None:
     """Check that an engine index scores exactly like the local reference index.
 
@@ -36,7 +35,7 @@ def parity(engine_url: str, index_name: str, local_dir: Path, queries_file: Path
     """
     from spladekit.parity import parity as run_parity
 
-    connect = {k_: v for k_, v in (("user", user), ("password", password), ("api_key", api_key)) if v is not None}
+    connect = engine_auth(user, api_key)
     result = run_parity(engine_url=engine_url, index=index_name, local_dir=local_dir, queries=queries_file, k=k,
                         model=model, report=report_path, progress=not silent, **connect)
     s = result.summary()

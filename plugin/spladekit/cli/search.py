@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from spladekit.cli._common import friendly_errors
+from spladekit.cli._common import USER_HELP, engine_auth, friendly_errors
 
 FORMATS = ("table", "jsonl", "trec")
 SNIPPET = 70
@@ -70,15 +70,14 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @click.option("--model", default=None, help="Query encoder [default: the index's model, else splade-tiny].")
 @click.option("--qid", default="1", show_default=True, help="Query id written in --format trec.")
 @click.option("--tag", default="spladekit", show_default=True, help="Run tag written in --format trec.")
-@click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help="Engine user [env SPLADEKIT_ENGINE_USER].")
-@click.option("--password", envvar="SPLADEKIT_ENGINE_PASSWORD", help="Engine password [env SPLADEKIT_ENGINE_PASSWORD].")
+@click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help=USER_HELP)
 @click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="Engine API key [env SPLADEKIT_ENGINE_API_KEY].")
 @friendly_errors
 def search(query: str, engine_url: str | None, index_name: str | None, local_dir: Path | None, k: int,
            explain: bool, fmt: str, bm25: bool, hybrid: bool, fusion: str, alpha: float, two_phase: bool,
            first_pass_terms: int | None, window: int | None, prune_top_k: int | None,
            prune_min_weight: float | None, prune_ratio: float | None, filter_json: str | None, model: str | None,
-           qid: str, tag: str, user: str | None, password: str | None, api_key: str | None) -> None:
+           qid: str, tag: str, user: str | None, api_key: str | None) -> None:
     """Search QUERY with SPLADE (default), BM25 or both, on an engine index or the local index.
 
     \b
@@ -112,8 +111,7 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
         plan = TwoPhase(top_k=first_pass_terms or TwoPhase.top_k, window=window or TwoPhase.window)
     if engine_url is None and local_dir is None:
         local_dir = paths.default_local_index()
-    connect: dict[str, Any] = {k_: v for k_, v in (("user", user), ("password", password), ("api_key", api_key))
-                               if v is not None}
+    connect: dict[str, Any] = engine_auth(user, api_key) if engine_url is not None else {}
     prune = {"top_k": prune_top_k, "min_weight": prune_min_weight, "ratio": prune_ratio}
     mode = "bm25" if bm25 else "hybrid" if hybrid else "splade"
     hits = run_search(query, engine_url=engine_url, index=index_name, local_dir=local_dir, k=k, mode=mode,
