@@ -9,7 +9,8 @@ them alike, each query sent one at a time (no concurrency):
 - ``splade-exact``: the full query (``spladekit.query``), ``track_total_hits: false``;
 - ``splade-pruned``: the query's 10 largest weights only;
 - ``two-phase``: those 10 tokens, then an engine ``rescore`` of the top 100 with the full query (the default
-  :class:`spladekit.search.TwoPhase`); ``two-phase-8x100``: the same with 8 first-pass tokens;
+  :class:`spladekit.search.TwoPhase`); ``two-phase-8x100``: the same with 8 first-pass tokens; and each
+  ``--two-phase KxW`` given (``two-phase-KxW``: K tokens, a window of W);
 - ``bm25``: ``match`` on ``text``.
 
 Latency: wall time per request, measured around a plain keep-alive HTTP POST of the pre-serialised JSON body
@@ -130,16 +131,25 @@ def bp_ordered(docs: SparseBatch, keys: list[str]) -> tuple[SparseBatch, list[st
     return SparseBatch(offsets, docs.ids[take], docs.weights[take]), [keys[d] for d in order]
 
 
-def bodies(idx, vec: SparseVector, text: str, names) -> dict[str, dict]:
+def bodies(idx, vec: SparseVector, text: str, names, extra: tuple[TwoPhase, ...] = ()) -> dict[str, dict]:
     engine = idx.engine
     common = {"_source": False, "track_total_hits": False}
-    return {
+    out = {
         "splade-exact": build_query(vec, names, engine, size=K, max_clauses=None).body | common,
         "splade-pruned": build_query(vec, names, engine, size=K, top_k=PRUNE_TOP_K, max_clauses=None).body | common,
         "two-phase": two_phase_body(vec, names, engine, k=K, first_pass=PLAN) | common,
         "two-phase-8x100": two_phase_body(vec, names, engine, k=K, first_pass=FAST_PLAN) | common,
-        "bm25": bm25_body(text, k=K) | common,
     }
+    for plan in extra:
+        out[f"two-phase-{plan.top_k}x{plan.window}"] = two_phase_body(vec, names, engine, k=K, first_pass=plan) | common
+    out["bm25"] = bm25_body(text, k=K) | common
+    return out
+
+
+def parse_plan(text: str) -> TwoPhase:
+    """``"16x300"``: 16 first-pass tokens, a rescore window of 300."""
+    top_k, _, window = text.partition("x")
+    return TwoPhase(top_k=int(top_k), window=int(window))
 
 
 class RawHttp:
@@ -162,8 +172,9 @@ class RawHttp:
         return data
 
 
-def run_engine(idx, queries: dict[str, tuple[SparseVector, str]], names, rounds: int) -> dict[str, dict]:
-    plans = {qid: {m: json.dumps(b).encode() for m, b in bodies(idx, v, t, names).items()}
+def run_engine(idx, queries: dict[str, tuple[SparseVector, str]], names, rounds: int,
+               extra: tuple[TwoPhase, ...] = ()) -> dict[str, dict]:
+    plans = {qid: {m: json.dumps(b).encode() for m, b in bodies(idx, v, t, names, extra).items()}
              for qid, (v, t) in queries.items()}
     raw = RawHttp(idx.url, idx.index)
     methods = list(next(iter(plans.values())))
@@ -242,7 +253,7 @@ def summarise(engine_out: dict, idx, queries, names, dataset: str | None) -> dic
     bm, bt = out["bm25"]["p50_ms"], max(out["bm25"]["took_p50_ms"], 1.0)
     out["ratios"] = {f"{m}_p50_over_bm25": {"wall": round(out[m]["p50_ms"] / bm, 3),
                                             "took": round(out[m]["took_p50_ms"] / bt, 3)}
-                     for m in ("splade-exact", "splade-pruned", "two-phase", "two-phase-8x100")}
+                     for m in engine_out["wall"] if m != "bm25"}
     return out
 
 
@@ -256,6 +267,10 @@ def main() -> None:
     ap.add_argument("--order", nargs="+", choices=("natural", "bp"), default=["natural"],
                     help="Document order of each tiled index: as tiled (copy after copy), and/or reordered by "
                          "recursive graph bisection (spladekit.local.reorder.bp_order) before bulk-loading.")
+    ap.add_argument("--two-phase", nargs="*", default=[], metavar="KxW",
+                    help="More two-phase settings to measure beside the default ones, e.g. 10x300 16x1000 "
+                         "(K first-pass tokens, a rescore window of W).")
+    ap.add_argument("--skip-npl", action="store_true", help="Only the tiled indexes.")
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query.json")
     args = ap.parse_args()
@@ -279,7 +294,8 @@ def main() -> None:
     queries = {str(k): (qvecs[i], qtexts[str(k)]) for i, k in enumerate(data["q_keys"])}
     texts = texts_of("npl")
     sha = str(data["model_sha256"])
-    corpora = [("npl", docs, keys, "npl")]
+    extra = tuple(parse_plan(p) for p in args.two_phase)
+    corpora = [] if args.skip_npl else [("npl", docs, keys, "npl")]
     for n in args.tile:
         tiled, tkeys = _local_bench().tile(docs, keys, n)
         for order in args.order:
@@ -295,6 +311,7 @@ def main() -> None:
         "k": K, "rounds": args.rounds, "queries": len(queries), "prune_top_k": PRUNE_TOP_K,
         "two_phase": {"top_k": PLAN.top_k, "window": PLAN.window},
         "two_phase_fast": {"top_k": FAST_PLAN.top_k, "window": FAST_PLAN.window},
+        "two_phase_extra": [{"top_k": p.top_k, "window": p.window} for p in extra],
         "mean_query_terms": float(np.mean([len(v) for v, _ in queries.values()])),
         "corpora": {},
     }
@@ -304,8 +321,8 @@ def main() -> None:
         for engine, url in engines.items():
             name = f"sk-bench-query-{label}"
             idx, build = build_index(url, name, cdocs, ckeys, texts, names, sha, args.rebuild)
-            log(f"{engine} {label}: {args.rounds} rounds x {len(queries)} queries x 5 methods")
-            out = run_engine(idx, queries, names, args.rounds)
+            log(f"{engine} {label}: {args.rounds} rounds x {len(queries)} queries x {5 + len(extra)} methods")
+            out = run_engine(idx, queries, names, args.rounds, extra)
             summary = summarise(out, idx, queries, names, qrels_dataset)
             summary["build"] = build
             report["corpora"][label]["engines"][engine] = summary
