@@ -374,14 +374,19 @@ def ranked_by_rows(query: SparseVector, keys: list[str], vectors: list[SparseVec
     return [keys[row] for _, row in hits], np.array([-s for s, _ in hits], np.float32)
 
 
-@pytest.mark.parametrize("mode", ["lucene", "exact"])
-def test_reorder_keeps_the_hits_and_orders_ties_by_the_new_rows(monkeypatch, corpus, mode):
+def _indexed_for_reorder(monkeypatch, corpus, mode):
+    """The corpus in a fresh index with block-max always on, and every query's full ranking before reordering."""
     monkeypatch.setattr(index_module, "BLOCK_MAX_MIN_DOCS", 0)
     docs, queries = corpus
     keys = [key(i) for i in range(len(docs))]
     index = LocalIndex(mode=mode)
     index.add(keys, docs)
-    before = [index.search(q, k=len(docs)) for q in queries]
+    return docs, queries, keys, index, [index.search(q, k=len(docs)) for q in queries]
+
+
+@pytest.mark.parametrize("mode", ["lucene", "exact"])
+def test_reorder_keeps_the_hits_and_orders_ties_by_the_new_rows(monkeypatch, corpus, mode):
+    docs, queries, keys, index, before = _indexed_for_reorder(monkeypatch, corpus, mode)
     order = by_strongest_term(docs)
     assert index.reorder(order).tolist() == order.tolist()
     assert index.row_order == "given" and index._use_block_max()
@@ -513,12 +518,7 @@ def test_reorder_rejects_what_is_not_a_permutation(corpus):
 
 @pytest.mark.parametrize("mode", ["lucene", "exact"])
 def test_reorder_by_bp_then_save_and_load_keeps_every_score(tmp_path, monkeypatch, corpus, mode):
-    monkeypatch.setattr(index_module, "BLOCK_MAX_MIN_DOCS", 0)
-    docs, queries = corpus
-    keys = [key(i) for i in range(len(docs))]
-    index = LocalIndex(mode=mode)
-    index.add(keys, docs)
-    before = [index.search(q, k=len(docs)) for q in queries]
+    docs, queries, keys, index, before = _indexed_for_reorder(monkeypatch, corpus, mode)
     order = index.reorder(leaf_size=8)
     assert index.row_order == "bp" and sorted(order.tolist()) == list(range(len(docs)))
     index.save(tmp_path)
