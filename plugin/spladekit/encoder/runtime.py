@@ -221,9 +221,8 @@ class SpladeEncoder:
         stats = EncodeStats(texts=len(texts))
         self.last_stats = stats
         if len(texts) == 1 and long_text == "truncate" and self._query_path() is not None:
-            vec = self._encode_one(texts[0], stats)  # a single query: no sorting, batching or pooling
-            if vec is not None:
-                return [vec.top_k(top_k) if top_k is not None else vec]
+            vec = self._encode_one(texts[0], stats)  # a single text: no sorting, batching or pooling
+            return [vec.top_k(top_k) if top_k is not None else vec]
         out: list[SparseVector] = [SparseVector.empty()] * len(texts)
         live = [i for i, t in enumerate(texts) if t.strip()]
         stats.empty = len(texts) - len(live)
@@ -267,17 +266,18 @@ class SpladeEncoder:
             out[i] = vec.top_k(top_k) if top_k is not None else vec
         return out
 
-    def _encode_one(self, text: str, stats: EncodeStats) -> SparseVector | None:
-        """One text on the query path, or None (stats untouched) when it is too long for it."""
+    def _encode_one(self, text: str, stats: EncodeStats) -> SparseVector:
+        """One text (policy ``truncate``): the query path when it fits, else the batch graph, tokenized once."""
         if not text.strip():
             stats.empty = 1
             return SparseVector.empty()
         encoding = self._tokenizer.encode(text, add_special_tokens=True)
         window = encoding.ids
-        if len(window) > QUERY_GRAPH_MAX_TOKENS:
-            return None
         stats.truncated = 1 if encoding.overflowing else 0
-        stats.windows = stats.batches = 1
+        stats.windows = 1
+        if len(window) > QUERY_GRAPH_MAX_TOKENS:
+            return self._run_windows([window], stats, False)[0]
+        stats.batches = 1
         stats.tokens = stats.positions = len(window)
         stats.graph = "query"
         return self._run_query(window)
