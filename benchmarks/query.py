@@ -10,7 +10,8 @@ them alike, each query sent one at a time (no concurrency):
 - ``splade-pruned``: the query's 10 largest weights only;
 - ``two-phase``: those 10 tokens, then an engine ``rescore`` of the top 100 with the full query (the default
   :class:`spladekit.search.TwoPhase`); ``two-phase-8x100``: the same with 8 first-pass tokens; and each
-  ``--two-phase KxW`` given (``two-phase-KxW``: K tokens, a window of W);
+  ``--two-phase KxW`` given (``two-phase-KxW``: K tokens, a window of W; ``mMxW``: the tokens holding a fraction M
+  of the query's weight, ``TwoPhase(mass=M)``);
 - ``bm25``: ``match`` on ``text``.
 
 Latency: wall time per request, measured around a plain keep-alive HTTP POST of the pre-serialised JSON body
@@ -141,15 +142,23 @@ def bodies(idx, vec: SparseVector, text: str, names, extra: tuple[TwoPhase, ...]
         "two-phase-8x100": two_phase_body(vec, names, engine, k=K, first_pass=FAST_PLAN) | common,
     }
     for plan in extra:
-        out[f"two-phase-{plan.top_k}x{plan.window}"] = two_phase_body(vec, names, engine, k=K, first_pass=plan) | common
+        out[plan_label(plan)] = two_phase_body(vec, names, engine, k=K, first_pass=plan) | common
     out["bm25"] = bm25_body(text, k=K) | common
     return out
 
 
 def parse_plan(text: str) -> TwoPhase:
-    """``"16x300"``: 16 first-pass tokens, a rescore window of 300."""
-    top_k, _, window = text.partition("x")
-    return TwoPhase(top_k=int(top_k), window=int(window))
+    """``"16x300"``: 16 first-pass tokens, a rescore window of 300; ``"m0.75x200"``: the fewest largest tokens
+    holding 75 % of the query's weight (``TwoPhase(top_k=None, mass=0.75)``), a window of 200."""
+    first, _, window = text.partition("x")
+    if first.startswith("m"):
+        return TwoPhase(top_k=None, mass=float(first[1:]), window=int(window))
+    return TwoPhase(top_k=int(first), window=int(window))
+
+
+def plan_label(plan: TwoPhase) -> str:
+    first = f"m{plan.mass:g}" if plan.mass is not None else str(plan.top_k)
+    return f"two-phase-{first}x{plan.window}"
 
 
 class RawHttp:
@@ -269,7 +278,8 @@ def main() -> None:
                          "recursive graph bisection (spladekit.local.reorder.bp_order) before bulk-loading.")
     ap.add_argument("--two-phase", nargs="*", default=[], metavar="KxW",
                     help="More two-phase settings to measure beside the default ones, e.g. 10x300 16x1000 "
-                         "(K first-pass tokens, a rescore window of W).")
+                         "(K first-pass tokens, a rescore window of W) or m0.75x200 (the tokens holding 75 %% "
+                         "of the query's weight, a window of 200).")
     ap.add_argument("--skip-npl", action="store_true", help="Only the tiled indexes.")
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "query.json")
@@ -311,7 +321,7 @@ def main() -> None:
         "k": K, "rounds": args.rounds, "queries": len(queries), "prune_top_k": PRUNE_TOP_K,
         "two_phase": {"top_k": PLAN.top_k, "window": PLAN.window},
         "two_phase_fast": {"top_k": FAST_PLAN.top_k, "window": FAST_PLAN.window},
-        "two_phase_extra": [{"top_k": p.top_k, "window": p.window} for p in extra],
+        "two_phase_extra": [{"top_k": p.top_k, "mass": p.mass, "window": p.window} for p in extra],
         "mean_query_terms": float(np.mean([len(v) for v, _ in queries.values()])),
         "corpora": {},
     }

@@ -8,7 +8,7 @@ Both engines score a term as ``float32(boost) * decoded document value`` (a line
 - Elasticsearch: ``term`` on the ``sparse_vector`` field with ``boost = q_t``.
 
 Query weights go out as the exact decimal of their float32 value (``float(np.float32(w))``), so the engine
-parses back exactly the weight the local index uses. Pruning (``top_k``, ``min_weight``, ``ratio``) is
+parses back exactly the weight the local index uses. Pruning (``top_k``, ``min_weight``, ``ratio``, ``mass``) is
 applied first, then the bool clause limit (1024 by default): a query over the limit keeps its largest
 weights and says so in :attr:`Query.notes` (and a :class:`QueryPrunedWarning`).
 
@@ -59,14 +59,21 @@ def prune(
     top_k: int | None = None,
     min_weight: float | None = None,
     ratio: float | None = None,
+    mass: float | None = None,
     max_clauses: int | None = DEFAULT_MAX_CLAUSES,
 ) -> tuple[SparseVector, list[str]]:
-    """Drop query terms: below ``min_weight``, below ``ratio`` x the largest weight, beyond the ``top_k``
-    largest, then beyond ``max_clauses`` (with a note). Non-positive weights are always dropped.
+    """Drop query terms: below ``min_weight``, below ``ratio`` x the largest weight, beyond the fewest largest
+    weights that add up to ``mass`` x the sum of all (positive) weights, beyond the ``top_k`` largest, then
+    beyond ``max_clauses`` (with a note). Non-positive weights are always dropped.
+
+    ``mass`` adapts the number of terms to the query: a query whose weight sits on a few tokens keeps few, a
+    flat one keeps more (two-phase first passes, :class:`spladekit.search.TwoPhase`).
 
     >>> v = SparseVector.from_dict({1: 4.0, 2: 1.0, 3: 0.1})
     >>> prune(v, ratio=0.2)[0].to_dict()
     {1: 4.0, 2: 1.0}
+    >>> prune(v, mass=0.75)[0].to_dict(), prune(v, mass=0.8)[0].to_dict()
+    ({1: 4.0}, {1: 4.0, 2: 1.0})
     >>> pruned, notes = prune(v, max_clauses=1)
     >>> pruned.to_dict(), notes
     ({1: 4.0}, ['query pruned from 3 to 1 terms to stay within the bool clause limit (1024 by default; max_clauses=1)'])
@@ -77,10 +84,13 @@ def prune(
         raise ValueError(f"min_weight must be >= 0 or None, got {min_weight}")
     if ratio is not None and not 0 <= ratio <= 1:
         raise ValueError(f"ratio must be in [0, 1] or None, got {ratio}")
+    if mass is not None and not 0 < mass <= 1:
+        raise ValueError(f"mass must be in (0, 1] or None, got {mass}")
     if max_clauses is not None and max_clauses < 1:
         raise ValueError(f"max_clauses must be >= 1 or None, got {max_clauses}")
     notes: list[str] = []
     vec = vec.positive()
+    total = float(vec.weights.sum(dtype=np.float64))
     keep = np.ones(len(vec), dtype=bool)
     if min_weight is not None:
         keep &= vec.weights >= np.float32(min_weight)
@@ -88,6 +98,11 @@ def prune(
         keep &= vec.weights >= np.float32(ratio) * vec.weights.max()
     if not keep.all():
         vec = SparseVector(vec.ids[keep], vec.weights[keep])
+    if mass is not None and len(vec):
+        # Largest first, ties by id (as top_k): keep up to and including the weight that reaches the mass.
+        order = np.lexsort((vec.ids, -vec.weights))
+        reached = np.cumsum(vec.weights[order], dtype=np.float64) >= mass * total
+        vec = vec.top_k(int(np.argmax(reached)) + 1 if reached.any() else len(vec))
     if top_k is not None:
         vec = vec.top_k(top_k)
     if max_clauses is not None and len(vec) > max_clauses:
@@ -124,6 +139,7 @@ def build_query(
     top_k: int | None = None,
     min_weight: float | None = None,
     ratio: float | None = None,
+    mass: float | None = None,
     max_clauses: int | None = DEFAULT_MAX_CLAUSES,
     filter: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,  # noqa: A002 (the DSL's word)
     source: bool | Sequence[str] | None = None,
@@ -132,7 +148,7 @@ def build_query(
     _check_engine(engine)
     if size < 0 or from_ < 0:
         raise ValueError(f"size and from_ must be >= 0, got size={size}, from_={from_}")
-    pruned, notes = prune(vec, top_k=top_k, min_weight=min_weight, ratio=ratio, max_clauses=max_clauses)
+    pruned, notes = prune(vec, top_k=top_k, min_weight=min_weight, ratio=ratio, mass=mass, max_clauses=max_clauses)
     bool_q: dict[str, Any] = {"should": clauses(pruned, names, engine, field), "minimum_should_match": 1}
     if filter:
         bool_q["filter"] = [dict(f) for f in filter] if isinstance(filter, Sequence) else [dict(filter)]
@@ -153,7 +169,7 @@ def to_query(
 ) -> dict[str, Any]:
     """Query SparseVector -> search body for ``engine`` ("opensearch" or "elasticsearch").
 
-    Options: ``size`` (10), ``from_`` (0), ``top_k``, ``min_weight``, ``ratio`` (pruning),
+    Options: ``size`` (10), ``from_`` (0), ``top_k``, ``min_weight``, ``ratio``, ``mass`` (pruning),
     ``max_clauses`` (1024; a longer query is cut to its largest weights with a :class:`QueryPrunedWarning`),
     ``filter`` (any engine query or list of them, applied as a non-scoring ``bool.filter``) and ``source``
     (``_source``: False, True or a list of fields). An empty vector matches nothing

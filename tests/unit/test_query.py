@@ -78,6 +78,26 @@ def test_clause_limit_prunes_and_says_so() -> None:
         assert len(to_query(vec, NAMES, engine="opensearch", max_clauses=None)["query"]["bool"]["should"]) == 2000
 
 
+def test_mass_keeps_the_fewest_largest_weights_that_reach_it() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(1, 40))
+        vec = SparseVector(rng.choice(30000, n, replace=False), rng.exponential(1.0, n).astype(np.float32))
+        mass = float(rng.uniform(0.05, 1.0))
+        kept, _ = prune(vec, mass=mass)
+        desc = np.sort(vec.weights.astype(np.float64))[::-1]
+        need = int(np.searchsorted(np.cumsum(desc) >= mass * desc.sum(), True)) + 1
+        assert len(kept) == min(need, n)
+        assert np.array_equal(np.sort(kept.weights)[::-1], np.sort(vec.weights)[::-1][: len(kept)])
+        assert kept.weights.sum(dtype=np.float64) >= mass * desc.sum() * (1 - 1e-12)
+    # The mass is of the whole query, so a ratio cut first can leave fewer terms than asked, never more.
+    vec = SparseVector.from_dict({1: 4.0, 2: 3.0, 3: 3.0})
+    assert prune(vec, mass=0.9)[0].to_dict() == {1: 4.0, 2: 3.0, 3: 3.0}
+    assert prune(vec, mass=0.9, ratio=0.9)[0].to_dict() == {1: 4.0}
+    with pytest.raises(ValueError, match="mass"):
+        prune(vec, mass=1.5)
+
+
 def test_filter_size_from_source() -> None:
     vec = SparseVector.from_dict({1: 1.0})
     body = to_query(vec, NAMES, size=5, from_=10, filter={"term": {"lang": "en"}}, source=["title"])

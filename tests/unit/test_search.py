@@ -99,8 +99,23 @@ def test_two_phase_ratio_and_window_checks():
     assert len(body["query"]["bool"]["should"]) == 2  # 3.0 and 1.5 >= 0.5 * 3.0
     with pytest.raises(ValueError, match="window"):
         S.two_phase_body(q, names, "opensearch", k=50, first_pass=S.TwoPhase(window=10))
-    with pytest.raises(ValueError, match="top_k or ratio"):
+    with pytest.raises(ValueError, match="top_k, ratio or mass"):
         S.TwoPhase(top_k=None, ratio=None)
+    with pytest.raises(ValueError, match="mass"):
+        S.TwoPhase(mass=0.0)
+
+
+def test_two_phase_mass_adapts_the_first_pass_to_the_query():
+    names = FeatureNames(VOCAB)
+    peaked = SparseVector.from_dict({1: 8.0, 2: 0.5, 3: 0.5, 4: 0.5, 5: 0.5})  # 80 % on one token
+    flat = SparseVector.from_dict({1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0})
+    plan = S.TwoPhase(top_k=None, mass=0.75, window=20)
+    for vec, first in ((peaked, {"splade.wing"}), (flat, {f"splade.{w}" for w in VOCAB[1:5]})):
+        body = S.two_phase_body(vec, names, "opensearch", k=5, first_pass=plan)
+        assert {c["rank_feature"]["field"] for c in body["query"]["bool"]["should"]} == first
+        assert len(body["rescore"]["query"]["rescore_query"]["bool"]["should"]) == 5
+    capped = S.two_phase_body(flat, names, "opensearch", k=5, first_pass=S.TwoPhase(top_k=2, mass=0.75, window=20))
+    assert len(capped["query"]["bool"]["should"]) == 2  # top_k caps what the mass asks for
 
 
 def test_empty_query_vector_is_a_clear_error():
@@ -369,6 +384,24 @@ def test_cli_search_errors_are_one_clear_line(local_dir, fake_load, tmp_path):
     assert r.exit_code == 2 and "not both" in r.output
     r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--filter", "{nope"])
     assert r.exit_code == 2 and "not JSON" in r.output
+
+
+def test_cli_mass_options_reach_the_search(local_dir, fake_load):
+    runner = CliRunner()
+
+    def ids(*extra: str) -> list[str]:
+        r = runner.invoke(main, ["search", "wing stall lift drag flow", "--local", str(local_dir), "-k", "5",
+                                 "--format", "jsonl", *extra])
+        assert r.exit_code == 0, r.output
+        return [json.loads(line)["id"] for line in r.output.splitlines()]
+
+    exact = ids()
+    # All of the weight: the full query, so the exact ranking; a small mass: one token, another ranking.
+    assert ids("--two-phase", "--first-pass-mass", "1", "--window", "60") == exact
+    assert ids("--prune-mass", "1") == exact
+    assert ids("--prune-mass", "0.05") != exact
+    r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--first-pass-mass", "0.5"])
+    assert r.exit_code == 2 and "apply to --two-phase only" in r.output
 
 
 def test_search_engine_index_reuses_one_searcher_per_index(monkeypatch):

@@ -61,10 +61,15 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
               help="Approximate: match the high-weight tokens, rescore the top --window with the full query.")
 @click.option("--first-pass-terms", default=None, type=click.IntRange(1),
               help="Two-phase: query tokens of the first pass [default: 10].")
+@click.option("--first-pass-mass", default=None, type=click.FloatRange(0, 1, min_open=True),
+              help="Two-phase: the fewest largest query tokens holding this fraction of the query's weight "
+                   "(capped by --first-pass-terms when given).")
 @click.option("--window", default=None, type=click.IntRange(1), help="Two-phase: rescore window [default: 100].")
 @click.option("--prune-top-k", type=click.IntRange(1), help="Keep only the N largest query weights.")
 @click.option("--prune-min-weight", type=click.FloatRange(0), help="Drop query weights below this.")
 @click.option("--prune-ratio", type=click.FloatRange(0, 1), help="Drop query weights below RATIO x the largest.")
+@click.option("--prune-mass", type=click.FloatRange(0, 1, min_open=True),
+              help="Keep only the fewest largest query weights that hold this fraction of the total.")
 @click.option("--filter", "filter_json", metavar="JSON",
               help='Engine query used as a non-scoring filter, e.g. \'{"ids": {"values": ["3", "7"]}}\'.')
 @click.option("--model", default=None, help="Query encoder [default: the index's model, else splade-tiny].")
@@ -75,8 +80,9 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @friendly_errors
 def search(query: str, engine_url: str | None, index_name: str | None, local_dir: Path | None, k: int,
            explain: bool, fmt: str, bm25: bool, hybrid: bool, fusion: str, alpha: float, two_phase: bool,
-           first_pass_terms: int | None, window: int | None, prune_top_k: int | None,
-           prune_min_weight: float | None, prune_ratio: float | None, filter_json: str | None, model: str | None,
+           first_pass_terms: int | None, first_pass_mass: float | None, window: int | None,
+           prune_top_k: int | None, prune_min_weight: float | None, prune_ratio: float | None,
+           prune_mass: float | None, filter_json: str | None, model: str | None,
            qid: str, tag: str, user: str | None, api_key: str | None) -> None:
     """Search QUERY with SPLADE (default), BM25 or both, on an engine index or the local index.
 
@@ -96,8 +102,8 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
         raise click.UsageError("--engine needs --index NAME")
     if index_name and not engine_url:
         raise click.UsageError("--index needs --engine URL")
-    if (first_pass_terms or window) and not two_phase:
-        raise click.UsageError("--first-pass-terms and --window apply to --two-phase only")
+    if (first_pass_terms or first_pass_mass or window) and not two_phase:
+        raise click.UsageError("--first-pass-terms, --first-pass-mass and --window apply to --two-phase only")
     filter_ = None
     if filter_json:
         try:
@@ -108,11 +114,12 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
             raise click.BadParameter("must be a JSON object (an engine query) or a list", param_hint="--filter")
     plan: bool | TwoPhase = False
     if two_phase:
-        plan = TwoPhase(top_k=first_pass_terms or TwoPhase.top_k, window=window or TwoPhase.window)
+        top_k = first_pass_terms if first_pass_mass is not None else first_pass_terms or TwoPhase.top_k
+        plan = TwoPhase(top_k=top_k, mass=first_pass_mass, window=window or TwoPhase.window)
     if engine_url is None and local_dir is None:
         local_dir = paths.default_local_index()
     connect: dict[str, Any] = engine_auth(user, api_key) if engine_url is not None else {}
-    prune = {"top_k": prune_top_k, "min_weight": prune_min_weight, "ratio": prune_ratio}
+    prune = {"top_k": prune_top_k, "min_weight": prune_min_weight, "ratio": prune_ratio, "mass": prune_mass}
     mode = "bm25" if bm25 else "hybrid" if hybrid else "splade"
     hits = run_search(query, engine_url=engine_url, index=index_name, local_dir=local_dir, k=k, mode=mode,
                       two_phase=plan, prune=prune, filter=filter_, explain=explain, model=model, fusion=fusion,
