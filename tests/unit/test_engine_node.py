@@ -55,7 +55,7 @@ def cache(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _fake_distribution(cache: Path, engine: str, launcher_body: str) -> Path:
-    home = cache / "engines" / f"{engine}-{node.VERSIONS[engine]}"
+    home = node.home_dir(engine)
     (home / "config").mkdir(parents=True)
     (home / "config" / "jvm.options").write_text("-Xlog:gc*:file=logs/gc.log\n")
     _script(home / "bin" / engine, launcher_body)
@@ -98,6 +98,35 @@ def test_java_too_old(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_java_found(fake_java: Path) -> None:
     assert node.find_java() == fake_java
+
+
+def test_newer_engine_majors_need_java_21(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jvms = world_dir / "jvms"
+    for name, version in (("java-17-openjdk", "17.0.9"), ("temurin-25-jdk", "25.0.1")):
+        _script(jvms / name / "bin" / "java", f"echo 'openjdk version \"{version}\" 2025-10-21' >&2")
+    for var in ("SPLADEKIT_JAVA_HOME", "JAVA_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", str(world_dir))
+    monkeypatch.setattr(node, "JVM_DIRS", [jvms])
+    assert node.find_java() == jvms / "java-17-openjdk"  # the pinned releases: 17 first
+    assert node.find_java(21) == jvms / "temurin-25-jdk"
+    with pytest.raises(EngineError, match=r"no Java >= 26 found.*Java 17.*Java 25"):
+        node.find_java(26)
+
+
+def test_version_override_moves_artifacts_home_and_java(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spladekit.engines import versions
+
+    assert versions.java_needed("opensearch") == versions.java_needed("elasticsearch") == 17
+    assert node.home_dir("opensearch").name == f"opensearch-{versions.OPENSEARCH_VERSION}"
+    monkeypatch.setenv("SPLADEKIT_OPENSEARCH_VERSION", "3.3.2")
+    monkeypatch.setenv("SPLADEKIT_ELASTICSEARCH_VERSION", "9.2.4")
+    assert node.home_dir("opensearch").name == "opensearch-3.3.2"
+    assert versions.artifacts("opensearch") == ("org.opensearch.distribution.integ-test-zip:opensearch:3.3.2:zip",
+                                                 ("org.opensearch.plugin:mapper-extras-client:3.3.2:jar",))
+    assert versions.artifacts("elasticsearch")[0].endswith(":elasticsearch:9.2.4:zip")
+    assert versions.java_needed("opensearch") == versions.java_needed("elasticsearch") == 21
+    assert versions.VERSIONS["opensearch"] == versions.OPENSEARCH_VERSION  # the pins themselves do not move
 
 
 def test_missing_mvn(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,10 @@ def engine() -> None:
 @click.option("--force", is_flag=True, help="Download and unpack again.")
 @friendly_errors
 def fetch(engine: str, force: bool) -> None:
-    """Download the pinned test distribution with mvn into $SPLADEKIT_CACHE/engines."""
+    """Download the pinned test distribution with mvn into $SPLADEKIT_CACHE/engines.
+
+    Another release: set SPLADEKIT_OPENSEARCH_VERSION or SPLADEKIT_ELASTICSEARCH_VERSION (fetch and start).
+    """
     from spladekit.engines import node
 
     click.echo(str(node.fetch(engine, force=force)))

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spladekit.engines.versions import ARTIFACTS, MAVEN_DEPENDENCY_PLUGIN, VERSIONS
+from spladekit.engines.versions import MAVEN_DEPENDENCY_PLUGIN, artifacts, java_needed, version
 from spladekit.errors import EngineError
 from spladekit.paths import engines_dir
 
@@ -67,8 +67,9 @@ def _hint(engine: str) -> str:
 # --------------------------------------------------------------------------------------------- tools
 
 
-def find_java() -> Path:
-    """A Java home with Java >= 17: ``$SPLADEKIT_JAVA_HOME``, ``$JAVA_HOME``, then ``java`` on PATH."""
+def find_java(min_major: int = MIN_JAVA) -> Path:
+    """A Java home with Java >= ``min_major``: ``$SPLADEKIT_JAVA_HOME``, ``$JAVA_HOME``, ``java`` on PATH, then
+    the JDKs under /usr/lib/jvm (17 first, then 21, then any other)."""
     candidates: list[Path] = []
     for var in ("SPLADEKIT_JAVA_HOME", "JAVA_HOME"):
         if os.environ.get(var):
@@ -78,7 +79,8 @@ def find_java() -> Path:
         candidates.append(Path(on_path).resolve().parent.parent)
     for jvm_dir in JVM_DIRS:
         if jvm_dir.is_dir():
-            candidates += sorted(jvm_dir.glob("java-17-*")) + sorted(jvm_dir.glob("java-21-*"))
+            preferred = sorted(jvm_dir.glob("java-17-*")) + sorted(jvm_dir.glob("java-21-*"))
+            candidates += preferred + sorted(p for p in jvm_dir.iterdir() if p.is_dir() and p not in preferred)
     tried = []
     for home in candidates:
         java = home / "bin" / "java"
@@ -86,13 +88,13 @@ def find_java() -> Path:
             tried.append(f"{home} (no bin/java)")
             continue
         major = _java_major(java)
-        if major is not None and major >= MIN_JAVA:
+        if major is not None and major >= min_major:
             return home
         tried.append(f"{home} (Java {major})")
     raise EngineError(
-        f"no Java >= {MIN_JAVA} found (tried: {', '.join(tried) or 'JAVA_HOME unset and no java on PATH'}). "
-        f"Install a JDK 17 or 21 (e.g. apt-get install openjdk-17-jdk-headless) or point SPLADEKIT_JAVA_HOME "
-        f"at one. {_DOCKER_HINT.format(engine='opensearch')}"
+        f"no Java >= {min_major} found (tried: {', '.join(tried) or 'JAVA_HOME unset and no java on PATH'}). "
+        f"Install a JDK {min_major} or newer (e.g. apt-get install openjdk-{min_major}-jdk-headless) or point "
+        f"SPLADEKIT_JAVA_HOME at one. {_DOCKER_HINT.format(engine='opensearch')}"
     )
 
 
@@ -124,13 +126,13 @@ def find_mvn() -> str:
 def home_dir(engine: str) -> Path:
     """Where the unpacked distribution of ``engine`` lives (it may not exist yet)."""
     _check_engine(engine)
-    return engines_dir() / f"{engine}-{VERSIONS[engine]}"
+    return engines_dir() / f"{engine}-{version(engine)}"
 
 
 def _mvn_copy(artifact: str, dest: Path, engine: str) -> Path:
     mvn = find_mvn()
-    _, name, version, kind = artifact.split(":")
-    target = dest / f"{name}-{version}.{kind}"
+    _, name, release, kind = artifact.split(":")
+    target = dest / f"{name}-{release}.{kind}"
     if target.is_file():
         return target
     # Copy into a private folder and move into place, so a concurrent fetch never sees a partial file.
@@ -172,7 +174,7 @@ def fetch(engine: str, *, force: bool = False) -> Path:
         return home
     downloads = engines_dir() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
-    dist_artifact, extras = ARTIFACTS[engine]
+    dist_artifact, extras = artifacts(engine)
     archive = _mvn_copy(dist_artifact, downloads, engine)
     jars = [_mvn_copy(a, downloads, engine) for a in extras]
     staging = Path(tempfile.mkdtemp(prefix=f".{engine}-", dir=engines_dir()))
@@ -188,7 +190,7 @@ def fetch(engine: str, *, force: bool = False) -> Path:
         if engine == "opensearch":
             _install_mapper_extras(top, jars[0])
         _make_world_readable(top)
-        (top / ".spladekit-complete").write_text(json.dumps({"version": VERSIONS[engine]}) + "\n")
+        (top / ".spladekit-complete").write_text(json.dumps({"version": version(engine)}) + "\n")
         if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
             # Replaced only on request or when incomplete: running nodes may use this folder.
             shutil.rmtree(home)
@@ -201,7 +203,7 @@ def fetch(engine: str, *, force: bool = False) -> Path:
 
 def _install_mapper_extras(home: Path, jar: Path) -> None:
     # PluginInfo rejects unknown keys, and opensearch.version must equal the node's version exactly.
-    version = VERSIONS["opensearch"]
+    release = version("opensearch")
     # The plugin class is MapperExtrasPlugin in 2.19 (ENGINES.md guessed MapperExtrasModulePlugin): read it
     # from the jar rather than trusting a name.
     with zipfile.ZipFile(jar) as zf:
@@ -215,8 +217,8 @@ def _install_mapper_extras(home: Path, jar: Path) -> None:
     (module / "plugin-descriptor.properties").write_text(
         "name=mapper-extras\n"
         "description=Adds advanced field mappers (rank_features, rank_feature); installed by spladekit\n"
-        f"version={version}\n"
-        f"opensearch.version={version}\n"
+        f"version={release}\n"
+        f"opensearch.version={release}\n"
         "java.version=11\n"
         f"classname={classname}\n"
         "extended.plugins=\n"
@@ -559,7 +561,7 @@ def start(
             f"port {port} on 127.0.0.1 is already taken (another node or program listens there); stop it "
             f"(spladekit engine stop --engine {engine} --port {port}) or pick another with --port. {_hint(engine)}"
         )
-    java_home = find_java()
+    java_home = find_java(java_needed(engine))
     owner = _node_user()
     home = runtime_home(engine, fetch(engine), owner)
     if data_dir is None:

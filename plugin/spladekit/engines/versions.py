@@ -6,23 +6,40 @@ Each is the newest patch release that resolved on Maven Central when it was pinn
 
 from __future__ import annotations
 
+import os
+
 OPENSEARCH_VERSION = "2.19.4"
 ELASTICSEARCH_VERSION = "8.19.8"
 
-#: engine name -> (distribution artifact, extra module artifacts) as Maven ``group:artifact:version:type``.
-ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "opensearch": (
-        f"org.opensearch.distribution.integ-test-zip:opensearch:{OPENSEARCH_VERSION}:zip",
-        # rank_features / rank_feature live in mapper-extras, which the integ-test zip does not ship.
-        (f"org.opensearch.plugin:mapper-extras-client:{OPENSEARCH_VERSION}:jar",),
-    ),
-    "elasticsearch": (
-        f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ELASTICSEARCH_VERSION}:zip",
-        (),
-    ),
-}
-
 VERSIONS: dict[str, str] = {"opensearch": OPENSEARCH_VERSION, "elasticsearch": ELASTICSEARCH_VERSION}
+#: Set to run another release with ``spladekit engine start`` (e.g. the major version production runs);
+#: the tests, docker/ and the figures in docs/ use the pinned ones.
+VERSION_ENV: dict[str, str] = {"opensearch": "SPLADEKIT_OPENSEARCH_VERSION",
+                               "elasticsearch": "SPLADEKIT_ELASTICSEARCH_VERSION"}
+#: The first major release of each engine that needs Java 21 (the ones before run on Java 17).
+_JAVA21_FROM: dict[str, int] = {"opensearch": 3, "elasticsearch": 9}
+
+
+def version(engine: str) -> str:
+    """The release of ``engine`` to fetch and start: ``$SPLADEKIT_<ENGINE>_VERSION``, else the pinned one."""
+    return os.environ.get(VERSION_ENV[engine]) or VERSIONS[engine]
+
+
+def artifacts(engine: str) -> tuple[str, tuple[str, ...]]:
+    """(distribution artifact, extra module artifacts) of :func:`version` as Maven ``group:artifact:version:type``."""
+    v = version(engine)
+    if engine == "opensearch":
+        # rank_features / rank_feature live in mapper-extras, which the integ-test zip does not ship.
+        return (f"org.opensearch.distribution.integ-test-zip:opensearch:{v}:zip",
+                (f"org.opensearch.plugin:mapper-extras-client:{v}:jar",))
+    return f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{v}:zip", ()
+
+
+def java_needed(engine: str) -> int:
+    """The oldest Java major version :func:`version` of ``engine`` runs on (OpenSearch 3 and Elasticsearch 9
+    need 21)."""
+    major = int(version(engine).split(".", 1)[0])
+    return 21 if major >= _JAVA21_FROM[engine] else 17
 
 #: The Maven plugin used for ``dependency:copy`` (needs no POM).
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
