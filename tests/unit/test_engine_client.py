@@ -104,3 +104,36 @@ def test_missing_client_names_the_extra(engine: str, module: str, monkeypatch: p
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ImportError, match=r"pip install 'spladekit\[engines\]'"):
         connect("http://127.0.0.1:9200", "docs", engine=engine)
+
+
+def test_elasticsearch_index_keeps_vectors_in_source_on_9_and_still_creates_on_8() -> None:
+    import elasticsearch
+    from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+
+    from spladekit.engines.elasticsearch import ElasticsearchIndex
+    from spladekit.mappings import index_meta, mapping
+
+    def refusal(reason: str) -> elasticsearch.BadRequestError:
+        meta = ApiResponseMeta(400, "1.1", HttpHeaders(), 0.0, NodeConfig("http", "127.0.0.1", 9200))
+        return elasticsearch.BadRequestError(reason, meta, {"error": {"reason": reason}})
+
+    class Indices:
+        def __init__(self, knows_setting: bool) -> None:
+            self.knows_setting, self.created = knows_setting, []
+
+        def create(self, index: str, settings: dict, mappings: dict) -> None:
+            if "mapping" in settings["index"] and not self.knows_setting:  # what Elasticsearch 8.19 answers
+                raise refusal("unknown setting [index.mapping.exclude_source_vectors] please check ...")
+            self.created.append(settings)
+
+    body = mapping("elasticsearch", index_meta("splade-tiny", "abc"))
+    for knows_setting, want in ((True, {"exclude_source_vectors": False}), (False, None)):
+        idx = ElasticsearchIndex.__new__(ElasticsearchIndex)
+        idx.index, idx.client = "docs", type("Client", (), {"indices": Indices(knows_setting)})()
+        idx._create(body)
+        (settings,) = idx.client.indices.created
+        assert settings["index"].get("mapping") == want
+        assert settings["index"]["number_of_shards"] == body["settings"]["index"]["number_of_shards"]
+    idx.client.indices.create = lambda **kw: (_ for _ in ()).throw(refusal("mapper_parsing_exception: bad field"))
+    with pytest.raises(elasticsearch.BadRequestError, match="bad field"):
+        idx._create(body)  # any other refusal is not retried

@@ -37,7 +37,18 @@ class ElasticsearchIndex(EngineIndex):
         return cls(es.Elasticsearch(url, **kwargs), index, url, names)
 
     def _create(self, body: dict[str, Any]) -> None:
-        self.client.indices.create(index=self.index, settings=body["settings"], mappings=body["mappings"])
+        # Elasticsearch 9 leaves sparse_vector values out of _source by default (index.mapping.
+        # exclude_source_vectors); explanations and get_vectors read them from _source, so keep them there.
+        # Elasticsearch 8 does not know the setting and refuses the index: create it without the setting.
+        index_settings = dict(body["settings"].get("index", {}))
+        index_settings["mapping"] = {**index_settings.get("mapping", {}), "exclude_source_vectors": False}
+        settings = {**body["settings"], "index": index_settings}
+        try:
+            self.client.indices.create(index=self.index, settings=settings, mappings=body["mappings"])
+        except _client_module().BadRequestError as exc:
+            if "exclude_source_vectors" not in str(exc):
+                raise
+            self.client.indices.create(index=self.index, settings=body["settings"], mappings=body["mappings"])
 
     def _search(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.client.search(index=self.index, body=body).body
