@@ -127,6 +127,9 @@ def test_version_override_moves_artifacts_home_and_java(cache: Path, monkeypatch
     assert versions.artifacts("elasticsearch")[0].endswith(":elasticsearch:9.2.4:zip")
     assert versions.java_needed("opensearch") == versions.java_needed("elasticsearch") == 21
     assert versions.VERSIONS["opensearch"] == versions.OPENSEARCH_VERSION  # the pins themselves do not move
+    monkeypatch.setenv("SPLADEKIT_OPENSEARCH_VERSION", "latest")
+    with pytest.raises(EngineError, match=r"SPLADEKIT_OPENSEARCH_VERSION='latest' is not a release number"):
+        node.home_dir("opensearch")
 
 
 def test_missing_mvn(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

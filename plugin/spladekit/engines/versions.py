@@ -7,6 +7,9 @@ Each is the newest patch release that resolved on Maven Central when it was pinn
 from __future__ import annotations
 
 import os
+import re
+
+from spladekit.errors import EngineError
 
 OPENSEARCH_VERSION = "2.19.4"
 ELASTICSEARCH_VERSION = "8.19.8"
@@ -22,7 +25,15 @@ _JAVA21_FROM: dict[str, int] = {"opensearch": 3, "elasticsearch": 9}
 
 def version(engine: str) -> str:
     """The release of ``engine`` to fetch and start: ``$SPLADEKIT_<ENGINE>_VERSION``, else the pinned one."""
-    return os.environ.get(VERSION_ENV[engine]) or VERSIONS[engine]
+    wanted = os.environ.get(VERSION_ENV[engine])
+    if not wanted:
+        return VERSIONS[engine]
+    if not re.fullmatch(r"\d+\.\d+\.\d+", wanted):
+        raise EngineError(
+            f"{VERSION_ENV[engine]}={wanted!r} is not a release number like {VERSIONS[engine]}; set it to one "
+            f"(or unset it for the pinned {VERSIONS[engine]})"
+        )
+    return wanted
 
 
 def artifacts(engine: str) -> tuple[str, tuple[str, ...]]:
