@@ -56,7 +56,7 @@ K = 10
 VOCAB = 30522
 
 
-def _local_bench():
+def local_bench():
     """benchmarks/local_index.py (npl vectors cache, tiling): shared, not copied."""
     spec = importlib.util.spec_from_file_location("local_index_bench", ROOT / "benchmarks" / "local_index.py")
     module = importlib.util.module_from_spec(spec)
@@ -292,7 +292,7 @@ def main() -> None:
 
     encoder = SpladeEncoder.load("splade-tiny")
     names = encoder.names
-    data = _local_bench().npl_vectors("splade-tiny")
+    data = local_bench().npl_vectors("splade-tiny")
     docs = SparseBatch(data["doc_offsets"], data["doc_ids"], data["doc_weights"])
     keys = [str(k) for k in data["doc_keys"]]
     qvecs = SparseBatch(data["q_offsets"], data["q_ids"], data["q_weights"])
@@ -307,7 +307,7 @@ def main() -> None:
     extra = tuple(parse_plan(p) for p in args.two_phase)
     corpora = [] if args.skip_npl else [("npl", docs, keys, "npl")]
     for n in args.tile:
-        tiled, tkeys = _local_bench().tile(docs, keys, n)
+        tiled, tkeys = local_bench().tile(docs, keys, n)
         for order in args.order:
             if order == "natural":
                 corpora.append((f"npl-tiled-{n}", tiled, tkeys, None))
@@ -339,9 +339,14 @@ def main() -> None:
             log(f"{engine} {label}: " + json.dumps({m: (v.get('p50_ms'), v.get('recall@10_vs_exact'))
                                                     for m, v in summary.items() if m not in ("ratios", "build")}))
     report["machine"]["load_avg_end"] = os.getloadavg()
+    write_report(report, args.out)
+
+
+def write_report(report: dict, out: Path) -> None:
+    """The report as indented JSON to ``out`` and to stdout."""
     text = json.dumps(report, indent=1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
     print(text)
 
 

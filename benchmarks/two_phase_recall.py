@@ -29,8 +29,6 @@ Prints JSON to stdout and writes it to ``benchmarks/results/two_phase_recall.jso
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import os
 import platform
 import time
@@ -39,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from query import local_bench, write_report  # benchmarks/query.py: this folder is the script's sys.path[0]
 from spladekit.local import lucene
 from spladekit.query import prune
 from spladekit.vectors import SparseBatch, SparseVector
@@ -47,14 +46,6 @@ ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 30522
 K = 10
 WINDOWS = (100, 200, 300, 500)
-
-
-def _local_bench():
-    """benchmarks/local_index.py (npl vectors cache, tiling): shared, not copied."""
-    spec = importlib.util.spec_from_file_location("local_index_bench", ROOT / "benchmarks" / "local_index.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def recall_at_windows(exact: np.ndarray, first: np.ndarray) -> dict[int, float]:
@@ -74,7 +65,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "two_phase_recall.json")
     args = ap.parse_args()
 
-    bench = _local_bench()
+    bench = local_bench()
     data = bench.npl_vectors("splade-tiny")
     docs = SparseBatch(data["doc_offsets"], data["doc_ids"], data["doc_weights"])
     keys = [str(k) for k in data["doc_keys"]]
@@ -148,10 +139,7 @@ def main() -> None:
             for name, r in rows.items()
         },
     }
-    text = json.dumps(report, indent=1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    print(text)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":
