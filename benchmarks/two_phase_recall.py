@@ -3,7 +3,7 @@ recall@10 >= 0.98 against exact SPLADE, without an engine.
 
 The corpus is the query benchmark's (``benchmarks/query.py --tile N``): npl's vectors tiled to N documents with
 each weight scaled by a factor in [0.95, 1.05], stored as Lucene's FeatureField keeps them
-(``spladekit.local.lucene.quantize``), so the scores are the engines' up to float32 summation order. For each
+(``spladekit.lucene.quantize``), so the scores are the engines' up to float32 summation order. For each
 npl query, exact scores over all N documents (scipy CSC, float32), then for each first pass the top ``window``
 documents by first-pass score, rescored exactly: recall@10 is the share of the exact top 10 (a hit tying the
 exact 10th score counts) that the rescored window holds, as ``benchmarks/query.py`` measures it on the engines.
@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from query import local_bench, write_report  # benchmarks/query.py: this folder is the script's sys.path[0]
-from spladekit.local import lucene
+from spladekit import lucene
 from spladekit.query import prune
 from spladekit.vectors import SparseBatch, SparseVector
 

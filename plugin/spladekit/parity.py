@@ -1,6 +1,6 @@
 """Engine vs local index parity: the same query vectors on both must give the same top-k and the same scores.
 
-The local index in ``lucene`` mode is the float32 reference (:mod:`spladekit.local.lucene`: FeatureField
+The local index in ``lucene`` mode is the float32 reference (:mod:`spladekit.lucene`: FeatureField
 quantization, float32 clause products, double sum cast to float32). For each query:
 
 - the engine's top-k ``(id, score)``, and the local index's top-k;

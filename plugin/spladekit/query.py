@@ -1,7 +1,7 @@
 """The one place a query SparseVector becomes engine query DSL.
 
 Both engines score a term as ``float32(boost) * decoded document value`` (a linear FeatureField query), and a
-``bool.should`` adds the terms: the dot product of the score contract (``spladekit.local.lucene``).
+``bool.should`` adds the terms: the dot product of the score contract (``spladekit.lucene``).
 
 - OpenSearch: ``rank_feature`` on ``<field>.<feature>`` with ``linear: {}`` and ``boost = q_t``. The default
   function is ``saturation``, which is not a dot product, so ``linear`` is always spelled out.

@@ -46,7 +46,7 @@ from spladekit.engines.base import safe_url
 from spladekit.errors import EngineError, InputError
 from spladekit.evaluation.runs import RRF_K, rrf, weighted_sum
 from spladekit.features import FeatureNames
-from spladekit.local import lucene
+from spladekit import lucene
 from spladekit.query import DEFAULT_MAX_CLAUSES, QueryPrunedWarning, build_query, clauses
 from spladekit.query import prune as prune_vector
 from spladekit.vectors import SparseVector

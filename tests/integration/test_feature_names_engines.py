@@ -12,7 +12,7 @@ import pytest
 
 from spladekit.engines import connect
 from spladekit.features import FeatureNames
-from spladekit.local import lucene
+from spladekit import lucene
 from spladekit.mappings import index_meta
 from spladekit.vectors import SparseVector
 

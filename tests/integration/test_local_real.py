@@ -48,7 +48,7 @@ def npl(ci, datasets_dir):
 
 
 def _reference(mode, query, doc_vecs):
-    from spladekit.local import lucene
+    from spladekit import lucene
     from spladekit.vectors import SparseBatch
 
     batch = SparseBatch.from_vectors([v.positive() for v in doc_vecs])
@@ -69,7 +69,7 @@ def _reference(mode, query, doc_vecs):
 
 @pytest.mark.parametrize("mode", ["lucene", "exact"])
 def test_real_vectors_numba_numpy_pruned_and_reference_agree(npl, mode):
-    from spladekit.local import lucene
+    from spladekit import lucene
     from spladekit.local.index import LocalIndex
 
     _, keys, doc_vecs, q_vecs = npl

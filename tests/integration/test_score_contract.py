@@ -1,7 +1,7 @@
 """The score contract on real engines: every hit's _score equals the FeatureField reference in float32.
 
 Documents get random positive weights spanning 1e-3..60 (log-uniform); queries get random weights in each
-engine's query form (spladekit.query). The reference is spladekit.local.lucene.reference_scores over the
+engine's query form (spladekit.query). The reference is spladekit.lucene.reference_scores over the
 same vectors; scores must be equal exactly and the hit order must be the reference ranking (ties by id).
 """
 
@@ -13,7 +13,7 @@ import pytest
 from spladekit.engines import connect
 from spladekit.errors import EngineError
 from spladekit.features import FeatureNames
-from spladekit.local import lucene
+from spladekit import lucene
 from spladekit.mappings import index_meta
 from spladekit.vectors import SparseVector
 

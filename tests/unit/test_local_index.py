@@ -9,7 +9,7 @@ import pytest
 
 from spladekit.errors import IndexFormatError
 from spladekit.local import index as index_module
-from spladekit.local import lucene
+from spladekit import lucene
 from spladekit.local.index import LocalIndex
 from spladekit.vectors import SparseBatch, SparseVector
 

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from spladekit.local import _numba, kernels, lucene
+from spladekit import lucene
+from spladekit.local import _numba, kernels
 from spladekit.vectors import SparseBatch, SparseVector
 
 VOCAB = 300

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from spladekit.local import lucene
+from spladekit import lucene
 
 
 def _java_encode(v: float) -> int:

@@ -14,7 +14,7 @@ from spladekit.cli import main
 from spladekit.encoder.runtime import SpladeEncoder
 from spladekit.errors import EngineError, InputError
 from spladekit.features import FeatureNames
-from spladekit.local import lucene
+from spladekit import lucene
 from spladekit.local.index import LocalIndex
 from spladekit.query import DEFAULT_MAX_CLAUSES
 from spladekit.vectors import SparseVector

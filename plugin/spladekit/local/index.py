@@ -41,7 +41,8 @@ import numpy as np
 
 from spladekit import __version__
 from spladekit.errors import IndexFormatError
-from spladekit.local import _numba, kernels, lucene
+from spladekit import lucene
+from spladekit.local import _numba, kernels
 from spladekit.vectors import SparseBatch, SparseVector
 
 Mode = Literal["lucene", "exact"]

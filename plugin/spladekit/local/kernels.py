@@ -10,7 +10,7 @@ A *segment* is a term-major CSR inverted index:
 - ``values``: uint16 FeatureField frequencies (``lucene`` mode, decoded through :func:`decode_table`) or
   float32 weights (``exact`` mode).
 
-A document's score is the engines' arithmetic (see :mod:`spladekit.local.lucene`): for each query term in
+A document's score is the engines' arithmetic (see :mod:`spladekit.lucene`): for each query term in
 ascending id order, the clause ``float32(q_t * value)`` is added to a float64 accumulator; the total is cast
 to float32. Results are ordered by score descending and **ties by internal document number ascending** (the
 order in which documents were added; an upsert gives the document a new, last number). Only documents with a
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spladekit.local import lucene
+from spladekit import lucene
 
 # numba swaps this for numba.prange (see _numba.py); here the batch loop runs serially.
 prange = range
