@@ -239,7 +239,7 @@ def test_distribution_under_a_private_folder_is_mirrored_where_the_node_user_can
     # pytest's tmp_path lives under a private folder itself: the shared side goes directly under /tmp.
     shared_tmp = Path(tempfile.mkdtemp(prefix="spladekit-test-shared-", dir="/tmp"))
     shared_tmp.chmod(0o1777)
-    monkeypatch.setattr(tempfile, "tempdir", str(shared_tmp))
+    monkeypatch.setenv(node.NODE_DIR_ENV, str(shared_tmp))
     owner = (os.getuid(), os.getgid())
     assert not node._traversable_by_others(home)
     try:
@@ -250,9 +250,29 @@ def test_distribution_under_a_private_folder_is_mirrored_where_the_node_user_can
 
 def _check_mirror(home: Path, shared_tmp: Path, owner: tuple[int, int]) -> None:
     mirrored = node.runtime_home("opensearch", home, owner)
-    assert mirrored == shared_tmp / "spladekit-engines" / "opensearch-0.0.0"
+    assert mirrored == shared_tmp / "mirror" / "opensearch-0.0.0"
     assert (mirrored / "bin" / "opensearch").read_text() == "#!/bin/sh\n"
     assert node._traversable_by_others(mirrored / "bin")
     assert os.stat(mirrored / "bin" / "opensearch").st_mode & 0o004
     assert node.runtime_home("opensearch", home, owner) == mirrored  # mirrored once
     assert node.runtime_home("opensearch", home, None) == home  # not root: the user's own folder is fine
+
+
+def test_node_folders_default_where_the_node_user_can_reach_them(tmp_path, monkeypatch):
+    monkeypatch.delenv(node.NODE_DIR_ENV, raising=False)
+    private = tmp_path / "home"
+    (private / "cache").mkdir(parents=True)
+    private.chmod(0o700)
+    monkeypatch.setenv("SPLADEKIT_CACHE", str(private / "cache"))
+    monkeypatch.setattr(node.os, "geteuid", lambda: 0)  # as root: the node runs as another user
+    assert node.shared_root() == node.SYSTEM_NODE_DIR
+    assert node.node_root() == node.SYSTEM_NODE_DIR / "nodes"
+    private.chmod(0o755)
+    tmp_path.chmod(0o755)
+    if node._traversable_by_others(private / "cache"):  # pytest's own base folder may still be private
+        assert node.shared_root() == (private / "cache" / "engines").resolve()
+    monkeypatch.setattr(node.os, "geteuid", lambda: 1000)  # a normal user: nodes run as that user
+    private.chmod(0o700)
+    assert node.shared_root() == (private / "cache" / "engines").resolve()
+    monkeypatch.setenv(node.NODE_DIR_ENV, str(tmp_path / "nodes-here"))
+    assert node.node_root() == (tmp_path / "nodes-here" / "nodes").resolve()

@@ -50,11 +50,9 @@ def fetch(engine: str, force: bool) -> None:
 def start(engine: str, port: int | None, data_dir: str | None, timeout: float) -> None:
     """Start a node (512 MB heap, security off, 127.0.0.1 only) and wait until it is healthy."""
     from spladekit.engines import node
-    from spladekit.paths import engines_dir
-
     port = _port(engine, port)
     if data_dir is None:
-        data_dir = str(engines_dir() / "nodes" / f"{engine}-{port}")
+        data_dir = str(node.node_root() / f"{engine}-{port}")
     n = node.start(engine, port=port, data_dir=data_dir, timeout=timeout)
     click.echo(f"{engine} is up at {n.url} (pid {n.pid}, {n.started_in:.1f} s, data in {n.data_dir})")
 

@@ -238,7 +238,39 @@ def _make_world_readable(root: Path) -> None:
 
 
 def _traversable_by_others(path: Path) -> bool:
-    return all(os.stat(p).st_mode & 0o001 for p in (path, *path.parents))
+    return all(os.stat(p).st_mode & 0o001 for p in (path, *path.parents) if p.exists())
+
+
+#: Set to put node folders (and, as root, the mirrored distributions) somewhere else.
+NODE_DIR_ENV = "SPLADEKIT_NODE_DIR"
+#: Where node folders go as root when the cache sits under a folder the node user cannot enter.
+SYSTEM_NODE_DIR = Path("/var/lib/spladekit")
+
+
+def node_user_can_reach(path: Path) -> bool:
+    """Whether the account nodes run as can enter ``path`` (always, when spladekit does not run as root)."""
+    return os.geteuid() != 0 or _traversable_by_others(Path(path).resolve())
+
+
+def shared_root() -> Path:
+    """The folder node data and (as root) the node's copy of a distribution live under.
+
+    ``$SPLADEKIT_NODE_DIR`` if set; else ``$SPLADEKIT_CACHE/engines`` when the node user can enter it (always
+    for a normal user, whose nodes run as themselves); else, as root with a cache under a private home (mode
+    700, the default ``/root/.cache``), :data:`SYSTEM_NODE_DIR`, created with mode 755.
+    """
+    env = os.environ.get(NODE_DIR_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    cache = engines_dir()
+    if node_user_can_reach(cache):
+        return cache
+    return SYSTEM_NODE_DIR
+
+
+def node_root() -> Path:
+    """Where ``spladekit engine start`` puts a node's folder when no ``--data-dir`` is given."""
+    return shared_root() / "nodes"
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -258,8 +290,10 @@ def runtime_home(engine: str, home: Path, owner: tuple[int, int] | None) -> Path
     """
     if owner is None or _traversable_by_others(home):
         return home
-    shared = Path(tempfile.gettempdir()) / "spladekit-engines"
-    shared.mkdir(mode=0o755, exist_ok=True)
+    shared = shared_root() / "mirror"
+    if not _traversable_by_others(shared.parent):
+        shared = Path(tempfile.gettempdir()) / "spladekit-engines"
+    shared.mkdir(mode=0o755, parents=True, exist_ok=True)
     os.chmod(shared, 0o755)
     target = shared / home.name
     if (target / ".spladekit-complete").is_file():
