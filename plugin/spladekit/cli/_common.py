@@ -1,10 +1,19 @@
-"""Shared CLI plumbing: turning library errors into click errors, engine credentials."""
+"""Shared CLI plumbing: library errors as one-line errors, the connection options every engine verb takes,
+``--report FILE``, and the progress bar.
+
+Exit statuses (every verb): 0 success; 1 an error, in one line on stderr that names the fix; 2 a usage error
+(a bad option or argument); ``ingest`` adds 3 (done, but some records went to the dead letter) and 4 (stopped
+before the end; ``--resume`` continues), ``parity`` exits 1 when the engine and the local index disagree.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -13,20 +22,42 @@ from spladekit.errors import SpladekitError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The exit statuses, for the help texts and the README (ingest's are in spladekit.ingest.report).
+EXIT_HELP = ("Exit status: 0 success; 1 error (one line on stderr naming the fix); 2 usage error; ingest: 3 done "
+             "but records went to the dead letter, 4 stopped before the end (run again with --resume); parity: 1 "
+             "when the engine and the local index disagree.")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
 
 def friendly_errors(func: F) -> F:
-    """Run a command and turn SpladekitError (and a missing extra) into a one-paragraph ClickException."""
+    """Run a command; a user's mistake never ends in a traceback:
+
+    - :class:`SpladekitError` (what spladekit raises on purpose, its message names the fix) -> exit 1;
+    - ``ValueError`` from the library (an option out of range, a bad combination) -> a usage error, exit 2;
+    - a missing extra (``ImportError`` naming ``spladekit[extra]``), an ``OSError`` on a file -> exit 1.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except SpladekitError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except ImportError as exc:
-            if "spladekit[" in str(exc):
-                raise click.ClickException(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except SpladekitError as exc:
+            raise click.ClickException(_one_line(exc)) from None
+        except ValueError as exc:
+            raise click.UsageError(_one_line(exc)) from None
+        except ImportError as exc:
+            if "spladekit[" in str(exc) or "pip install" in str(exc):
+                raise click.ClickException(_one_line(exc)) from None
+            raise
+        except OSError as exc:
+            raise click.ClickException(_one_line(exc)) from None
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -48,3 +79,79 @@ def engine_auth(user: str | None, api_key: str | None) -> dict[str, str]:
     if api_key is not None:
         auth["api_key"] = api_key
     return auth
+
+
+def connection_options(func: F) -> F:
+    """The credential and TLS options of every verb that talks to an engine (ingest, search, parity, eval,
+    doctor): ``--user`` (password from ``$SPLADEKIT_ENGINE_PASSWORD`` or a prompt), ``--api-key``,
+    ``--ca-certs``, ``--insecure``, ``--timeout``. The command receives them as one ``connection`` argument
+    (call :func:`connect_kwargs` on it)."""
+    options = [
+        click.option("--user", envvar="SPLADEKIT_ENGINE_USER", default=None, help=USER_HELP),
+        click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", default=None,
+                     help="Engine API key [env SPLADEKIT_ENGINE_API_KEY]."),
+        click.option("--ca-certs", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="CA bundle (PEM) that signed the engine's certificate."),
+        click.option("--insecure", "--no-verify-certs", "insecure", is_flag=True,
+                     help="Do not verify the engine's TLS certificate (anyone on the path can read and change "
+                          "the traffic; for throw-away test nodes only)."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+                     help="Seconds to wait for one engine request."),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, user: str | None, api_key: str | None, ca_certs: str | None, insecure: bool,
+                timeout: float, **kwargs: Any) -> Any:
+        connection = {"user": user, "api_key": api_key, "ca_certs": ca_certs, "insecure": insecure,
+                      "timeout": timeout}
+        return func(*args, connection=connection, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def connect_kwargs(connection: Mapping[str, Any], *, with_timeout: bool = True) -> dict[str, Any]:
+    """The keyword arguments :func:`spladekit.engines.connect` (and ingest, search, parity, eval) take."""
+    if connection.get("insecure"):
+        click.secho("WARNING: --insecure: the engine's TLS certificate is NOT verified; anyone between you and "
+                    "the engine can read and change the traffic, credentials included.", fg="red", err=True)
+    out: dict[str, Any] = engine_auth(connection.get("user"), connection.get("api_key"))
+    out["ca_certs"] = connection.get("ca_certs")
+    out["verify_certs"] = not connection.get("insecure")
+    if with_timeout:
+        out["timeout"] = connection.get("timeout", 60.0)
+    return out
+
+
+def report_option(func: F) -> F:
+    """``--report FILE``: the JSON report goes there (stdout keeps the human summary)."""
+    return click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+                        default=None, help="Write the JSON report to FILE (stdout keeps the human summary).")(func)
+
+
+def write_report(path: Path | None, data: Mapping[str, Any] | str) -> None:
+    """Write a JSON report atomically enough for scripts (the whole text at once)."""
+    if path is None:
+        return
+    text = data if isinstance(data, str) else json.dumps(data, indent=2, default=str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+class Progress:
+    """A tqdm bar on stderr that ingest can also tell about truncated documents (``note``)."""
+
+    def __init__(self, total: int | None, desc: str, unit: str = "doc") -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+    def __call__(self, n: int) -> None:
+        self.bar.update(n)
+
+    def note(self, **counts: int) -> None:
+        self.bar.set_postfix(counts, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -13,19 +13,26 @@ from spladekit.cli._common import friendly_errors
 @click.argument("model_name", metavar="MODEL", default="splade-tiny")
 @click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False),
               help="Directory to write model.onnx, the tokenizer and spladekit_encoder.json into.")
-@click.option("--opset", default=17, show_default=True, help="ONNX opset.")
-@click.option("--max-length", default=256, show_default=True, help="Tokens per text (longer texts: see encode).")
-@click.option("--top-k", type=int, default=None, help="Add an in-graph top-k output; vectors keep K terms at most.")
-@click.option("--vocab-blocks", default=120, show_default=True,
+@click.option("--opset", default=17, show_default=True, type=click.IntRange(13), help="ONNX opset.")
+@click.option("--max-length", type=click.IntRange(8), default=None,
+              help="Longest window the export runs [default: the model's own, 512 for splade-tiny].")
+@click.option("--top-k", type=click.IntRange(1), default=None,
+              help="Add an in-graph top-k output; vectors keep K terms at most.")
+@click.option("--vocab-blocks", default=120, show_default=True, type=click.IntRange(1),
               help="Slices of the vocabulary projection, each reduced while in cache.")
 @friendly_errors
-def export(model_name: str, output: str, opset: int, max_length: int, top_k: int | None, vocab_blocks: int) -> None:
+def export(model_name: str, output: str, opset: int, max_length: int | None, top_k: int | None,
+           vocab_blocks: int) -> None:
     """Export MODEL (splade-tiny, an HF id or a local directory) to an ONNX encoder with pooling fused in."""
+    import time
+
     from spladekit.encoder.export import export as export_model
     from spladekit.models import resolve_model
 
+    started = time.perf_counter()
     out = export_model(resolve_model(model_name), output, opset=opset, max_length=max_length, top_k=top_k,
                        vocab_blocks=vocab_blocks, source_name=model_name)
+    click.echo(f"exported {model_name} to {out} in {time.perf_counter() - started:.1f} s", err=True)
     click.echo(str(out))
 
 
@@ -33,17 +40,23 @@ def export(model_name: str, output: str, opset: int, max_length: int, top_k: int
 @click.argument("texts", nargs=-1, required=True)
 @click.option("--model", "model_dir", default="splade-tiny", show_default=True,
               help="Exported encoder directory, or a model name/dir to export once into the cache.")
-@click.option("--top-k", default=20, show_default=True, help="Tokens to print per text.")
+@click.option("--top-k", default=20, show_default=True, type=click.IntRange(1), help="Tokens to print per text.")
 @click.option("--query", is_flag=True, help="Encode as queries (always truncated) instead of documents.")
+@click.option("--max-length", type=click.IntRange(8), default=None,
+              help="Tokens per window [default: the model's own, 512 for splade-tiny].")
 @click.option("--long-text", type=click.Choice(["truncate", "split"]), default="truncate", show_default=True,
-              help="Documents longer than the model's max length: cut them, or max-pool overlapping windows.")
+              help="Documents longer than --max-length: cut them, or max-pool overlapping windows.")
+@click.option("--max-windows", type=click.IntRange(1), default=None, help="With --long-text split: windows per text.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per text instead of a table.")
 @friendly_errors
-def encode(texts: tuple[str, ...], model_dir: str, top_k: int, query: bool, long_text: str, as_json: bool) -> None:
+def encode(texts: tuple[str, ...], model_dir: str, top_k: int, query: bool, max_length: int | None, long_text: str,
+           max_windows: int | None, as_json: bool) -> None:
     """Print the top tokens and weights SPLADE gives each of TEXTS."""
     from spladekit.encoder.runtime import SpladeEncoder
 
-    encoder = SpladeEncoder.load(model_dir, long_text=long_text)
+    if max_windows is not None and long_text != "split":
+        raise click.UsageError("--max-windows applies to --long-text split only")
+    encoder = SpladeEncoder.load(model_dir, long_text=long_text, max_length=max_length, max_windows=max_windows)
     vectors = encoder.encode_queries(list(texts)) if query else encoder.encode_documents(list(texts))
     for text, vec in zip(texts, vectors, strict=True):
         pairs = encoder.decode(vec, top_k)
@@ -54,6 +67,7 @@ def encode(texts: tuple[str, ...], model_dir: str, top_k: int, query: bool, long
         for token, weight in pairs:
             click.echo(f"  {token:<20} {weight:.4f}")
     stats = encoder.last_stats
-    if stats.truncated or stats.empty:
-        click.echo(f"{stats.truncated} text(s) truncated at {encoder.max_length} tokens, {stats.empty} empty",
+    if stats.truncated or stats.empty or stats.split:
+        click.echo(f"{stats.truncated} text(s) truncated at {encoder.max_length} tokens ({stats.tokens_dropped} "
+                   f"tokens dropped), {stats.split} split into {stats.windows} windows, {stats.empty} empty",
                    err=True)

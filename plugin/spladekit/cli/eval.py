@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
-from spladekit.cli._common import friendly_errors
+from spladekit.cli._common import connect_kwargs, connection_options, friendly_errors, report_option, write_report
 
 
-@click.command("eval")
+@click.command("eval", epilog="Exit status: 0 the evaluation ran (excluded input is listed, not an error); 1 error; "
+               "2 usage error.")
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--engine", "engine_url", metavar="URL", help="Evaluate SPLADE (and --bm25) on this engine.")
 @click.option("--local/--no-local", "local", default=None,
               help="Evaluate SPLADE on the embedded local index (default: on unless --engine is given).")
 @click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field); needs --engine.")
-@click.option("--hybrid", is_flag=True, help="Add SPLADE+BM25 fusion (RRF and weighted sum); needs --engine.")
+@click.option("--hybrid", is_flag=True, help="Add SPLADE+BM25 fusion (RRF and weighted), as search --hybrid does.")
 @click.option("--metrics", "metrics", multiple=True, metavar="MEASURE",
               help="ir_measures names, repeatable or space separated [default: nDCG@10 RR@10 R@100 AP].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write TREC runs, report.json and the per-query plot here.")
+@report_option
 @click.option("--model", default="splade-tiny", show_default=True, help="Model name or directory.")
+@click.option("--max-length", type=click.IntRange(8), default=None,
+              help="Tokens per window for documents and queries [default: the model's own].")
+@click.option("--long-text", type=click.Choice(["truncate", "split"]), default="truncate", show_default=True,
+              help="Documents longer than --max-length: cut, or encoded whole as max-pooled windows.")
+@click.option("--max-windows", type=click.IntRange(1), default=None, help="With --long-text split: windows per doc.")
 @click.option("--split", default="test", show_default=True, help="Qrels split: qrels/<split>.tsv.")
 @click.option("--qrels", "qrels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Judgments file to use instead (BEIR tsv or TREC qrels).")
@@ -33,12 +41,14 @@ from spladekit.cli._common import friendly_errors
               help="Local scoring: as the engines do (lucene) or with unquantized weights (exact).")
 @click.option("--index", "index_name", metavar="NAME", help="Engine index [default: spladekit-eval-<dataset>].")
 @click.option("--rebuild", is_flag=True, help="Re-encode and re-index even when a matching index exists.")
+@connection_options
 @click.option("--silent", is_flag=True, help="No progress bars.")
 @friendly_errors
 def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: bool, hybrid: bool,
-          metrics: tuple[str, ...], out_dir: Path | None, model: str, split: str, qrels_path: Path | None,
+          metrics: tuple[str, ...], out_dir: Path | None, report_path: Path | None, model: str,
+          max_length: int | None, long_text: str, max_windows: int | None, split: str, qrels_path: Path | None,
           run_files: tuple[Path, ...], k: int, local_mode: str, index_name: str | None, rebuild: bool,
-          silent: bool) -> None:
+          connection: dict[str, Any], silent: bool) -> None:
     """Evaluate retrieval on DATASET_DIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
 
     Searches with SPLADE on the local index and/or an engine (plus BM25 and hybrid), or, with --run,
@@ -49,24 +59,34 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
     """
     from spladekit.evaluation import DEFAULT_MEASURES, DataWarning, evaluate, evaluate_run_files
 
+    if (bm25 or hybrid) and not engine_url:
+        raise click.UsageError("--bm25 and --hybrid need --engine URL (the local index holds vectors, not text)")
+    if max_windows is not None and long_text != "split":
+        raise click.UsageError("--max-windows applies to --long-text split only")
     measures = [m for arg in metrics for m in arg.split()] or list(DEFAULT_MEASURES)
     if local is None:
         local = engine_url is None
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
+        warnings.simplefilter("always")
         if run_files:
             report = evaluate_run_files(dataset_dir, run_files, metrics=measures, out_dir=out_dir, split=split,
                                         qrels_path=qrels_path)
         else:
+            connect = connect_kwargs(connection, with_timeout=False) if engine_url else {}
             report = evaluate(dataset_dir, engine_url=engine_url, local=local, bm25=bm25, hybrid=hybrid,
                               metrics=measures, out_dir=out_dir, model=model, split=split, qrels_path=qrels_path,
                               k=k, local_mode=local_mode, index_name=index_name, rebuild=rebuild,
-                              progress=not silent)
+                              progress=not silent, max_length=max_length, long_text=long_text,
+                              max_windows=max_windows, **connect)
     for w in caught:
-        if issubclass(w.category, DataWarning):
+        if issubclass(w.category, DataWarning) or issubclass(w.category, UserWarning):
             click.echo(f"warning: {w.message}", err=True)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     click.echo(report.table())
+    encoding = report.settings.get("encoding") or {}
+    if encoding.get("texts"):
+        click.echo(f"documents: {encoding['texts']} encoded at {encoding['max_length']} tokens ({encoding['long_text']}"
+                   f"): {encoding['truncated']} truncated, {encoding['tokens_dropped']} tokens dropped, "
+                   f"{encoding['windows']} windows", err=True)
+    write_report(report_path, report.to_dict(per_query=False))
     for what, path in report.files.items():
         click.echo(f"{what}: {path}", err=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from spladekit.cli._common import USER_HELP, engine_auth, friendly_errors
+from spladekit.cli._common import connect_kwargs, connection_options, friendly_errors
 
 FORMATS = ("table", "jsonl", "trec")
 SNIPPET = 70
@@ -73,17 +73,18 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @click.option("--filter", "filter_json", metavar="JSON",
               help='Engine query used as a non-scoring filter, e.g. \'{"ids": {"values": ["3", "7"]}}\'.')
 @click.option("--model", default=None, help="Query encoder [default: the index's model, else splade-tiny].")
+@click.option("--max-length", type=click.IntRange(8), default=None,
+              help="Tokens of the query the encoder reads [default: the model's own].")
 @click.option("--qid", default="1", show_default=True, help="Query id written in --format trec.")
 @click.option("--tag", default="spladekit", show_default=True, help="Run tag written in --format trec.")
-@click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help=USER_HELP)
-@click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="Engine API key [env SPLADEKIT_ENGINE_API_KEY].")
+@connection_options
 @friendly_errors
 def search(query: str, engine_url: str | None, index_name: str | None, local_dir: Path | None, k: int,
            explain: bool, fmt: str, bm25: bool, hybrid: bool, fusion: str, alpha: float, two_phase: bool,
            first_pass_terms: int | None, first_pass_mass: float | None, window: int | None,
            prune_top_k: int | None, prune_min_weight: float | None, prune_ratio: float | None,
-           prune_mass: float | None, filter_json: str | None, model: str | None,
-           qid: str, tag: str, user: str | None, api_key: str | None) -> None:
+           prune_mass: float | None, filter_json: str | None, model: str | None, max_length: int | None,
+           qid: str, tag: str, connection: dict[str, Any]) -> None:
     """Search QUERY with SPLADE (default), BM25 or both, on an engine index or the local index.
 
     \b
@@ -91,7 +92,7 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
     spladekit search "how do wings stall" --local .spladekit/index -k 5 --format trec
     """
     from spladekit import paths
-    from spladekit.search import TwoPhase
+    from spladekit.query import TwoPhase
     from spladekit.search import search as run_search
 
     if bm25 and hybrid:
@@ -116,12 +117,15 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
     if two_phase:
         top_k = first_pass_terms if first_pass_mass is not None else first_pass_terms or TwoPhase.top_k
         plan = TwoPhase(top_k=top_k, mass=first_pass_mass, window=window or TwoPhase.window)
+        if k > plan.window:
+            raise click.BadParameter(f"-k {k} is above the two-phase window ({plan.window}): lower -k or pass "
+                                     f"--window {k}", param_hint="-k")
     if engine_url is None and local_dir is None:
         local_dir = paths.default_local_index()
-    connect: dict[str, Any] = engine_auth(user, api_key) if engine_url is not None else {}
+    connect: dict[str, Any] = connect_kwargs(connection) if engine_url is not None else {}
     prune = {"top_k": prune_top_k, "min_weight": prune_min_weight, "ratio": prune_ratio, "mass": prune_mass}
     mode = "bm25" if bm25 else "hybrid" if hybrid else "splade"
     hits = run_search(query, engine_url=engine_url, index=index_name, local_dir=local_dir, k=k, mode=mode,
                       two_phase=plan, prune=prune, filter=filter_, explain=explain, model=model, fusion=fusion,
-                      alpha=alpha, **connect)
+                      alpha=alpha, max_length=max_length, **connect)
     click.echo(format_hits(hits, fmt, qid=qid, tag=tag))

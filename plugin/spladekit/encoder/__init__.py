@@ -22,8 +22,9 @@ QUERY_ONNX_NAME = "query.onnx"
 QUERY_TABLE_NAME = "query_vocab.npz"
 # Format of CONFIG_NAME; bump when a field changes meaning.
 CONFIG_VERSION = 1
-# How the graph is built; cached exports (models.onnx_dir) from another revision are exported again.
-EXPORT_REVISION = 8
+# How the graph is built; cached exports (store.onnx_dir) from another revision are exported again. 9: the
+# default max_length is the model's own (512 for splade-tiny, was 256).
+EXPORT_REVISION = 9
 
 __all__ = ["CONFIG_NAME", "ONNX_NAME", "QUERY_ONNX_NAME", "QUERY_TABLE_NAME",
            "CONFIG_VERSION", "EXPORT_REVISION", "SpladeEncoder"]

@@ -28,9 +28,13 @@ The ``sum`` strategy has no such shortcut and is exported as the textbook formul
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import logging
 import shutil
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,8 @@ import numpy as np
 import onnx
 import torch
 import transformers
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.transformers import optimizer
 from torch import nn
 
 from spladekit import __version__
@@ -51,9 +57,9 @@ from spladekit.encoder import (
 )
 from spladekit.encoder.pooling import SpladePooling
 from spladekit.errors import ModelError
+from spladekit.models import sha256_file, verify_model_dir
 
 DEFAULT_OPSET = 17
-DEFAULT_MAX_LENGTH = 256
 DEFAULT_VOCAB_BLOCKS = 120  # ~254 columns: a 256-token block of logits (260 KB) stays in L2
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
@@ -105,8 +111,6 @@ def _add_fused_max_pooling(model: onnx.ModelProto, weight: np.ndarray, bias: np.
     ([tokens, V / vocab_blocks]) stay in cache and the [B, S, V] logits never exist. Bias, relu and log1p run
     once on [B, V] after the max (they are monotone, see the module docstring).
     """
-    from onnx import TensorProto, helper, numpy_helper
-
     vocab = weight.shape[0]
     bounds = np.linspace(0, vocab, vocab_blocks + 1).astype(int)
     inits = [numpy_helper.from_array(np.ascontiguousarray(weight[a:b].T, dtype=np.float32), f"spladekit_w{i}")
@@ -176,8 +180,6 @@ def _query_graph(model: onnx.ModelProto, weight: np.ndarray,
     candidates exactly in one compiled pass; in onnxruntime those steps cost more than the screen saves.
     The result is the batch graph's, term for term (tested); the batch axis must be 1.
     """
-    from onnx import TensorProto, helper, numpy_helper
-
     weight = np.asarray(weight, dtype=np.float32)  # [V, H]
     step = np.abs(weight).max(axis=1) / SCREEN_LEVELS
     step[step == 0] = 1.0  # an all-zero row: any step gives q = 0 and no error
@@ -218,8 +220,6 @@ def _zero_segments(model: onnx.ModelProto) -> None:
     shape: 15 small operators, ~0.1 ms of operator overhead on a query of 20 tokens. spladekit never passes
     token types, so one ``Mul`` gives the same zeros; the orphaned operators are then removed.
     """
-    from onnx import helper, numpy_helper
-
     nodes = list(model.graph.node)
     for pos, node in enumerate(nodes):
         if node.op_type == "EmbedLayerNormalization" and len(node.input) > 1 and node.input[1]:
@@ -261,8 +261,6 @@ def _log1p_nodes(x: str, out: str) -> list:
 def _finish_pooling(model: onnx.ModelProto, nodes: list, inits: list, bias: np.ndarray,
                     top_k: int | None) -> onnx.ModelProto:
     """Append bias, relu and the exact log1p to ``spladekit_maxes`` [B, V]; outputs ``splade`` (+ top-k)."""
-    from onnx import TensorProto, helper, numpy_helper
-
     vocab = int(bias.shape[0])
     mk = helper.make_node
     inits = inits + [
@@ -295,16 +293,47 @@ def _fuse_transformer(path: Path, config: Any) -> None:
     onnxruntime contrib operators (CPU and CUDA providers). It cuts a short query's encoder time by about a
     third on the development machine; parity with the torch reference is tested on the fused graphs.
     """
-    import logging
-
-    from onnxruntime.transformers import optimizer
-
     heads = getattr(config, "num_attention_heads", getattr(config, "n_heads", 0))
     width = getattr(config, "hidden_size", getattr(config, "dim", 0))
-    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
     fused = optimizer.optimize_model(str(path), model_type="bert", num_heads=int(heads), hidden_size=int(width),
                                      opt_level=1)
     fused.save_model_to_file(str(path))
+
+
+def model_max_length(model_dir: Path, config: Any) -> int:
+    """The model's own maximum tokens per text: its tokenizer's ``model_max_length`` (when it is a real limit,
+    not transformers' 1e30 placeholder), capped by the position embeddings (512 for the default model)."""
+    limit = int(getattr(config, "max_position_embeddings", 512))
+    try:
+        tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+        stated = int(tokenizer_config.get("model_max_length", limit))
+    except (OSError, ValueError, TypeError, OverflowError):
+        stated = limit
+    return min(limit, stated) if stated < 1_000_000 else limit
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence what the tracer and exporter say about every BERT export and is expected here, for this call
+    only: the TracerWarnings about Python booleans in transformers' masking code (the shapes are dynamic axes),
+    the opset-11 advanced-indexing note, transformers' weight-loading progress bar and the transformer
+    optimizer's log. Other warnings still surface."""
+    hf_logging = transformers.utils.logging
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    optimizer_log = logging.getLogger("onnxruntime.transformers")
+    level = optimizer_log.level
+    optimizer_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message=r"Exporting aten::index operator", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r".*TorchScript-based ONNX export", category=DeprecationWarning)
+            yield
+    finally:
+        optimizer_log.setLevel(level)
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _weights_file(model_dir: Path) -> Path:
@@ -315,7 +344,7 @@ def _weights_file(model_dir: Path) -> Path:
 
 
 def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_OPSET,
-           max_length: int = DEFAULT_MAX_LENGTH, top_k: int | None = None,
+           max_length: int | None = None, top_k: int | None = None,
            pooling: SpladePooling | None = None, vocab_blocks: int = DEFAULT_VOCAB_BLOCKS,
            source_name: str | None = None, fuse: bool = True) -> Path:
     """Export the masked LM in ``model_dir`` (HF format) to ``out_dir``: graphs, tokenizer files, config.
@@ -325,12 +354,19 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
     blocks, for batches) and ``query.onnx`` with ``query_vocab.npz`` (an exact int8 screen of the vocabulary,
     then float32 on the candidates, for a single short text).
     ``fuse`` runs onnxruntime's transformer fusions (fused attention, layer norms, GELU) on the encoder layers.
+    ``max_length`` (default: the model's own, :func:`model_max_length`) is the longest window the runtime may
+    run; it can run any shorter one (``SpladeEncoder(max_length=...)``).
     """
-    from spladekit.models import sha256_file, verify_model_dir
+    with _quiet():
+        return _export(Path(model_dir), Path(out_dir), opset=opset, max_length=max_length, top_k=top_k,
+                       pooling=pooling, vocab_blocks=vocab_blocks, source_name=source_name, fuse=fuse)
 
+
+def _export(model_dir: Path, out_dir: Path, *, opset: int, max_length: int | None, top_k: int | None,
+            pooling: SpladePooling | None, vocab_blocks: int, source_name: str | None, fuse: bool) -> Path:
     model_dir = verify_model_dir(model_dir)
     pooling = pooling or SpladePooling()
-    if max_length < 8:
+    if max_length is not None and max_length < 8:
         raise ValueError(f"max_length must be at least 8, got {max_length}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be a positive integer or None, got {top_k}")
@@ -339,7 +375,9 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
 
     mlm = transformers.AutoModelForMaskedLM.from_pretrained(str(model_dir), attn_implementation="eager").eval()
     config = mlm.config
-    limit = getattr(config, "max_position_embeddings", max_length)
+    limit = int(getattr(config, "max_position_embeddings", max_length or 512))
+    if max_length is None:
+        max_length = model_max_length(model_dir, config)
     if max_length > limit:
         raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
     hidden = _Hidden(mlm).eval()
@@ -372,8 +410,6 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
         query_graph, query_table = _query_graph(copy.deepcopy(graph), weight, bias)
         graph = _add_fused_max_pooling(graph, weight, bias, vocab_blocks, top_k)
     elif top_k is not None:
-        from onnx import TensorProto, helper, numpy_helper
-
         graph.graph.initializer.append(numpy_helper.from_array(np.array([min(top_k, vocab_size)], np.int64),
                                                                "spladekit_k"))
         graph.graph.node.append(helper.make_node("TopK", ["splade", "spladekit_k"], ["top_weights", "top_ids"],

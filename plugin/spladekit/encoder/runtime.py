@@ -5,10 +5,16 @@
 0.25
 
 Texts are tokenized in one parallel call, sorted by length so that a batch pads little (the waste is
-reported in :class:`EncodeStats`), run through the graph, and returned in their input order. Texts longer
-than the exported ``max_length`` follow an explicit policy: ``truncate`` (default; counted) or ``split``
-into overlapping windows whose vectors are max-pooled, which equals SPLADE-max over the whole text up to the
-windows' context. Empty and whitespace-only texts encode to an empty vector without running the model.
+reported in :class:`EncodeStats`), run through the graph, and returned in their input order.
+
+Long texts. ``max_length`` is the tokens per window (special tokens included): the export's own length (the
+model's, 512 for the default) unless a shorter one is asked for. Documents longer than that follow an explicit
+policy, never a silent one: ``truncate`` (cut; counted in :attr:`EncodeStats.truncated` with the tokens
+dropped) or ``split`` into windows of ``max_length`` tokens overlapping by ``stride``, encoded in the same
+batches as everything else and max-pooled per document (SPLADE's own aggregation over tokens, so a split
+document is SPLADE-max over its whole text, up to the windows' context); ``max_windows`` bounds the windows per
+document (the rest is dropped and counted). Queries are always truncated. Empty and whitespace-only texts
+encode to an empty vector without running the model.
 """
 
 from __future__ import annotations
@@ -16,16 +22,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
 
-from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION
+from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, screen
 from spladekit.encoder.pooling import SpladePooling
+from spladekit.encoder.store import is_export, onnx_dir
 from spladekit.errors import InputError, ModelError
 from spladekit.features import FeatureNames
+from spladekit.schema import ModelIdentity
 from spladekit.vectors import SparseVector
 
 LongTextPolicy = Literal["truncate", "split"]
@@ -44,7 +56,8 @@ class EncodeStats:
 
     texts: int = 0
     empty: int = 0  # empty or whitespace-only texts, encoded as empty vectors
-    truncated: int = 0  # texts cut at max_length (policy "truncate")
+    truncated: int = 0  # texts that lost tokens: cut at max_length ("truncate"), or past max_windows ("split")
+    tokens_dropped: int = 0  # tokens of those texts the model never saw
     split: int = 0  # texts split into several windows (policy "split")
     windows: int = 0  # sequences actually run through the model
     tokens: int = 0  # real tokens run through the model, special tokens included
@@ -52,6 +65,12 @@ class EncodeStats:
     batches: int = 0
     graph: str = ""  # "query" (one short text, the query graph) or "batch" (the per-text Loop graph)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, other: EncodeStats) -> None:
+        """Accumulate another call's counts (for a job's report)."""
+        for name in ("texts", "empty", "truncated", "tokens_dropped", "split", "windows", "tokens", "positions",
+                     "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
     def padding_waste(self) -> float:
@@ -63,16 +82,6 @@ class EncodeStats:
         out.pop("extra")
         out["padding_waste"] = round(self.padding_waste, 6)
         return out | self.extra
-
-
-class Contribution(NamedTuple):
-    """One shared term of a query and a document: ``contribution = query_weight * doc_weight``."""
-
-    token: str
-    token_id: int
-    query_weight: float
-    doc_weight: float
-    contribution: float
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -94,7 +103,8 @@ class SpladeEncoder:
     """
 
     def __init__(self, directory: str | Path, device: Device = "cpu", threads: int | None = None,
-                 batch_size: int = 32, long_text: LongTextPolicy = "truncate", stride: int | None = None) -> None:
+                 batch_size: int = 32, long_text: LongTextPolicy = "truncate", stride: int | None = None,
+                 max_length: int | None = None, max_windows: int | None = None) -> None:
         if device not in _DEVICES:
             raise ValueError(f"device {device!r} is not supported; valid values: {', '.join(map(repr, _DEVICES))}")
         if long_text not in _POLICIES:
@@ -114,7 +124,12 @@ class SpladeEncoder:
             raise ModelError(f"{config_path} has format_version {config.get('format_version')}, this spladekit "
                              f"reads {CONFIG_VERSION}; re-export the model with `spladekit export`")
         self.pooling = SpladePooling.from_dict(config["pooling"])
-        self.max_length = int(config["max_length"])
+        #: The longest window the export supports (its position embeddings; the model's own maximum).
+        self.export_max_length = int(config["max_length"])
+        if max_length is not None and not 8 <= max_length <= self.export_max_length:
+            raise ValueError(f"max_length must be in [8, {self.export_max_length}] (this export's maximum), "
+                             f"got {max_length}")
+        self.max_length = int(max_length) if max_length is not None else self.export_max_length
         self.vocab_size = int(config["vocab_size"])
         self.batch_size = int(batch_size)
         self.long_text: LongTextPolicy = long_text
@@ -122,6 +137,9 @@ class SpladeEncoder:
         self.stride = int(stride) if stride is not None else self.max_length // 4
         if not 0 <= self.stride < self.max_length - 2:
             raise ValueError(f"stride must be in [0, {self.max_length - 2}), got {self.stride}")
+        if max_windows is not None and max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1 or None (no bound), got {max_windows}")
+        self.max_windows = max_windows
 
         self._tokenizer = self._load_tokenizer()
         self._split_tokenizer: Any = None
@@ -146,8 +164,18 @@ class SpladeEncoder:
         self.info: dict[str, Any] = dict(config) | {
             "directory": str(self.directory), "device": device,
             "providers": self._session.get_providers(), "threads": self.threads,
+            "max_length": self.max_length, "export_max_length": self.export_max_length,
+            "long_text": self.long_text, "stride": self.stride, "max_windows": self.max_windows,
         }
         self.last_stats = EncodeStats()
+
+    def identity(self) -> ModelIdentity:
+        """Which model made this encoder's document vectors, and how (the record indexes keep and check)."""
+        return ModelIdentity(
+            model=str(self.info.get("source_model") or self.directory), weights_sha256=self.info.get("weights_sha256"),
+            pooling=self.pooling.strategy, max_length=self.max_length, long_text=self.long_text, backend="onnx",
+            dtype="float32",
+        )
 
     @classmethod
     def load(cls, dir_or_name: str | Path = "splade-tiny", device: Device = "cpu", threads: int | None = None,
@@ -158,15 +186,11 @@ class SpladeEncoder:
         directory needs only onnxruntime and tokenizers.
         """
         path = Path(str(dir_or_name)).expanduser()
-        if not (path / CONFIG_NAME).is_file():
-            from spladekit.models import onnx_dir
-
+        if not is_export(path):
             path = onnx_dir(dir_or_name)
         return cls(path, device=device, threads=threads, **options)
 
     def _load_tokenizer(self) -> Any:
-        from tokenizers import Tokenizer
-
         path = self.directory / "tokenizer.json"
         if not path.is_file():
             raise ModelError(f"{self.directory} has no tokenizer.json; re-export the model")
@@ -176,8 +200,6 @@ class SpladeEncoder:
         return tok
 
     def _load_session(self, onnx_name: str, device: str, threads: int) -> Any:
-        import onnxruntime as ort
-
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -239,18 +261,28 @@ class SpladeEncoder:
 
         owners: list[int] = []  # window -> position in `live`
         windows: list[list[int]] = []
+        limit = self.max_windows if split and self.max_windows is not None else None
         for j, enc in enumerate(encodings):
             more = enc.overflowing
             windows.append(enc.ids)
             owners.append(j)
-            if more:
-                if split:
-                    stats.split += 1
-                    for extra in more:
-                        windows.append(extra.ids)
-                        owners.append(j)
-                else:
-                    stats.truncated += 1
+            if not more:
+                continue
+            kept = more if split else []
+            if limit is not None:
+                kept = more[: limit - 1]
+            dropped = more[len(kept):]
+            if split:
+                stats.split += 1
+            for extra in kept:
+                windows.append(extra.ids)
+                owners.append(j)
+            if dropped:
+                stats.truncated += 1
+                # An overflow window repeats `stride` tokens of the one before it (split mode only).
+                overlap = self.stride if split else 0
+                stats.tokens_dropped += sum(max(0, len(o.ids) - sum(o.special_tokens_mask) - overlap)
+                                            for o in dropped)
         stats.windows = len(windows)
 
         rows = self._run_windows(windows, stats, progress)
@@ -273,7 +305,9 @@ class SpladeEncoder:
             return SparseVector.empty()
         encoding = self._tokenizer.encode(text, add_special_tokens=True)
         window = encoding.ids
-        stats.truncated = 1 if encoding.overflowing else 0
+        if encoding.overflowing:
+            stats.truncated = 1
+            stats.tokens_dropped = sum(len(o.ids) - sum(o.special_tokens_mask) for o in encoding.overflowing)
         stats.windows = 1
         if len(window) > QUERY_GRAPH_MAX_TOKENS:
             return self._run_windows([window], stats, False)[0]
@@ -319,12 +353,8 @@ class SpladeEncoder:
 
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=len(batches), desc="encoding", unit="batch")
         if len(batches) > 1 and self.threads > 1 and self._device == "cpu":
-            from concurrent.futures import ThreadPoolExecutor
-
             if self._batch_session is None:
                 self._batch_session = self._load_session(self._onnx_name, "cpu", 1)
             # onnxruntime releases the GIL in run(); each worker computes whole batches on its own core.
@@ -344,8 +374,6 @@ class SpladeEncoder:
     def _query_path(self) -> _QueryPath | None:
         """The single-text path, loaded on first use; None when the export has none or numba is missing."""
         if self._query is None and self._query_config is not None:
-            from spladekit.encoder import screen
-
             kernel = screen.compiled()
             if kernel is None:  # without numba the screen's test would run as plain Python: use the batch graph
                 self._query_config = None
@@ -367,19 +395,6 @@ class SpladeEncoder:
         order = np.lexsort((vec.ids, -vec.weights))
         tokens = self.names.tokens
         return [(tokens[int(vec.ids[k])], float(vec.weights[k])) for k in order]
-
-    def explain(self, query: SparseVector, doc: SparseVector, top_k: int | None = None) -> list[Contribution]:
-        """Per-token contributions to ``query.dot(doc)``, largest first; without ``top_k`` they sum to it."""
-        common, qi, di = np.intersect1d(query.ids, doc.ids, assume_unique=True, return_indices=True)
-        qw = query.weights[qi].astype(np.float64)
-        dw = doc.weights[di].astype(np.float64)
-        contrib = qw * dw
-        order = np.lexsort((common, -contrib))
-        if top_k is not None:
-            order = order[:top_k]
-        tokens = self.names.tokens
-        return [Contribution(tokens[int(common[k])], int(common[k]), float(qw[k]), float(dw[k]), float(contrib[k]))
-                for k in order]
 
     def __repr__(self) -> str:
         return (f"SpladeEncoder({self.info.get('source_model')!r}, max_length={self.max_length}, "

@@ -1,43 +1,27 @@
-"""OpenSearch and Elasticsearch behind one small protocol (:class:`EngineIndex`); client imports are lazy.
+"""Connecting to OpenSearch and Elasticsearch: :func:`connect` gives an :class:`EngineIndex` for one index.
 
-Usage (needs a running engine)::
+What differs between the engines is in their dialects (:mod:`spladekit.dialects`); client libraries are the
+``engines`` extra, imported when a client is made. Usage (needs a running engine)::
 
     from spladekit.engines import connect
-    from spladekit.mappings import index_meta
+    from spladekit.schema import SCHEMA
 
     idx = connect("http://127.0.0.1:9200", "docs", names=encoder.names)  # engine detected from GET /
-    idx.create(index_meta("splade-tiny", sha256))
+    idx.create(SCHEMA.meta(encoder.identity()))
     for ok, doc_id, info in idx.bulk_index((d.id, idx.source(d.vec, text=d.text)) for d in docs): ...
     idx.refresh()
-    hits = idx.search_vector(query_vec, k=10)  # [Hit(id, score: float32, source)]
 
-Node management (fetch, start, stop test nodes without Docker) is in :mod:`spladekit.engines.node`.
+Searching goes through :class:`spladekit.search.Searcher`; node management (fetch, start, stop test nodes
+without Docker) is in :mod:`spladekit.engines.node`.
 """
 
 from __future__ import annotations
 
-from spladekit.engines.base import (
-    ENGINE_NAMES,
-    BulkResult,
-    Credentials,
-    EngineIndex,
-    Hit,
-    detect_engine,
-    safe_url,
-    split_url,
-)
+from spladekit import dialects
+from spladekit.engines.base import BulkResult, Credentials, EngineIndex, detect_engine, safe_url, split_url
 from spladekit.features import FeatureNames
 
-__all__ = [
-    "ENGINE_NAMES",
-    "BulkResult",
-    "Credentials",
-    "EngineIndex",
-    "Hit",
-    "connect",
-    "detect_engine",
-    "safe_url",
-]
+__all__ = ["BulkResult", "Credentials", "EngineIndex", "connect", "detect_engine", "safe_url"]
 
 
 def connect(
@@ -57,7 +41,7 @@ def connect(
 
     Credentials may be given as arguments or in the URL (``https://user:pass@host:9200``); they go to the
     client only and never appear in error messages. ``names`` (the model's FeatureNames) is used by
-    :meth:`EngineIndex.search_vector` and :meth:`EngineIndex.source`.
+    :meth:`EngineIndex.source` and :meth:`EngineIndex.get_vectors`.
     """
     clean, url_user, url_password = split_url(url)
     creds = Credentials(
@@ -67,14 +51,5 @@ def connect(
         ca_certs=ca_certs,
         verify_certs=verify_certs,
     )
-    if engine is None:
-        engine = detect_engine(clean, creds)
-    if engine == "opensearch":
-        from spladekit.engines.opensearch import OpenSearchIndex
-
-        return OpenSearchIndex.connect(clean, index, creds, names, timeout)
-    if engine == "elasticsearch":
-        from spladekit.engines.elasticsearch import ElasticsearchIndex
-
-        return ElasticsearchIndex.connect(clean, index, creds, names, timeout)
-    raise ValueError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINE_NAMES)}")
+    spec = dialects.get(engine if engine is not None else detect_engine(clean, creds))
+    return EngineIndex(spec, spec.connect(clean, creds, timeout), index, clean, names)

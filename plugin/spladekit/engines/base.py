@@ -1,8 +1,8 @@
-"""What both engines share: connecting, engine detection, credentials, and the index protocol.
+"""Talking to an engine: credentials, engine detection, and :class:`EngineIndex`, one index on one engine.
 
-:class:`EngineIndex` holds all the logic; the per-engine subclasses only build their client and spell the
-few calls whose keywords differ. Credentials live in the client only: URLs in messages have their user
-info removed, and errors never repeat request headers.
+Nothing here is specific to one engine: the client, its error types and the calls whose keywords differ come
+from the engine's dialect (:mod:`spladekit.dialects`). Credentials live in the client only: URLs in messages
+have their user info removed, and errors never repeat request headers.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import numpy as np
-
+from spladekit import dialects
+from spladekit.dialects import EngineSpec
 from spladekit.errors import EngineError, InputError
 from spladekit.features import FeatureNames
-from spladekit.mappings import SPARSE_FIELD, mapping
-from spladekit.query import Query, build_query
+from spladekit.mappings import mapping
+from spladekit.schema import SCHEMA
 from spladekit.vectors import SparseVector
-
-ENGINE_NAMES: tuple[str, ...] = ("opensearch", "elasticsearch")
 
 
 @dataclass(frozen=True)
@@ -104,11 +102,8 @@ def safe_url(url: str) -> str:
 
 
 def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float = 10.0) -> str:
-    """Which engine answers at ``url``: from ``GET /`` (or the ``X-elastic-product`` header).
-
-    Elasticsearch's integ-test distribution lacks the root endpoint (``GET /`` answers 405) but, like every
-    Elasticsearch 8, names itself in the ``X-elastic-product`` response header.
-    """
+    """Which engine answers at ``url``: the first dialect that recognizes the ``GET /`` response (headers and
+    body; Elasticsearch's integ-test distribution answers 405 there but names itself in a header)."""
     req = urllib.request.Request(url.rstrip("/") + "/", headers=creds.headers())
     ctx = None
     if url.startswith("https"):
@@ -132,29 +127,19 @@ def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float =
             f"cannot reach an engine at {safe_url(url)} ({reason}); start one with "
             f"'spladekit engine start --engine opensearch' (or elasticsearch), or check the URL"
         ) from None
-    if (headers.get("X-elastic-product") or "").lower() == "elasticsearch":
-        return "elasticsearch"
     try:
         info = json.loads(body or b"{}")
     except ValueError:
         info = {}
-    version = info.get("version", {}) if isinstance(info, dict) else {}
-    if version.get("distribution") == "opensearch" or "opensearch" in str(info.get("tagline", "")).lower():
-        return "opensearch"
-    if version.get("number"):
-        return "elasticsearch"
+    if not isinstance(info, dict):
+        info = {}
+    for spec in dialects.specs().values():
+        if spec.recognizes(headers, info):
+            return spec.name
     raise EngineError(
-        f"{safe_url(url)} does not look like OpenSearch or Elasticsearch; pass engine='opensearch' or "
-        f"'elasticsearch' explicitly"
+        f"{safe_url(url)} does not look like any engine spladekit speaks ({', '.join(dialects.names())}); pass "
+        f"engine=... explicitly"
     )
-
-
-class Hit(NamedTuple):
-    """One search hit: document id, engine score (float32, as Lucene computed it), and ``_source``."""
-
-    id: str
-    score: np.float32
-    source: dict[str, Any]
 
 
 class BulkResult(NamedTuple):
@@ -188,41 +173,29 @@ class BulkResult(NamedTuple):
 
 
 class EngineIndex:
-    """One index on one engine. Create it from the generated mapping, bulk-index, search with a vector."""
+    """One index on one engine: create it from the generated mapping, bulk-index, read back, send searches.
 
-    engine: str = ""
+    Searches are built by :mod:`spladekit.query` and sent with :meth:`search_body`; :class:`spladekit.search.Searcher`
+    is the one place that does both.
+    """
 
-    def __init__(self, client: Any, index: str, url: str, names: FeatureNames | None = None) -> None:
+    def __init__(self, spec: EngineSpec, client: Any, index: str, url: str, names: FeatureNames | None = None) -> None:
         if not index or index != index.lower() or index.startswith(("_", "-", "+")):
             raise InputError(f"index name {index!r} must be lower-case and not start with _, - or +")
+        self.spec = spec
         self.client = client
         self.index = index
         self.url = url
         self.names = names
-        self.field = SPARSE_FIELD
-        #: The last query sent by :meth:`search_vector` (body, pruned vector, notes about pruning).
-        self.last_query: Query | None = None
+        self.field = SCHEMA.sparse
+
+    @property
+    def engine(self) -> str:
+        return self.spec.name
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({safe_url(self.url)!r}, index={self.index!r})"
+        return f"EngineIndex({self.engine!r}, {safe_url(self.url)!r}, index={self.index!r})"
 
-    # ----------------------------------------------------------------------------- engine-specific calls
-    def _create(self, body: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _mget(self, ids: list[str]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _helpers(self) -> Any:
-        raise NotImplementedError
-
-    def _error_types(self) -> tuple[type[BaseException], ...]:
-        raise NotImplementedError
-
-    # ----------------------------------------------------------------------------- shared
     def _fail(self, what: str, exc: BaseException) -> EngineError:
         status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
         info = getattr(exc, "info", None) or getattr(exc, "body", None)
@@ -237,10 +210,10 @@ class EngineIndex:
         if not reason:
             # The clients were given URLs without user info, so their messages carry no secrets.
             reason = f"{type(exc).__name__}: {exc}"
-        if "maxClauseCount" in reason:
-            reason += "; the query has too many terms: prune it (max_clauses=..., top_k=... in search_vector)"
+        if "maxClauseCount" in reason or "too_many_clauses" in reason:
+            reason += "; the query has too many terms: prune it (max_clauses=..., --prune-top-k N)"
         elif "index_not_found" in reason:
-            reason += "; create it first (ingest creates it from the mapping)"
+            reason += "; create it first (spladekit ingest creates it from the mapping)"
         return EngineError(
             f"{self.engine} at {safe_url(self.url)} failed to {what} on index {self.index!r}"
             + (f" (HTTP {status})" if isinstance(status, int) else "")
@@ -250,51 +223,44 @@ class EngineIndex:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except self._error_types() as exc:
+        except self.spec.error_types() as exc:
             raise self._fail(what, exc) from None
 
-    def search(self, query_text: str, **options: Any) -> list[Any]:
-        """Search with text: SPLADE (default), ``mode="bm25"`` or ``"hybrid"``, ``two_phase``, ``explain``...
-        (see :class:`spladekit.search.Searcher`); the query encoder is the index's model, kept per index."""
-        from spladekit.search import search_engine_index
-
-        return search_engine_index(self, query_text, **options)
-
     def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Send any search request body (BM25 ``match``, rescore, hybrid halves) and return the engine's
-        response; failures come out as :class:`EngineError` naming the engine, index and reason."""
-        return self._call("search", self._search, dict(body))
+        """Send a search request body (built by :mod:`spladekit.query`) and return the engine's response;
+        failures come out as :class:`EngineError` naming the engine, index and reason."""
+        return self._call("search", self.spec.search, self.client, self.index, dict(body))
 
     def exists(self) -> bool:
         return bool(self._call("check the index exists", self.client.indices.exists, index=self.index))
 
-    def create(self, meta: Mapping[str, Any], exist_ok: bool = True) -> bool:
-        """Create the index from the generated mapping with ``meta`` as ``_meta``; False if it existed.
+    def mapping(self) -> dict[str, Any]:
+        """The index's mapping as the engine reports it (``{index: {"mappings": ...}}``)."""
+        resp = self._call("read the mapping", self.client.indices.get_mapping, index=self.index)
+        return dict(getattr(resp, "body", resp))
 
-        An existing index with a different model in its ``_meta`` is an error even with ``exist_ok``: its
-        vectors would not match this model's queries.
-        """
+    def field_type(self, field: str) -> str | None:
+        """The mapped type of ``field`` (None when the index has no such field)."""
+        for entry in self.mapping().values():
+            props = entry.get("mappings", {}).get("properties", {})
+            if field in props:
+                return props[field].get("type", "object")
+        return None
+
+    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int = 0) -> bool:
+        """Create the index from the generated mapping with ``meta`` as ``_meta``; False if it existed (its
+        ``_meta`` is then the caller's to check, :func:`spladekit.schema.check_identity`)."""
         if self.exists():
-            if not exist_ok:
-                raise EngineError(f"index {self.index!r} already exists on {safe_url(self.url)}; delete it first")
-            current = self.meta() or {}
-            for key in ("model", "model_sha256", "feature_names"):
-                if key in meta and key in current and current[key] != meta[key]:
-                    raise EngineError(
-                        f"index {self.index!r} was built with {key}={current[key]!r}, not {meta[key]!r}; "
-                        f"use another index name or delete it (its vectors belong to the other model)"
-                    )
             return False
-        self._call("create the index", self._create, mapping(self.engine, meta))
+        body = mapping(self.spec, meta, shards=shards, replicas=replicas)
+        self._call("create the index", self.spec.create_index, self.client, self.index, body)
         return True
 
     def meta(self) -> dict[str, Any] | None:
         """The index's ``_meta`` (None if the index does not exist or has none)."""
         if not self.exists():
             return None
-        resp = self._call("read the mapping", self.client.indices.get_mapping, index=self.index)
-        body = dict(getattr(resp, "body", resp))
-        for entry in body.values():
+        for entry in self.mapping().values():
             meta = entry.get("mappings", {}).get("_meta")
             return dict(meta) if meta else None
         return None
@@ -304,6 +270,12 @@ class EngineIndex:
 
     def refresh(self) -> None:
         self._call("refresh", self.client.indices.refresh, index=self.index)
+
+    def store_bytes(self) -> int:
+        """Primary store size in bytes (``_stats/store``)."""
+        stats = self._call("read index stats", self.client.indices.stats, index=self.index, metric="store")
+        stats = dict(getattr(stats, "body", stats))
+        return int(stats["indices"][self.index]["primaries"]["store"]["size_in_bytes"])
 
     def delete_index(self) -> bool:
         """Delete this index (only this one); False if it did not exist."""
@@ -347,8 +319,7 @@ class EngineIndex:
             for doc_id, src in docs:
                 yield {"_op_type": "index", "_index": self.index, "_id": str(doc_id), "_source": src}
 
-        helpers = self._helpers()
-        results = helpers.streaming_bulk(
+        results = self.spec.helpers().streaming_bulk(
             self.client,
             actions(),
             chunk_size=chunk_size,
@@ -363,24 +334,6 @@ class EngineIndex:
             op = next(iter(item.values())) if isinstance(item, dict) and item else {}
             yield BulkResult(bool(ok), str(op.get("_id", "")), op)
 
-    def search_vector(
-        self,
-        vec: SparseVector,
-        k: int = 10,
-        *,
-        names: FeatureNames | None = None,
-        **options: Any,
-    ) -> list[Hit]:
-        """Top-``k`` hits for a query vector (scores as the engine computed them, float32).
-
-        ``options`` go to :func:`spladekit.query.build_query` (``from_``, ``top_k``, ``min_weight``,
-        ``ratio``, ``max_clauses``, ``filter``, ``source``). What pruning did is in ``self.last_query.notes``.
-        """
-        q = build_query(vec, self._require_names(names), self.engine, self.field, size=k, **options)
-        self.last_query = q
-        resp = self._call("search", self._search, q.body)
-        return [Hit(h["_id"], np.float32(h["_score"]), h.get("_source") or {}) for h in resp["hits"]["hits"]]
-
     def get_vectors(self, ids: Sequence[str], *, names: FeatureNames | None = None) -> dict[str, SparseVector]:
         """The stored sparse vectors of ``ids`` read back from ``_source`` (missing ids are left out)."""
         names = self._require_names(names)
@@ -388,5 +341,5 @@ class EngineIndex:
 
     def get_features(self, ids: Sequence[str]) -> dict[str, dict[str, float]]:
         """Like :meth:`get_vectors` but the raw {feature name: weight} from ``_source``."""
-        resp = self._call("get documents", self._mget, [str(i) for i in ids])
+        resp = self._call("get documents", self.spec.mget, self.client, self.index, [str(i) for i in ids])
         return {d["_id"]: d["_source"].get(self.field, {}) for d in resp["docs"] if d.get("found")}

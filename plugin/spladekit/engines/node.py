@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spladekit.engines.versions import MAVEN_DEPENDENCY_PLUGIN, artifacts, java_needed, version
+from spladekit import dialects
+from spladekit.dialects import EngineSpec
 from spladekit.errors import EngineError
 from spladekit.paths import engines_dir
 
-ENGINES = ("opensearch", "elasticsearch")
+#: The Maven plugin used for ``dependency:copy`` (needs no POM).
+MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 #: The unprivileged account nodes run as when spladekit runs as root.
 NODE_USER = "spladekit"
 HEAP = "512m"
@@ -54,10 +56,8 @@ _DOCKER_HINT = (
 )
 
 
-def _check_engine(engine: str) -> str:
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
-    return engine
+def _spec(engine: str | EngineSpec) -> EngineSpec:
+    return dialects.get(engine)
 
 
 def _hint(engine: str) -> str:
@@ -125,8 +125,8 @@ def find_mvn() -> str:
 
 def home_dir(engine: str) -> Path:
     """Where the unpacked distribution of ``engine`` lives (it may not exist yet)."""
-    _check_engine(engine)
-    return engines_dir() / f"{engine}-{version(engine)}"
+    spec = _spec(engine)
+    return engines_dir() / f"{spec.name}-{spec.release()}"
 
 
 def _mvn_copy(artifact: str, dest: Path, engine: str) -> Path:
@@ -168,13 +168,13 @@ def _mvn_copy_into(mvn: str, artifact: str, private: Path, target: Path, engine:
 
 def fetch(engine: str, *, force: bool = False) -> Path:
     """Download (once) and unpack the pinned distribution of ``engine``; returns its home folder."""
-    _check_engine(engine)
+    spec = _spec(engine)
     home = home_dir(engine)
     if home.is_dir() and (home / ".spladekit-complete").is_file() and not force:
         return home
     downloads = engines_dir() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
-    dist_artifact, extras = artifacts(engine)
+    dist_artifact, extras = spec.artifacts()
     archive = _mvn_copy(dist_artifact, downloads, engine)
     jars = [_mvn_copy(a, downloads, engine) for a in extras]
     staging = Path(tempfile.mkdtemp(prefix=f".{engine}-", dir=engines_dir()))
@@ -187,10 +187,10 @@ def fetch(engine: str, *, force: bool = False) -> Path:
                 if mode:
                     os.chmod(staging / info.filename, mode & 0o7777)
         (top,) = [p for p in staging.iterdir() if p.is_dir()]
-        if engine == "opensearch":
-            _install_mapper_extras(top, jars[0])
+        if jars:
+            spec.install_modules(top, jars)
         _make_world_readable(top)
-        (top / ".spladekit-complete").write_text(json.dumps({"version": version(engine)}) + "\n")
+        (top / ".spladekit-complete").write_text(json.dumps({"version": spec.release()}) + "\n")
         if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
             # Replaced only on request or when incomplete: running nodes may use this folder.
             shutil.rmtree(home)
@@ -199,31 +199,6 @@ def fetch(engine: str, *, force: bool = False) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return home
-
-
-def _install_mapper_extras(home: Path, jar: Path) -> None:
-    # PluginInfo rejects unknown keys, and opensearch.version must equal the node's version exactly.
-    release = version("opensearch")
-    # The plugin class is MapperExtrasPlugin in 2.19 (ENGINES.md guessed MapperExtrasModulePlugin): read it
-    # from the jar rather than trusting a name.
-    with zipfile.ZipFile(jar) as zf:
-        classes = [n for n in zf.namelist() if re.fullmatch(r"org/opensearch/index/mapper/\w*Plugin\.class", n)]
-    if len(classes) != 1:
-        raise EngineError(f"{jar} has no single org.opensearch.index.mapper.*Plugin class (found {classes})")
-    classname = classes[0][: -len(".class")].replace("/", ".")
-    module = home / "modules" / "mapper-extras"
-    module.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(jar, module / jar.name)
-    (module / "plugin-descriptor.properties").write_text(
-        "name=mapper-extras\n"
-        "description=Adds advanced field mappers (rank_features, rank_feature); installed by spladekit\n"
-        f"version={release}\n"
-        f"opensearch.version={release}\n"
-        "java.version=11\n"
-        f"classname={classname}\n"
-        "extended.plugins=\n"
-        "has.native.controller=false\n"
-    )
 
 
 def _make_world_readable(root: Path) -> None:
@@ -517,9 +492,7 @@ def _config_yaml(engine: str, port: int, transport_port: int, data_dir: Path, se
         # Test machines are often nearly full; watermarks would make indexes read-only mid-test.
         "cluster.routing.allocation.disk.threshold_enabled": False,
     }
-    if engine == "elasticsearch":
-        # Local test node only: no TLS, no users. Never expose it beyond 127.0.0.1.
-        base["xpack.security.enabled"] = False
+    base.update(_spec(engine).node_settings())
     base.update(settings)
     lines = [f"# written by spladekit for a local test node on 127.0.0.1:{port}"]
     lines += [f"{k}: {_yaml_value(v)}" for k, v in base.items()]
@@ -539,8 +512,7 @@ def _prepare_dir(engine: str, home: Path, data_dir: Path, config: str, owner: tu
         text = re.sub(r"(file=|ErrorFile=)logs/", rf"\g<1>{data_dir}/logs/", text)
         text = re.sub(r"HeapDumpPath=data\b", f"HeapDumpPath={data_dir}/data", text)
         opts.write_text(text)
-    yml = "opensearch.yml" if engine == "opensearch" else "elasticsearch.yml"
-    (conf / yml).write_text(config)
+    (conf / _spec(engine).config_file).write_text(config)
     (conf / "jvm.options.d").mkdir(exist_ok=True)
     # Always set the heap: otherwise it is sized from the machine's RAM.
     (conf / "jvm.options.d" / "spladekit-heap.options").write_text(f"-Xms{HEAP}\n-Xmx{HEAP}\n")
@@ -584,7 +556,8 @@ def start(
     file (e.g. ``{"thread_pool.write.queue_size": 1}``). ``data_dir``: the node's folder; a new temporary one
     when None, the same folder again to restart a stopped or killed node on its data.
     """
-    _check_engine(engine)
+    spec = _spec(engine)
+    engine = spec.name
     settings = dict(settings or {})
     if port is None:
         port = free_port()
@@ -595,7 +568,7 @@ def start(
             f"port {port} on 127.0.0.1 is already taken (another node or program listens there); stop it "
             f"(spladekit engine stop --engine {engine} --port {port}) or pick another with --port. {_hint(engine)}"
         )
-    java_home = find_java(java_needed(engine))
+    java_home = find_java(spec.java_needed())
     owner = _node_user()
     home = runtime_home(engine, fetch(engine), owner)
     if data_dir is None:
@@ -606,22 +579,18 @@ def start(
     _prepare_dir(engine, home, data_dir, _config_yaml(engine, port, transport_port, data_dir, settings), owner)
 
     pid_file = data_dir / "node.pid"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSEARCH_", "ES_", "JAVA_"))}
+    # The launchers read JAVA_* and their own prefixed variables (heap, options): start from none of the
+    # caller's, so that the node gets exactly the settings written above.
+    prefixes = ("JAVA_", *(s.env_prefix for s in dialects.specs().values()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env["HOME"] = str(data_dir)
     env["JAVA_HOME"] = str(java_home)
-    if engine == "opensearch":
-        env["OPENSEARCH_JAVA_HOME"] = str(java_home)
-        env["OPENSEARCH_PATH_CONF"] = str(data_dir / "config")
-        cmd = [str(home / "bin" / "opensearch"), "-p", str(pid_file)]
-    else:
-        env["ES_JAVA_HOME"] = str(java_home)
-        env["ES_PATH_CONF"] = str(data_dir / "config")
-        tmp = data_dir / "tmp"
-        tmp.mkdir(exist_ok=True)
-        if owner:
-            os.chown(tmp, *owner)
-        env["ES_TMPDIR"] = str(tmp)
-        cmd = [str(home / "bin" / "elasticsearch"), "-p", str(pid_file)]
+    tmp = data_dir / "tmp"
+    tmp.mkdir(exist_ok=True)
+    if owner:
+        os.chown(tmp, *owner)
+    env.update(spec.launch_env(java_home, data_dir / "config", tmp))
+    cmd = [str(home / spec.launcher), "-p", str(pid_file)]
 
     t0 = time.monotonic()
     with open(data_dir / "logs" / "console.log", "ab") as log:
@@ -697,7 +666,7 @@ def _read_state(engine: str, port: int) -> dict[str, Any] | None:
 
 def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the node spladekit started for ``engine`` on ``port`` (by its pid file). False if none ran."""
-    _check_engine(engine)
+    engine = _spec(engine).name
     state = _read_state(engine, port)
     if state is None:
         return False
@@ -717,7 +686,7 @@ def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
 
 def status(engine: str, port: int) -> dict[str, Any]:
     """What is known about ``engine`` on ``port``: the recorded node (if any), whether it answers, its health."""
-    _check_engine(engine)
+    engine = _spec(engine).name
     state = _read_state(engine, port) or {}
     info: dict[str, Any] = {"engine": engine, "port": port, "url": f"http://127.0.0.1:{port}", **state}
     pid = state.get("pid")

@@ -1,7 +1,8 @@
 """Retrieval evaluation: SPLADE (local index, engine) beside BM25 and hybrid fusion on a BEIR test collection.
 
-:func:`evaluate` loads the collection (:mod:`.datasets`), builds or reuses the indexes (:mod:`.build`), runs
-every query against every requested system (:mod:`.runs`), scores the runs with ir_measures
+:func:`evaluate` loads the collection (:mod:`spladekit.datasets`), builds or reuses the indexes with ingest
+(:mod:`.build`), runs every query against every requested system through the same searcher as ``spladekit
+search`` (:mod:`.runs`), scores the runs with ir_measures
 (:mod:`.metrics`), and writes TREC runs, a JSON report with quality beside cost (:mod:`.report`) and a
 per-query SPLADE-minus-BM25 plot (:mod:`.plot`).
 """
@@ -10,11 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from spladekit.evaluation.datasets import Dataset, DataWarning, Exclusions, load_beir, load_qrels, load_run, write_run
+from spladekit.datasets import Dataset, DataWarning, Exclusions, load_beir, load_qrels
+from spladekit.encoder.runtime import SpladeEncoder
+from spladekit.engines import connect, safe_url
+from spladekit.errors import InputError
+from spladekit.evaluation import build
 from spladekit.evaluation.metrics import DEFAULT_MEASURES, compute, parse_measures
+from spladekit.evaluation.plot import plot_delta
 from spladekit.evaluation.report import EvalReport, SystemResult
-from spladekit.evaluation.runs import SystemRun, rrf, weighted_sum
+from spladekit.evaluation.runs import SystemRun, run_bm25, run_hybrid, run_splade
+from spladekit.evaluation.trec import load_run, write_run
+from spladekit.fusion import HYBRID_WINDOW
+from spladekit.search import Searcher, check_query_encoder
 
 __all__ = [
     "DEFAULT_MEASURES",
@@ -31,13 +41,11 @@ __all__ = [
     "load_beir",
     "load_qrels",
     "load_run",
-    "rrf",
-    "weighted_sum",
     "write_run",
 ]
 
-#: Hybrid weights for (SPLADE, BM25) in the weighted-sum fusion; equal by default, recorded in the report.
-HYBRID_WEIGHTS = (0.5, 0.5)
+#: Weight of SPLADE in the weighted hybrid (BM25 gets 1 - alpha); the CLI's default too.
+HYBRID_ALPHA = 0.5
 
 
 def evaluate_runs(
@@ -88,17 +96,8 @@ def evaluate_run_files(
     runs = [SystemRun(Path(f).stem, load_run(f)) for f in run_files]
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
-        from spladekit.errors import InputError
-
         raise InputError(f"run files must have distinct names (file stems), got {names}")
     return evaluate_runs(dataset, runs, measures=metrics, out_dir=out_dir)
-
-
-def _safe_url(url: str) -> str:
-    # the report is a file people share: never write credentials given in the URL
-    from spladekit.engines import safe_url
-
-    return safe_url(url)
 
 
 def _plot_if_possible(report: EvalReport, out: Path, measure: str) -> None:
@@ -108,11 +107,12 @@ def _plot_if_possible(report: EvalReport, out: Path, measure: str) -> None:
     bm25 = next((s for s in report.systems if s.name.startswith("bm25")), None)
     if splade is None or bm25 is None:
         return
-    from spladekit.evaluation.plot import plot_delta
-
-    path = plot_delta(splade.per_query, bm25.per_query, out / f"per-query-{measure.replace('@', '')}.png",
-                      measure=measure, label_a=splade.name, label_b=bm25.name,
-                      title=f"{report.dataset}: {splade.name} − {bm25.name}, {measure} per query")
+    try:
+        path = plot_delta(splade.per_query, bm25.per_query, out / f"per-query-{measure.replace('@', '')}.png",
+                          measure=measure, label_a=splade.name, label_b=bm25.name,
+                          title=f"{report.dataset}: {splade.name} − {bm25.name}, {measure} per query")
+    except ImportError:  # matplotlib (a dev dependency) is missing: the plot is optional
+        return
     report.files["plot"] = str(path)
 
 
@@ -126,6 +126,7 @@ def evaluate(
     metrics: Sequence[str] = DEFAULT_MEASURES,
     out_dir: str | Path | None = None,
     model: str = "splade-tiny",
+    encoder: Any = None,
     split: str = "test",
     qrels_path: str | Path | None = None,
     k: int = 1000,
@@ -133,81 +134,80 @@ def evaluate(
     index_name: str | None = None,
     rebuild: bool = False,
     progress: bool = False,
-    engine_options: dict | None = None,
+    max_length: int | None = None,
+    long_text: str = "truncate",
+    max_windows: int | None = None,
+    window: int = HYBRID_WINDOW,
+    **connect_options: Any,
 ) -> EvalReport:
     """Evaluate SPLADE (local and/or engine), and optionally BM25 and hybrid, on a BEIR folder.
 
     ``local``: SPLADE on the embedded index (``local_mode`` "lucene" scores as the engines do, "exact" with
     unquantized weights). ``engine_url``: SPLADE on that engine (index ``index_name``, default
-    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. ``hybrid`` fuses the SPLADE
-    run (engine if given, else local) with BM25 on the client, by RRF and by weighted sum (needs an engine
-    for BM25). Indexes are reused when they hold this corpus encoded by this model; ``rebuild`` forces a
-    rebuild. ``k`` is the run depth per query. ``qrels_path`` replaces ``qrels/<split>.tsv`` by another
-    judgments file (BEIR tsv or TREC qrels).
+    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. ``hybrid`` fuses SPLADE (the
+    engine's) with BM25 by RRF and by the weighted sum, exactly as ``spladekit search --hybrid -k K`` does
+    (each side ``max(k, window)`` deep). Indexes are built with :func:`spladekit.ingest.ingest` and reused while
+    they hold this corpus encoded this way; ``rebuild`` forces a rebuild. ``k`` is the run depth per query.
+    ``max_length``/``long_text``/``max_windows``: how documents are encoded (see
+    :class:`spladekit.encoder.SpladeEncoder`); the report counts truncated documents and dropped tokens.
+    ``connect_options`` (``user``, ``password``, ``api_key``, ``ca_certs``, ``verify_certs``) reach the engine.
     """
-    from spladekit.evaluation import build
-    from spladekit.evaluation.runs import run_engine_bm25, run_engine_splade, run_local
-
     if local_mode not in ("lucene", "exact"):
         raise ValueError(f"local_mode must be 'lucene' or 'exact', got {local_mode!r}")
     if k < 1:
         raise ValueError(f"k (run depth) must be >= 1, got {k}")
     if (bm25 or hybrid) and not engine_url:
-        from spladekit.errors import InputError
-
         raise InputError("BM25 and hybrid runs need an engine: pass engine_url (CLI: --engine URL)")
-    if not local and not engine_url and not bm25:
-        from spladekit.errors import InputError
-
+    if not local and not engine_url:
         raise InputError("nothing to evaluate: enable the local index, or give an engine URL")
     measures = list(metrics)
     parse_measures(measures)
     dataset = load_beir(dataset_dir, split, qrels_path=qrels_path)
-    out = Path(out_dir) if out_dir is not None else None
+    if encoder is None:
+        encoder = SpladeEncoder.load(model, max_length=max_length, long_text=long_text, max_windows=max_windows)
+    ident = encoder.identity()
+    qvecs, encode_ms = build.encode_queries(encoder, dataset.queries, progress=progress)
+    docs = build.DocVectors(encoder, dataset, progress=progress, rebuild=rebuild)
+    docs.batch  # noqa: B018 - encode (or load) the corpus once, before any index is built from it
 
     runs: list[SystemRun] = []
     cost: dict[str, dict] = {}
-    model_info: dict = {}
-    splade_for_hybrid: SystemRun | None = None
-    need_splade = local or engine_url is not None
-    if need_splade:
-        enc = build.load_encoder(model)
-        model_info = build.model_info(enc)
-        qvecs, encode_ms = build.encode_queries(enc, dataset.queries, progress=progress)
-        docs = build.DocVectors(enc, dataset, progress=progress, rebuild=rebuild)
-        if local:
-            idx, local_cost = build.local_index(dataset, docs, model_info, mode=local_mode, rebuild=rebuild)
-            sr = run_local(idx, qvecs, k, name="splade-local", progress=progress)
-            sr.info["mode"] = local_mode
-            runs.append(sr)
-            cost[sr.name] = {**local_cost, "encode_p50_ms": build.p50(encode_ms)}
-            splade_for_hybrid = sr
+    if local:
+        where, local_cost = build.local_index(docs, mode=local_mode, rebuild=rebuild)
+        searcher = Searcher(local_dir=where, encoder=encoder)
+        check_query_encoder(searcher.meta, encoder, f"the local index at {where}")
+        sr = run_splade("splade-local", searcher, qvecs, k, progress=progress)
+        sr.info["mode"] = local_mode
+        runs.append(sr)
+        cost[sr.name] = {**local_cost, "encode_p50_ms": build.p50(encode_ms)}
     engine = None
     if engine_url:
-        engine = build.engine_index(engine_url, index_name or build.default_index_name(dataset),
-                                    names=enc.names, **(engine_options or {}))
-        kind = build.engine_kind(engine)
-        engine_cost = build.ensure_engine_index(engine, dataset, docs, model_info, encoder=enc, rebuild=rebuild,
-                                                progress=progress)
-        sr = run_engine_splade(engine, qvecs, k, name=f"splade-{kind}", progress=progress)
+        engine = connect(engine_url, index_name or build.default_index_name(dataset), names=encoder.names,
+                         **connect_options)
+        engine_cost = build.engine_index(engine, docs, rebuild=rebuild, **connect_options)
+        searcher = Searcher(engine_index=engine, encoder=encoder)
+        kind = engine.engine
+        sr = run_splade(f"splade-{kind}", searcher, qvecs, k, progress=progress)
         runs.append(sr)
         cost[sr.name] = {**engine_cost, "encode_p50_ms": build.p50(encode_ms)}
-        splade_for_hybrid = sr
         if bm25 or hybrid:
-            br = run_engine_bm25(engine, dataset.queries, k, name=f"bm25-{kind}", progress=progress)
+            br = run_bm25(f"bm25-{kind}", searcher, dataset.queries, k, progress=progress)
             runs.append(br)
             cost[br.name] = {"index_bytes_per_doc": engine_cost.get("index_bytes_per_doc")}
-            if hybrid and splade_for_hybrid is not None:
-                runs.append(SystemRun("hybrid-rrf", rrf([splade_for_hybrid.run, br.run], depth=k),
-                                      info={"fusion": "rrf", "k": 60, "inputs": [splade_for_hybrid.name, br.name]}))
-                runs.append(SystemRun(
-                    "hybrid-wsum",
-                    weighted_sum([splade_for_hybrid.run, br.run], HYBRID_WEIGHTS, depth=k),
-                    info={"fusion": "weighted_sum of min-max normalised scores", "weights": list(HYBRID_WEIGHTS),
-                          "inputs": [splade_for_hybrid.name, br.name]}))
+        if hybrid:
+            for name, fusion in (("hybrid-rrf", "rrf"), ("hybrid-weighted", "weighted")):
+                hr = run_hybrid(name, searcher, dataset.queries, qvecs, k, fusion=fusion, alpha=HYBRID_ALPHA,
+                                window=window, progress=progress)
+                hr.info["inputs"] = [sr.name, f"bm25-{kind}"]
+                runs.append(hr)
+    stats = docs.stats
+    n_docs = max(len(docs.ids), 1)
+    encoding = {**stats.to_dict(), "max_length": ident.max_length, "long_text": ident.long_text,
+                "truncated_fraction": round(stats.truncated / n_docs, 6)}
     settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
-                "engine_url": _safe_url(engine_url) if engine_url else None,
-                "index": engine.index if engine is not None else None}
-    report = evaluate_runs(dataset, runs, measures=measures, out_dir=out, cost=cost, model=model_info,
-                           settings=settings)
-    return report
+                "engine_url": safe_url(engine_url) if engine_url else None,
+                "index": engine.index if engine is not None else None, "hybrid_window": window,
+                "hybrid_alpha": HYBRID_ALPHA, "encoding": encoding}
+    model_info = {**ident.to_meta(), "export_revision": getattr(encoder, "info", {}).get("export_revision")}
+    return evaluate_runs(dataset, runs, measures=measures, out_dir=out_dir, cost=cost, model=model_info,
+                         settings=settings)

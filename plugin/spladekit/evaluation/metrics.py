@@ -14,27 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import ir_measures
+
 from spladekit.errors import InputError
 
 DEFAULT_MEASURES: tuple[str, ...] = ("nDCG@10", "RR@10", "R@100", "AP")
 
 
-def _ir_measures():
-    try:
-        import ir_measures
-    except ImportError as exc:  # pragma: no cover - the eval extra is a dev dependency
-        raise ImportError("ir_measures is not installed; pip install 'spladekit[dev]' (or pip install "
-                          "ir_measures)") from exc
-    return ir_measures
-
-
 def parse_measures(names: Iterable[str]) -> list:
     """Measure names (ir_measures syntax, e.g. ``nDCG@10``, ``R@100``, ``AP``) -> measure objects."""
-    irm = _ir_measures()
     out = []
     for name in names:
         try:
-            out.append(irm.parse_measure(name))
+            out.append(ir_measures.parse_measure(name))
         except (ValueError, NameError, SyntaxError, TypeError) as exc:
             raise InputError(f"unknown measure {name!r}; use ir_measures names such as "
                              f"{', '.join(DEFAULT_MEASURES)}") from exc
@@ -52,7 +44,6 @@ def compute(
 
     Queries in the run but not in ``qrels`` are ignored; judged queries missing from the run score 0.
     """
-    irm = _ir_measures()
     parsed = parse_measures(measures)
     key = {m: name for m, name in zip(parsed, measures, strict=True)}
     per_query: dict[str, dict[str, float]] = {q: dict.fromkeys(measures, 0.0) for q in qrels}
@@ -60,7 +51,7 @@ def compute(
     answered = {q: {str(d): float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels and docs}
     if answered:
         judged = {q: {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
-        for metric in irm.iter_calc(parsed, judged, answered):
+        for metric in ir_measures.iter_calc(parsed, judged, answered):
             if metric.query_id in per_query:
                 per_query[metric.query_id][key[metric.measure]] = float(metric.value)
     n = len(per_query)

@@ -17,21 +17,43 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from spladekit import readers
+from spladekit.encoder.runtime import EncodeStats, SpladeEncoder
+from spladekit.engines import connect
 from spladekit.engines.base import split_userinfo
-from spladekit.errors import InputError, SpladekitError
-from spladekit.ingest import readers
+from spladekit.errors import EngineError, InputError, SpladekitError
 from spladekit.ingest.checkpoint import Checkpoint
 from spladekit.ingest.deadletter import DeadLetter
+from spladekit.ingest.limits import ErrorLimit, TooManyErrors
 from spladekit.ingest.pipeline import Pipeline, PipelineConfig
 from spladekit.ingest.policy import DEFAULT_MAX_DOC_BYTES, RecordPolicy
-from spladekit.ingest.report import IngestReport, redact_url
-from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink, check_model, model_identity
+from spladekit.ingest.report import EXIT_CODES, IngestReport, redact_url
+from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink
+from spladekit.paths import default_local_index
+from spladekit.schema import SCHEMA, check_identity
 
-__all__ = ["IngestReport", "PipelineConfig", "default_job_dir", "ingest"]
+__all__ = ["EXIT_CODES", "IngestReport", "IngestStopped", "PipelineConfig", "default_job_dir", "ingest"]
+
+#: Warn when more than this share of the documents lost tokens to truncation.
+TRUNCATION_WARN_FRACTION = 0.01
+
+
+class TruncationWarning(UserWarning):
+    """More than 1% of the documents were longer than max_length and lost tokens."""
+
+
+class IngestStopped(SpladekitError):
+    """The job stopped before the end; :attr:`report` holds what it did (``complete`` False), and the same
+    call with ``resume=True`` (``--resume``) continues it."""
+
+    def __init__(self, message: str, report: IngestReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def default_job_dir(input: str | Path, target: str) -> Path:
@@ -62,6 +84,7 @@ def ingest(
     engine_url: str | None = None,
     index: str | None = None,
     local_dir: str | Path | None = None,
+    local_mode: str = "lucene",
     model: str = "splade-tiny",
     encoder: Any = None,
     sink: Sink | None = None,
@@ -71,10 +94,15 @@ def ingest(
     title_field: str | None = "title",
     require_id: bool = False,
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+    max_length: int | None = None,
+    long_text: str = "truncate",
+    max_windows: int | None = None,
+    max_errors: str | int | ErrorLimit | None = None,
     resume: bool = False,
     checkpoint: str | Path | None = None,
     dead_letter: str | Path | None = None,
     force: bool = False,
+    meta: dict[str, Any] | None = None,
     batch_size: int = 32,
     writers: int = 1,
     bulk_docs: int = 256,
@@ -97,12 +125,20 @@ def ingest(
     """Ingest ``input`` (JSONL, BEIR folder, CSV/TSV, Parquet, or ``"-"`` for stdin) and return the report.
 
     Target: ``engine_url`` + ``index`` (the index is created with the mappings and ``_meta`` when missing),
-    else the local index at ``local_dir`` (default :func:`spladekit.paths.default_local_index`), or any
-    ``sink``. ``encoder``: an object with ``encode_documents``, ``names`` and ``info`` (default
-    ``SpladeEncoder.load(model)``). ``force`` writes into an index built with another model (warns loudly).
-    ``reorder`` (local index only): renumber its rows by recursive graph bisection at the end of the job, which
-    makes exact search on a large index much faster (see :meth:`spladekit.local.index.LocalIndex.reorder`).
-    Credentials (``user``/``password``, ``api_key``) reach the client only, never the report or errors.
+    else the local index at ``local_dir`` (default :func:`spladekit.paths.default_local_index`; ``local_mode``
+    ``lucene`` scores as the engines do, ``exact`` keeps float32 weights), or any ``sink``. ``encoder``: an
+    object with ``encode_documents``, ``names`` and ``identity()`` (default ``SpladeEncoder.load(model,
+    max_length=..., long_text=..., max_windows=...)``). ``force`` writes into an index built another way (another
+    model or length; warns loudly). ``meta``: extra ``_meta`` keys for a new index. ``max_errors``: stop when
+    more records fail (a count, or a percentage of those read: ``"5%"``; default ``50%``, see
+    :mod:`spladekit.ingest.limits`). ``reorder`` (local index only): renumber its rows by recursive graph
+    bisection at the end of the job (faster exact search on a large index, see
+    :meth:`spladekit.local.index.LocalIndex.reorder`). Credentials (``user``/``password``, ``api_key``) reach the
+    client only, never the report or errors.
+
+    Raises :class:`IngestStopped` (with the partial report) when the job stops before the end: the engine is
+    down past the retries, the error limit is exceeded, or it was interrupted; the same call with
+    ``resume=True`` continues.
     """
     args = dict(locals())
     if engine_url is not None:
@@ -112,6 +148,11 @@ def ingest(
     scrub = _scrubber([args["password"], api_key])
     try:
         return _ingest(**args, scrub=scrub)
+    except IngestStopped as exc:
+        text = str(exc)
+        if scrub(text) != text:
+            raise IngestStopped(scrub(text), exc.report) from None
+        raise
     except SpladekitError as exc:
         text = str(exc)
         if scrub(text) != text:
@@ -125,14 +166,15 @@ def ingest(
 
 
 def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, local_dir: str | Path | None,
-            model: str, encoder: Any, sink: Sink | None, format: str | None,
+            local_mode: str, model: str, encoder: Any, sink: Sink | None, format: str | None,
             id_field: str | Sequence[str] | None, text_field: str, title_field: str | None, require_id: bool,
-            max_doc_bytes: int, resume: bool, checkpoint: str | Path | None, dead_letter: str | Path | None,
-            force: bool, batch_size: int, writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int,
-            initial_backoff: float, max_backoff: float, engine: str | None, user: str | None,
-            password: str | None, api_key: str | None, ca_certs: str | None, verify_certs: bool,
-            threads: int | None, reorder: bool, config: PipelineConfig | None,
-            progress: Callable[[int], None] | None,
+            max_doc_bytes: int, max_length: int | None, long_text: str, max_windows: int | None,
+            max_errors: str | int | ErrorLimit | None, resume: bool, checkpoint: str | Path | None,
+            dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, batch_size: int,
+            writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int, initial_backoff: float,
+            max_backoff: float, engine: str | None, user: str | None, password: str | None, api_key: str | None,
+            ca_certs: str | None, verify_certs: bool, threads: int | None, reorder: bool,
+            config: PipelineConfig | None, progress: Callable[[int], None] | None,
             stop: threading.Event | None, scrub: Callable[[str], str]) -> IngestReport:
     if (engine_url is None) != (index is None):
         raise InputError("give both --engine URL and --index NAME (or neither, for the local index)")
@@ -141,40 +183,35 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     if reorder and (engine_url is not None or sink is not None):
         raise InputError("--reorder applies to the local index only (an engine keeps its own document order); "
                          "drop --reorder, or ingest into --local")
+    limit = max_errors if isinstance(max_errors, ErrorLimit) else ErrorLimit.parse(max_errors)
     source, fmt = readers.resolve_input(input, format)
 
     if encoder is None:
-        from spladekit.encoder.runtime import SpladeEncoder
-
-        encoder = SpladeEncoder.load(model, threads=threads)
-    model_name, model_sha = model_identity(dict(encoder.info))
-    from spladekit.mappings import index_meta
-
-    meta = index_meta(model_name, model_sha or "")
+        encoder = SpladeEncoder.load(model, threads=threads, max_length=max_length, long_text=long_text,
+                                     max_windows=max_windows)
+    ident = encoder.identity()
+    index_meta = SCHEMA.meta(ident, **(meta or {}))
     stop = stop or threading.Event()
 
-    report = IngestReport(input=str(input), model=model_name, model_sha256=model_sha)
+    report = IngestReport(input=str(input), model=ident.model, model_sha256=ident.weights_sha256,
+                          max_length=ident.max_length, long_text=ident.long_text)
     if sink is not None:
         target = f"sink:{type(sink).__name__}"
     elif engine_url is not None:
-        from spladekit.engines import connect
-
         target_index = connect(engine_url, index, engine=engine, user=user, password=password,  # type: ignore[arg-type]
                                api_key=api_key, ca_certs=ca_certs, verify_certs=verify_certs, names=encoder.names)
         target = f"{redact_url(engine_url)}/{index}"
         if target_index.exists():
-            report.forced = check_model(target_index.meta(), model_name, model_sha,
-                                        f"index {index!r} at {redact_url(engine_url)}", force)
+            report.forced = check_identity(target_index.meta(), ident,
+                                           f"index {index!r} at {redact_url(engine_url)}", force)
         else:
-            target_index.create(meta)
+            target_index.create(index_meta)
         sink = EngineSink(target_index, encoder.names, writers=writers, chunk_docs=bulk_docs,
                           chunk_bytes=bulk_bytes, stop=stop, scrub=scrub,
                           backoff=Backoff(initial_backoff, max_backoff, max_retries))
     else:
-        from spladekit.paths import default_local_index
-
         directory = Path(local_dir) if local_dir is not None else default_local_index()
-        sink = LocalSink(directory, meta, force=force, reorder=reorder)
+        sink = LocalSink(directory, index_meta, ident, force=force, mode=local_mode, reorder=reorder)
         report.forced = sink.forced
         target = str(directory)
     report.target = target
@@ -183,7 +220,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     checkpoint_path = Path(checkpoint) if checkpoint else job_dir / "checkpoint.json"
     dead_path = Path(dead_letter) if dead_letter else checkpoint_path.parent / "dead_letter.jsonl"
     input_size = None if str(source) == "-" else os.path.getsize(source)
-    current = Checkpoint(input=str(input), input_size=input_size, target=target, model_sha256=model_sha)
+    current = Checkpoint(input=str(input), input_size=input_size, target=target, model_sha256=ident.weights_sha256)
     start_after = 0
     if resume:
         previous = Checkpoint.load(checkpoint_path)
@@ -197,24 +234,49 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     policy = RecordPolicy(id_fields=ids, text_field=text_field, title_field=title_field,
                           require_id=require_id, max_doc_bytes=max_doc_bytes)
     cfg = config or PipelineConfig(batch_size=batch_size, writers=writers, bulk_docs=bulk_docs)
+    cfg.max_errors = limit
+    stats = EncodeStats()
+
+    def encode(texts: list[str]) -> list:
+        vectors = encoder.encode_documents(texts)
+        last = getattr(encoder, "last_stats", None)
+        if last is not None:  # one encoder thread: the stats of this call are the ones just written
+            stats.add(last)
+            note = getattr(progress, "note", None)
+            if note is not None and stats.truncated:
+                note(truncated=stats.truncated)
+        return vectors
+
     dead = DeadLetter(dead_path, resume_after=start_after if resume else None)
     if start_after == 0:
         current.save(checkpoint_path)  # a fresh job: an old checkpoint must not survive a crash before the first
     started = time.perf_counter()  # docs/s covers the job, not loading the model or creating the index
+    pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encode, sink, dead,
+                        checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after, config=cfg,
+                        progress=progress, stop=stop)
+    stopped: BaseException | None = None
     try:
-        pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encoder.encode_documents, sink,
-                            dead, checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after,
-                            config=cfg, progress=progress, stop=stop)
-        try:
-            counts = pipeline.run()
-        finally:
-            report.retries = sink.retries
+        pipeline.run()
+    except (EngineError, TooManyErrors, KeyboardInterrupt) as exc:
+        stopped = exc
     finally:
+        report.retries = sink.retries
         dead.close()
+    counts = pipeline.counts
     report.read, report.skipped, report.indexed = counts.read, counts.skipped, counts.indexed
     report.failed = dict(sorted(counts.failed.items()))
+    report.encoding = {k: v for k, v in stats.to_dict().items()
+                       if k in ("texts", "truncated", "tokens_dropped", "split", "windows")}
     report.seconds = round(time.perf_counter() - started, 3)
     done = report.indexed + sum(report.failed.values())
     report.docs_per_s = round(done / report.seconds, 1) if report.seconds > 0 else 0.0
+    if stopped is not None:
+        reason = "interrupted" if isinstance(stopped, KeyboardInterrupt) else scrub(str(stopped))
+        report.stopped = reason
+        raise IngestStopped(reason, report) from None
     report.complete = True
+    if stats.texts and stats.truncated > TRUNCATION_WARN_FRACTION * stats.texts:
+        warnings.warn(f"{stats.truncated} of {stats.texts} documents ({100 * stats.truncated / stats.texts:.1f}%) "
+                      f"were longer than {ident.max_length} tokens and lost {stats.tokens_dropped} tokens in all; "
+                      "--long-text split encodes them whole (max-pooled windows)", TruncationWarning, stacklevel=2)
     return report

@@ -31,6 +31,7 @@ from pathlib import Path
 from spladekit.errors import InputError
 from spladekit.ingest.checkpoint import AckTracker, Checkpoint
 from spladekit.ingest.deadletter import DeadLetter
+from spladekit.ingest.limits import ErrorLimit, TooManyErrors
 from spladekit.ingest.policy import RecordPolicy
 from spladekit.ingest.records import Raw, Record, Reject
 from spladekit.ingest.sinks import Doc, Sink
@@ -51,6 +52,8 @@ class PipelineConfig:
     checkpoint_every_s: float = 2.0
     #: non-durable sinks (the local index) are committed every this many written documents
     commit_every: int = 50_000
+    #: when the job stops because too many records fail (:class:`spladekit.ingest.limits.ErrorLimit`)
+    max_errors: ErrorLimit = field(default_factory=ErrorLimit)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "window", "q_encode", "q_write", "bulk_docs", "writers",
@@ -135,6 +138,7 @@ class Pipeline:
         self._last_ckpt = time.monotonic()
         self._not_durable: list[int] = []
         self._errors: list[BaseException] = []
+        self._first_reject: dict[str, Reject] = {}
         self.peak_in_flight = 0
 
     # ----------------------------------------------------------------------------------------- plumbing
@@ -169,6 +173,16 @@ class Pipeline:
         self.dead.write(rej)
         with self._lock:
             self.counts.failed[rej.reason] = self.counts.failed.get(rej.reason, 0) + 1
+            if self._first_reject.setdefault(rej.reason, rej) is rej and len(self._first_reject) > 32:
+                self._first_reject.pop(rej.reason)
+            failed, read = sum(self.counts.failed.values()), self.counts.read
+        if self.config.max_errors.exceeded(failed, read, final=False):
+            self._fail(self._too_many(failed, read))
+
+    def _too_many(self, failed: int, read: int) -> TooManyErrors:
+        with self._lock:
+            counts, first = dict(self.counts.failed), dict(self._first_reject)
+        return self.config.max_errors.error(failed, read, counts, first, self.policy)
 
     # ----------------------------------------------------------------------------------------- reader
     def _read(self) -> None:
@@ -309,6 +323,11 @@ class Pipeline:
         for w in writers:
             w.join()
         reader.join()
+        if interrupted is None and not self._errors:
+            # A small input may end before the ratio had enough records to be judged: judge it now.
+            failed = sum(self.counts.failed.values())
+            if self.config.max_errors.exceeded(failed, self.counts.read, final=True):
+                self._errors.append(self._too_many(failed, self.counts.read))
         if interrupted is None and not self._errors:
             try:
                 self.sink.finish()

@@ -26,12 +26,13 @@ Record(position=1, id='7', text='lift', title='', nbytes=4)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from spladekit.ingest.ids import MAX_ID_BYTES, SeenIds, derive_id
-from spladekit.ingest.readers import excerpt
 from spladekit.ingest.records import Record, Reject
+from spladekit.readers import excerpt
 
 #: Default cap on title + text (UTF-8 bytes). SPLADE reads only the first max_length tokens anyway; the cap
 #: keeps one record from taking the memory budget of the whole pipeline.
@@ -42,8 +43,6 @@ MAX_DEAD_RECORD_CHARS = 4000
 
 def _shrink(row: dict) -> object:
     """The record for the dead letter: whole when small, else an excerpt of its JSON."""
-    import json
-
     try:
         dumped = json.dumps(row, ensure_ascii=False, default=repr)
     except ValueError:

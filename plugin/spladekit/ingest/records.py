@@ -1,14 +1,17 @@
-"""The two things a reader produces: a usable :class:`Record` or a :class:`Reject` bound for the dead letter.
+"""What the record policy makes of a row: a usable :class:`Record`, or a :class:`~spladekit.readers.Reject`
+bound for the dead letter with one of :data:`REASONS`.
 
-Every record carries its input ``position``: the 1-based line number for JSONL (blank lines count, so the
-number matches ``sed -n Np``), the 1-based data row for CSV/TSV (header excluded) and Parquet. Positions
-strictly increase through an input; the checkpoint stores one of them.
+Every record carries its input ``position`` (see :class:`spladekit.readers.Raw`); the checkpoint stores one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from spladekit.readers import Raw, Reject
+from spladekit.schema import encoder_text
+
+__all__ = ["REASONS", "Raw", "Record", "Reject"]
 
 #: Every reason a record can be rejected for; the dead letter and the report use exactly these strings.
 REASONS = {
@@ -38,24 +41,5 @@ class Record:
 
     @property
     def encoder_text(self) -> str:
-        """What the encoder sees: title and text joined as BEIR does."""
-        return f"{self.title} {self.text}".strip() if self.title else self.text
-
-
-@dataclass(slots=True)
-class Reject:
-    position: int
-    id: str | None
-    reason: str
-    #: the parsed record, or a (possibly truncated) text excerpt of the raw input
-    record: Any = None
-    detail: str | None = None
-
-
-@dataclass(slots=True)
-class Raw:
-    """One input unit before the record policy runs: a parsed row (dict) or a reject from parsing."""
-
-    position: int
-    row: dict | None
-    reject: Reject | None = None
+        """What the encoder sees (:func:`spladekit.schema.encoder_text`)."""
+        return encoder_text(self.title, self.text)

@@ -18,6 +18,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 from spladekit.engines.base import split_userinfo
 
+#: ``spladekit ingest`` exit statuses: everything indexed; the job completed but records went to the dead
+#: letter; the job stopped before the end (engine down past retries, interrupted, --max-errors) and
+#: ``--resume`` continues it. 2 is a usage error (click), 1 any other error (one line, no traceback).
+EXIT_OK = 0
+EXIT_DEAD_LETTER = 3
+EXIT_STOPPED = 4
+EXIT_CODES = {EXIT_OK: "everything indexed", 1: "error (nothing or not everything done; the message says why)",
+              2: "usage error (a bad option or argument)",
+              EXIT_DEAD_LETTER: "completed, but some records went to the dead letter (the report says how many "
+                                "and where)",
+              EXIT_STOPPED: "stopped before the end (engine down past retries, interrupted, --max-errors "
+                            "exceeded): fix the cause and run the same command with --resume"}
+
 
 def redact_url(url: str) -> str:
     """``url`` without ``user:password@`` (and without a query string, which may hold a token)."""
@@ -33,15 +46,22 @@ def redact_url(url: str) -> str:
 
 @dataclass
 class IngestReport:
+    """What a job did. ``complete``: the whole input was read and every record is indexed or in the dead
+    letter; ``stopped``: why a job ended early (``--resume`` continues it). ``encoding``: the encoder's counts
+    (texts truncated at ``max_length`` and tokens dropped, texts split and windows encoded)."""
+
     target: str = ""
     input: str = ""
     model: str = ""
     model_sha256: str | None = None
+    max_length: int | None = None
+    long_text: str | None = None
     read: int = 0
     indexed: int = 0
     failed: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     retries: int = 0
+    encoding: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     docs_per_s: float = 0.0
     resumed_from: int | None = None
@@ -49,10 +69,30 @@ class IngestReport:
     dead_letter: str | None = None
     forced: bool = False
     complete: bool = False
+    stopped: str | None = None
 
     @property
     def failed_total(self) -> int:
         return sum(self.failed.values())
+
+    @property
+    def exit_code(self) -> int:
+        """The ``spladekit ingest`` exit status for this report (see :data:`EXIT_CODES`)."""
+        if not self.complete:
+            return EXIT_STOPPED
+        return EXIT_DEAD_LETTER if self.failed_total else EXIT_OK
+
+    def summary(self) -> str:
+        """One human line: what happened and, when records failed or the job stopped, what to do."""
+        head = (f"{'stopped' if not self.complete else 'done'}: read {self.read}, indexed {self.indexed}, "
+                f"failed {self.failed_total}" + (f", skipped {self.skipped} (resumed)" if self.skipped else "")
+                + f" into {self.target} ({self.docs_per_s:.0f} docs/s)")
+        if self.failed_total:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.failed.items(), key=lambda kv: -kv[1]))
+            head += f"; dead letter ({reasons}): {self.dead_letter}"
+        if not self.complete:
+            head += f"; {self.stopped or 'stopped'}; run the same command with --resume to continue"
+        return head
 
     def to_dict(self) -> dict:
         return asdict(self)

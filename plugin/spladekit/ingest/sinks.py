@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from spladekit.errors import EngineError, IndexFormatError
 from spladekit.ingest.records import Record
+from spladekit.local.index import LocalIndex
+from spladekit.schema import SCHEMA, ModelIdentity, check_identity
 from spladekit.vectors import SparseVector
 
 #: HTTP statuses worth another try: too many requests (write queue full), bad gateway, unavailable, timeout.
@@ -46,31 +48,6 @@ class Sink(Protocol):
     def commit(self) -> None: ...
 
     def finish(self) -> None: ...
-
-
-def model_identity(info: dict[str, Any]) -> tuple[str, str | None]:
-    """(model name, weights sha256) from an encoder's ``info`` dict."""
-    name = str(info.get("model") or info.get("source_model") or info.get("name") or "unknown")
-    sha = info.get("model_sha256") or info.get("sha256") or info.get("weights_sha256")
-    return name, (str(sha) if sha else None)
-
-
-def check_model(existing: dict[str, Any] | None, name: str, sha: str | None, where: str, force: bool) -> bool:
-    """Refuse to mix models in one index; returns True when ``force`` overrode a mismatch."""
-    if not existing:
-        return False
-    their_name, their_sha = existing.get("model"), existing.get("model_sha256")
-    if their_sha == sha and (their_sha is not None or their_name == name):
-        return False
-    msg = (f"{where} was written with model {their_name!r} (sha256 {their_sha}); this job encodes with "
-           f"{name!r} (sha256 {sha}). Scores from two models do not mix: use another index, ingest with the "
-           f"model the index was built with, or pass --force (force=True) to write anyway")
-    if not force:
-        raise IndexFormatError(msg)
-    import warnings
-
-    warnings.warn("FORCED: " + msg, stacklevel=3)
-    return True
 
 
 class Backoff:
@@ -128,7 +105,7 @@ class EngineSink:
     def __init__(self, index: Any, feature_names: Any, *, writers: int = 1, chunk_docs: int = 500,
                  chunk_bytes: int = 10 << 20, backoff: Backoff | None = None,
                  stop: threading.Event | None = None, scrub: Callable[[str], str] = str,
-                 sparse_field: str = "splade") -> None:
+                 sparse_field: str = SCHEMA.sparse) -> None:
         if writers < 1 or chunk_docs < 1 or chunk_bytes < 1024:
             raise ValueError("writers and chunk_docs must be >= 1 and chunk_bytes >= 1024")
         self.index = index
@@ -144,9 +121,9 @@ class EngineSink:
 
     def _source(self, doc: Doc) -> dict[str, Any]:
         rec = doc.record
-        src: dict[str, Any] = {"text": rec.text, self.field: self.names.to_features(doc.vector)}
+        src: dict[str, Any] = {SCHEMA.text: rec.text, self.field: self.names.to_features(doc.vector)}
         if rec.title:
-            src["title"] = rec.title
+            src[SCHEMA.title] = rec.title
         return src
 
     def _send(self, docs: Sequence[Doc]) -> list[tuple[bool, dict]]:
@@ -213,22 +190,22 @@ class LocalSink:
     durable = False
     max_writers = 1
 
-    def __init__(self, directory: str | Path, meta: dict[str, Any], *, force: bool = False,
-                 mode: str = "lucene", reorder: bool = False) -> None:
-        from spladekit.local.index import LocalIndex
-
+    def __init__(self, directory: str | Path, meta: dict[str, Any], identity: ModelIdentity, *,
+                 force: bool = False, mode: str = "lucene", reorder: bool = False) -> None:
         self.directory = Path(directory)
         self.reorder = reorder
         self.retries = 0
         self.forced = False
         if _looks_like_index(self.directory):
             self.index = LocalIndex.load(self.directory, mmap=False)
+            if self.index.mode != mode:
+                raise IndexFormatError(f"the local index at {self.directory} is in {self.index.mode!r} mode, not "
+                                       f"{mode!r}; pass --local-mode {self.index.mode} or give another --local folder")
+            self.forced = check_identity(dict(self.index.meta), identity, f"the local index at {self.directory}",
+                                         force)
         elif self.directory.is_dir() and any(self.directory.iterdir()):
             raise IndexFormatError(f"{self.directory} exists and is not a local index; give an empty or new "
                                    "folder to --local")
-        if _looks_like_index(self.directory):
-            name, sha = meta.get("model", ""), meta.get("model_sha256")
-            self.forced = check_model(dict(self.index.meta), name, sha, f"local index {self.directory}", force)
         else:
             self.index = LocalIndex(mode=mode, meta=meta)
         self._dirty = False

@@ -39,9 +39,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from spladekit import __version__
+from spladekit import __version__, lucene
 from spladekit.errors import IndexFormatError
-from spladekit import lucene
 from spladekit.local import _numba, kernels
 from spladekit.vectors import SparseBatch, SparseVector
 

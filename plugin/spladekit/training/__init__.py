@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from spladekit.datasets import load_corpus
+from spladekit.models import resolve_model
 from spladekit.training.data import Pair, load_pairs, validate_pairs
+from spladekit.training.negatives import mine_hard_negatives
 from spladekit.training.split import make_split, split_queries
 from spladekit.training.train import TrainConfig, train_model
 
@@ -44,8 +47,6 @@ def train(
     ``hard_negatives``: how many negatives per pair to mine with the base model (0: in-batch only), from
     ``corpus`` (a corpus.jsonl) or, for a BEIR folder, its corpus, else from the pairs' own documents.
     """
-    from spladekit.models import resolve_model
-
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, lambda_q=lambda_q,
                          lambda_d=lambda_d, max_length=max_length, hard_negatives=hard_negatives, seed=seed,
                          device=device, save_steps=save_steps)
@@ -58,13 +59,9 @@ def train(
         pairs = validate_pairs(pairs)
     base_dir = resolve_model(base)
     if hard_negatives:
-        from spladekit.training.negatives import mine_hard_negatives
-
         docs = None
         corpus_file = Path(corpus) if corpus else (source / "corpus.jsonl" if source and source.is_dir() else None)
         if corpus_file is not None:
-            from spladekit.evaluation.datasets import load_corpus
-
             docs = {i: d.full_text() for i, d in load_corpus(corpus_file).items() if d.full_text().strip()}
         pairs = mine_hard_negatives(pairs, str(base_dir), hard_negatives, corpus=docs, seed=seed)
     return train_model(pairs, base_dir, out_dir, config, resume=resume, silent=silent, base_name=str(base),

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from spladekit.datasets import load_beir
 from spladekit.errors import InputError
 
 
@@ -89,8 +90,6 @@ def beir_pairs(folder: str | Path, split: str = "train") -> list[Pair]:
     Documents are given as the encoder sees them (title and text joined, BEIR's convention); empty documents
     are skipped since they teach nothing. Order follows the qrels file, so the result is deterministic.
     """
-    from spladekit.evaluation.datasets import load_beir
-
     ds = load_beir(folder, split)
     pairs = []
     for qid, docs in ds.qrels.items():

@@ -17,6 +17,9 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from spladekit.encoder.runtime import SpladeEncoder
+from spladekit.encoder.store import onnx_dir
+from spladekit.local.index import LocalIndex
 from spladekit.training.data import Pair
 
 
@@ -46,7 +49,7 @@ def mine_hard_negatives(
 ) -> list[Pair]:
     """Return ``pairs`` with ``k`` mined negatives each (texts), replacing any they carried.
 
-    ``base``: the model to retrieve with (a name or directory :func:`spladekit.models.onnx_dir` accepts).
+    ``base``: the model to retrieve with (a name or directory :func:`spladekit.encoder.store.onnx_dir` accepts).
     ``corpus``: document id -> text to mine from; by default the pairs' own documents. Positives are
     recognised by id (``Pair.pid``) and by text, so a corpus with duplicated texts cannot leak one back.
     A query with fewer than ``k`` candidates gets what there is (the dataset then uses the fewest).
@@ -55,10 +58,6 @@ def mine_hard_negatives(
         raise ValueError(f"k must be >= 1, got {k}")
     if depth < k:
         raise ValueError(f"depth ({depth}) must be >= k ({k})")
-    from spladekit.encoder.runtime import SpladeEncoder
-    from spladekit.local.index import LocalIndex
-    from spladekit.models import onnx_dir
-
     docs = dict(corpus) if corpus is not None else corpus_from_pairs(pairs)
     ids = list(docs)
     encoder = SpladeEncoder.load(onnx_dir(base), threads=threads)

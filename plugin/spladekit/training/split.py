@@ -27,6 +27,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from spladekit.datasets import find_qrels, load_beir
 from spladekit.errors import InputError
 from spladekit.training.data import Pair, write_pairs
 
@@ -118,8 +119,6 @@ def make_split(
 
     ``pseudo_queries``: how many title pseudo-queries to add to ``train_pairs.jsonl`` (0: none; -1: all).
     """
-    from spladekit.evaluation.datasets import find_qrels, load_beir
-
     src = Path(collection)
     ds = load_beir(src, split)
     s = split_queries(ds.queries, test_fraction, seed)

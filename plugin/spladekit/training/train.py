@@ -11,7 +11,7 @@ The pieces are sentence-transformers' own, assembled the way its SPLADE recipes 
   twice in a batch (it would be its own false negative).
 
 The result is a plain Hugging Face masked-LM directory (``config.json``, ``model.safetensors``,
-``tokenizer.json``) that ``spladekit export`` and :func:`spladekit.models.onnx_dir` accept, plus
+``tokenizer.json``) that ``spladekit export`` and :func:`spladekit.encoder.store.onnx_dir` accept, plus
 ``spladekit_training.json`` recording the base model, every setting, the seed and the loss history.
 Checkpoints go to ``OUT/checkpoints``; a run started again with ``resume=True`` continues from the last one.
 """
@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from spladekit import __version__
 from spladekit.errors import InputError, missing_extra
 from spladekit.training.data import Pair, validate_pairs
 
@@ -228,8 +229,6 @@ def _versions() -> dict[str, str]:
     import sentence_transformers
     import torch
     import transformers
-
-    from spladekit import __version__
 
     return {"spladekit": __version__, "sentence_transformers": sentence_transformers.__version__,
             "transformers": transformers.__version__, "torch": torch.__version__,

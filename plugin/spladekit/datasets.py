@@ -1,4 +1,7 @@
-"""Test collections: BEIR folders (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) and TREC qrels/run files.
+"""Test collections: BEIR folders (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) and TREC qrels files.
+
+The repository ships four (``datasets/``, see its README for sources and checksums); eval, training and the
+benchmarks read any BEIR folder through here, and the lines themselves through :mod:`spladekit.readers`.
 
 Bad input never stops an evaluation: a malformed line, a judgment whose document is not in the corpus or whose
 query is not in the queries, a query without any relevant judgment are dropped, counted in
@@ -17,17 +20,16 @@ query is not in the queries, a query without any relevant judgment are dropped, 
 
 from __future__ import annotations
 
-import json
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spladekit.errors import InputError
+from spladekit.readers import read_jsonl
+from spladekit.schema import encoder_text
 
 Qrels = dict[str, dict[str, int]]
-#: A run: query id -> {document id: score}.
-Run = dict[str, dict[str, float]]
 
 
 class DataWarning(UserWarning):
@@ -71,8 +73,8 @@ class Document:
     text: str
 
     def full_text(self) -> str:
-        """What the encoder sees: title and text joined by a space (BEIR's convention, as ingestion does)."""
-        return f"{self.title} {self.text}".strip() if self.title else self.text
+        """What the encoder sees (:func:`spladekit.schema.encoder_text`, as ingestion does)."""
+        return encoder_text(self.title, self.text)
 
 
 @dataclass
@@ -93,19 +95,13 @@ class Dataset:
 
 def _jsonl(path: Path, what: str, exclusions: Exclusions) -> Iterator[dict]:
     bad = 0
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if not isinstance(rec, dict) or "_id" not in rec:
-                    raise ValueError("no _id")
-            except ValueError:
+    with path.open("rb") as fh:
+        for raw in read_jsonl(fh):
+            if raw.row is None or "_id" not in raw.row:
                 bad += 1
-                exclusions.note("malformed_lines", f"{path.name}:{lineno}")
+                exclusions.note("malformed_lines", f"{path.name}:{raw.position}")
                 continue
-            yield rec
+            yield raw.row
     if bad:
         _warn(f"{path}: {bad} malformed {what} line(s) skipped (each needs a JSON object with an _id)")
 
@@ -164,46 +160,6 @@ def load_qrels(path: str | Path, exclusions: Exclusions | None = None) -> Qrels:
     if bad:
         _warn(f"{path}: {bad} malformed qrels line(s) skipped (expected 'qid docid score' or 'qid 0 docid rel')")
     return qrels
-
-
-def load_run(path: str | Path) -> Run:
-    """A TREC run file (``qid Q0 docid rank score tag``); a malformed line raises :class:`InputError`."""
-    run: Run = {}
-    with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise InputError(f"{path}:{lineno}: a TREC run line has 6 fields (qid Q0 docid rank score tag)")
-            try:
-                run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
-            except ValueError:
-                raise InputError(f"{path}:{lineno}: score {parts[4]!r} is not a number") from None
-    return run
-
-
-def write_run(run: Mapping[str, Mapping[str, float]], path: str | Path, tag: str = "spladekit") -> Path:
-    """Write a TREC run: per query, documents by score descending (ties by id), rank from 1.
-
-    >>> import tempfile, pathlib
-    >>> p = write_run({"q1": {"b": 1.0, "a": 2.5}}, pathlib.Path(tempfile.mkdtemp()) / "r.trec")
-    >>> p.read_text().splitlines()
-    ['q1 Q0 a 1 2.5 spladekit', 'q1 Q0 b 2 1.0 spladekit']
-    >>> load_run(p)
-    {'q1': {'a': 2.5, 'b': 1.0}}
-    """
-    if any(ch.isspace() for ch in tag) or not tag:
-        raise ValueError(f"run tag {tag!r} must be one non-empty word")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for qid in sorted(run):
-            hits = sorted(run[qid].items(), key=lambda h: (-h[1], h[0]))
-            for rank, (did, score) in enumerate(hits, 1):
-                # repr keeps every digit of a float32 score, so a run read back evaluates identically
-                fh.write(f"{qid} Q0 {did} {rank} {float(score)!r} {tag}\n")
-    return path
 
 
 def find_qrels(dataset_dir: Path, split: str) -> Path:

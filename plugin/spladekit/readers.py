@@ -1,4 +1,6 @@
-"""Readers: JSONL (default), a BEIR folder, CSV/TSV, Parquet, and ``-`` for stdin, one row at a time.
+"""The one reader of input files: JSONL (default), a BEIR folder, CSV/TSV, Parquet, ``-`` for stdin, and
+query files; one row at a time. Ingest, eval (:mod:`spladekit.datasets`), parity and the demo all read
+through here.
 
 Readers only parse; :mod:`spladekit.ingest.policy` decides what a row means. Memory per reader is one line
 (or one Parquet batch of :data:`PARQUET_BATCH` rows), whatever the input size.
@@ -20,17 +22,43 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from spladekit.errors import InputError
-from spladekit.ingest.records import Raw, Reject
 
 Format = Literal["jsonl", "beir", "csv", "tsv", "parquet"]
 FORMATS: tuple[str, ...] = ("jsonl", "beir", "csv", "tsv", "parquet")
 PARQUET_BATCH = 1024
 #: How much of a bad line the dead letter keeps.
 EXCERPT_CHARS = 1000
+
+@dataclass(slots=True)
+class Reject:
+    """An input unit that cannot be used, bound for the dead letter (or an exclusion count)."""
+
+    position: int
+    id: str | None
+    reason: str
+    #: the parsed record, or a (possibly truncated) text excerpt of the raw input
+    record: Any = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class Raw:
+    """One input unit before a policy runs: a parsed row (dict) or a reject from parsing.
+
+    ``position`` is the 1-based line number for JSONL (blank lines count, so the number matches
+    ``sed -n Np``), the 1-based data row for CSV/TSV (header excluded) and Parquet. Positions strictly increase
+    through an input; a checkpoint stores one of them.
+    """
+
+    position: int
+    row: dict | None
+    reject: Reject | None = None
+
 
 _SUFFIXES = {
     ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
@@ -199,3 +227,32 @@ def count_records(source: str | Path, fmt: Format) -> int | None:
     if last != b"\n":
         n += 1
     return n - 1 if fmt in ("csv", "tsv") else n
+
+
+def read_queries(path: str | Path) -> dict[str, str]:
+    """Queries from a JSONL file (``{"_id"|"id"|"qid", "text"|"query"}``, BEIR's queries.jsonl) or a TSV file
+    (``qid<TAB>text``, told apart per line). A line that is neither is an :class:`InputError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no queries file at {path}; give a JSONL ({{'_id', 'text'}}) or TSV (qid, text) file")
+    out: dict[str, str] = {}
+    with path.open("rb") as stream:
+        for position, line in enumerate(stream, start=1):
+            text_line = line.decode("utf-8", "replace")
+            if not text_line.strip():
+                continue
+            if text_line.lstrip().startswith("{"):
+                (raw,) = read_jsonl(io.BytesIO(line))
+                if raw.reject is not None or raw.row is None:
+                    reason = raw.reject.reason if raw.reject is not None else "empty"
+                    raise InputError(f"{path}:{position} is not a JSON object ({reason})")
+                qid = raw.row.get("_id", raw.row.get("id", raw.row.get("qid")))
+                text = raw.row.get("text", raw.row.get("query"))
+            else:
+                qid, _, text = text_line.rstrip("\r\n").partition("\t")
+            if qid is None or not isinstance(text, str) or not text.strip():
+                raise InputError(f"{path}:{position} needs a query id and a non-empty text")
+            out[str(qid)] = text
+    if not out:
+        raise InputError(f"{path} holds no queries")
+    return out
