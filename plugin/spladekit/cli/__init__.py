@@ -27,6 +27,7 @@ _COMMANDS = [
     ("spladekit.cli.search", "search"),
     ("spladekit.cli.parity", "parity"),
     ("spladekit.cli.train", "train"),
+    ("spladekit.cli.doctor", "doctor"),
 ]
 
 
