@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from spladekit.engines.versions import DOCKER_IMAGES
+from spladekit import dialects
 
 REPO = Path(__file__).resolve().parents[2]
-ENGINES = ["opensearch", "elasticsearch"]
+ENGINES = list(dialects.names())
+DOCKER_IMAGES = {name: spec.docker_image for name, spec in dialects.specs().items()}
 
 
 def _compose_command() -> list[str] | None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from spladekit.errors import InputError
-from spladekit.evaluation.datasets import DataWarning, load_beir, load_qrels, load_run, write_run
+from spladekit.datasets import DataWarning, load_beir, load_qrels
+from spladekit.evaluation.trec import load_run, write_run
 
 
 def _beir(root: Path, corpus: list, queries: list, qrels: str, split: str = "test") -> Path:

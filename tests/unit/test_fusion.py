@@ -1,10 +1,13 @@
-"""Client-side fusion (RRF, weighted sum of min-max normalised scores) and the timed run loop."""
+"""Client-side fusion (RRF, weighted sum of min-max normalised scores, the hybrid of two hit lists) and eval's
+timed run loop."""
 
 from __future__ import annotations
 
 import pytest
 
-from spladekit.evaluation.runs import RRF_K, SystemRun, ranked, rrf, timed_run, weighted_sum
+from spladekit.evaluation.runs import SystemRun, timed_run
+from spladekit.fusion import RRF_K, fuse, ranked, rrf, weighted_sum
+from spladekit.hits import Hit
 
 A = {"q1": {"x": 9.0, "y": 4.0, "z": 1.0}, "q2": {"x": 2.0}}
 B = {"q1": {"z": 30.0, "w": 20.0, "y": 10.0}, "q3": {"w": 1.0}}
@@ -58,11 +61,26 @@ def test_fusion_depth_and_arguments():
         rrf([A], k=-1)
 
 
-def test_timed_run_keeps_every_query_and_a_latency_each():
-    def search(text):
-        return (["b", "a"], [2.0, 1.0]) if text else ([], [])
+def test_fuse_hit_lists_is_the_run_fusion_with_components():
+    splade = [Hit("x", 9.0, 1), Hit("y", 4.0, 2), Hit("z", 1.0, 3)]
+    bm25 = [Hit("z", 30.0, 1), Hit("w", 20.0, 2), Hit("y", 10.0, 3)]
+    hits = fuse(splade, bm25, k=3, fusion="rrf")
+    assert [(h.id, h.score) for h in hits] == list(rrf([A, B], depth=3)["q1"].items())
+    assert hits[0].components["splade_rank"] in (2, 3) and hits[0].components["bm25_rank"] in (1, 3)
+    weighted = fuse(splade, bm25, k=4, fusion="weighted", alpha=0.7)
+    want = weighted_sum([A, B], [0.7, 1.0 - 0.7])["q1"]
+    assert [(h.id, h.score) for h in weighted] == list(want.items())
+    assert [h.rank for h in weighted] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="valid: rrf, weighted"):
+        fuse(splade, bm25, k=3, fusion="max")
+    with pytest.raises(ValueError, match="alpha"):
+        fuse(splade, bm25, k=3, fusion="weighted", alpha=1.5)
 
-    out = timed_run("fake", {"q1": "hello", "q2": ""}, search)
+
+def test_timed_run_keeps_every_query_and_a_latency_each():
+    answers = {"q1": [Hit("b", 2.0, 1), Hit("a", 1.0, 2)], "q2": []}
+
+    out = timed_run("fake", ["q1", "q2"], answers.__getitem__)
     assert isinstance(out, SystemRun)
     assert out.run == {"q1": {"b": 2.0, "a": 1.0}, "q2": {}}
     assert len(out.latencies_ms) == 2 and out.latency_p50_ms() is not None

@@ -1,0 +1,239 @@
+"""What the unit tests share: one stand-in encoder, one stand-in engine index, one brute-force oracle, one
+rule for skipping. Nothing here downloads a model or starts an engine.
+
+- :class:`FakeEncoder`: a deterministic bag of hashed words (weight 0.5 per occurrence), with the interface the
+  library relies on (``names``, ``encode_documents``, ``encode_queries``, ``identity()``, ``last_stats``).
+- :class:`FakeEngine`: an engine index answering the requests spladekit sends (the ``spladekit.query`` bodies,
+  scored with the score contract by :func:`oracle_scores`), bulk writes with scripted failures, ``_meta``.
+- :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way.
+- :func:`skip_or_fail` / :func:`need`: a missing engine, model or extra skips locally and fails under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import threading
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from spladekit import dialects, lucene
+from spladekit.encoder.runtime import EncodeStats
+from spladekit.engines import BulkResult
+from spladekit.features import FeatureNames
+from spladekit.schema import SCHEMA, ModelIdentity
+from spladekit.vectors import SparseVector
+
+VOCAB = 512
+
+
+def in_ci() -> bool:
+    """True under CI (``CI=true``): a missing engine, model or extra must fail the run, not skip."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with a visible reason locally; fail under CI."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: this must not be skipped)", pytrace=False)
+    pytest.skip(reason=reason)
+
+
+def need(module: str, why: str) -> ModuleType:
+    """Import ``module`` (an optional extra) or skip locally / fail under CI, saying ``why`` it is needed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        skip_or_fail(f"{module} is not installed: {why}")
+        raise  # not reached: skip_or_fail raises
+
+
+# ----------------------------------------------------------------------------------------------- encoder
+
+
+class FakeEncoder:
+    """Bag of hashed words: each word a token id (crc32 mod VOCAB), weight 0.5 per occurrence (first 64 words)."""
+
+    def __init__(self, model: str = "fake-splade", sha: str = "f" * 64, max_length: int = 512) -> None:
+        self.names = FeatureNames([f"t{i}" for i in range(VOCAB)])
+        self.model, self.sha, self.max_length = model, sha, max_length
+        self.calls: list[int] = []
+        self.last_stats = EncodeStats()
+
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(self.model, self.sha, max_length=self.max_length)
+
+    def vector(self, text: str) -> SparseVector:
+        weights: dict[int, float] = {}
+        for word in re.findall(r"\w+", text.lower())[:64]:
+            t = zlib.crc32(word.encode()) % VOCAB
+            weights[t] = weights.get(t, 0.0) + 0.5
+        return SparseVector.from_dict(weights)
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
+        self.calls.append(len(texts))
+        self.last_stats = EncodeStats(texts=len(texts))
+        return [self.vector(t) for t in texts]
+
+    def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
+        return [self.vector(t) for t in texts]
+
+
+# ----------------------------------------------------------------------------------------------- oracle
+
+
+def oracle_scores(query: SparseVector, docs: Mapping[str, SparseVector], mode: str = "lucene") -> dict[str, float]:
+    """Every document's score by the contract: per shared term ``float32(q * d)`` (``d`` FeatureField-decoded in
+    ``lucene`` mode), added left to right in double in ascending term order, cast to float32; 0 is left out."""
+    q = dict(zip(query.ids.tolist(), query.weights.tolist(), strict=True))
+    out = {}
+    for doc_id, vec in docs.items():
+        values = lucene.quantize(vec.weights) if mode == "lucene" and len(vec) else vec.weights
+        total = 0.0
+        for t, v in zip(vec.ids.tolist(), values.tolist(), strict=True):
+            if t in q:
+                total += float(np.float32(np.float32(q[t]) * np.float32(v)))
+        if total > 0:
+            out[doc_id] = float(np.float32(total))
+    return out
+
+
+def oracle_top_k(query: SparseVector, docs: Mapping[str, SparseVector], k: int, mode: str = "lucene",
+                 order: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    """The top ``k`` (id, score), score descending, ties in ``order`` (default: the docs' own order)."""
+    rank = {d: i for i, d in enumerate(order if order is not None else docs)}
+    scored = oracle_scores(query, docs, mode)
+    return sorted(scored.items(), key=lambda h: (-h[1], rank[h[0]]))[:k]
+
+
+# ----------------------------------------------------------------------------------------------- engine
+
+
+class FakeEngine:
+    """An engine index in memory, with the parts of :class:`spladekit.engines.EngineIndex` spladekit uses.
+
+    Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
+    dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
+    and record every body in :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
+    status, or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
+    """
+
+    def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
+                 exists: bool = True, sparse_type: str | None = None, text: bool = True,
+                 script: Iterable[Any] = (), reject_ids: Iterable[str] = ()) -> None:
+        self.spec = dialects.get(engine)
+        self.engine = self.spec.name
+        self.index, self.url = "docs", "http://127.0.0.1:1"
+        self.names = names or FakeEncoder().names
+        self._meta = dict(meta) if meta is not None else {}
+        self._exists = exists
+        self.types = {SCHEMA.sparse: sparse_type or self.spec.sparse_type, **({SCHEMA.text: "text"} if text else {})}
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.bodies: list[dict] = []
+        self.script, self.reject_ids = list(script), set(reject_ids)
+        self.requests = self.refreshed = 0
+        self.lock = threading.Lock()
+
+    # -- what an index holds
+    def add(self, ids: Iterable[str], vectors: Iterable[SparseVector], **fields: Any) -> FakeEngine:
+        for doc_id, vec in zip(ids, vectors, strict=True):
+            self.docs[str(doc_id)] = {SCHEMA.sparse: self.names.to_features(vec), **fields}
+        return self
+
+    def exists(self) -> bool:
+        return self._exists
+
+    def meta(self) -> dict | None:
+        return dict(self._meta) if self._exists else None
+
+    def create(self, meta: Mapping[str, Any], **_: Any) -> bool:
+        if self._exists:
+            return False
+        self._exists, self._meta = True, dict(meta)
+        return True
+
+    def field_type(self, field: str) -> str | None:
+        return self.types.get(field)
+
+    def count(self) -> int:
+        return len(self.docs)
+
+    def refresh(self) -> None:
+        self.refreshed += 1
+
+    def get_features(self, ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        return {i: self.docs[i][SCHEMA.sparse] for i in ids if i in self.docs}
+
+    # -- writes
+    def bulk_index(self, pairs: Iterable[tuple[str, dict]], **options: Any) -> Iterable[BulkResult]:
+        pairs = list(pairs)
+        with self.lock:
+            self.requests += 1
+            action = self.script.pop(0) if self.script else 201
+        if action == "down":
+            raise ConnectionRefusedError("connection refused by http://127.0.0.1:1")
+        out = []
+        for i, (doc_id, src) in enumerate(pairs):
+            if doc_id in self.reject_ids:
+                out.append(BulkResult(False, doc_id, {"status": 400, "error": {
+                    "type": "mapper_parsing_exception", "reason": "bad feature value"}}))
+            elif action == 429 and i % 2 == 0:
+                out.append(BulkResult(False, doc_id, {"status": 429, "error": {
+                    "type": "es_rejected_execution_exception", "reason": "queue full"}}))
+            elif action in (502, 503, 504):
+                out.append(BulkResult(False, doc_id, {"status": action, "error": "gateway"}))
+            else:
+                with self.lock:
+                    self.docs[doc_id] = src
+                out.append(BulkResult(True, doc_id, {"status": 201}))
+        return iter(out)
+
+    # -- searches
+    def _query_vector(self, clauses: Sequence[Mapping[str, Any]]) -> SparseVector:
+        weights = {}
+        for c in clauses:
+            if "rank_feature" in c:
+                name, boost = c["rank_feature"]["field"].split(".", 1)[1], c["rank_feature"]["boost"]
+            else:
+                ((_, term),) = c["term"].items()
+                name, boost = term["value"], term["boost"]
+            weights[self.names.id(name)] = boost
+        return SparseVector.from_dict(weights)
+
+    def _ranked(self, query: SparseVector, allowed: set[str] | None) -> list[tuple[str, float]]:
+        docs = {d: self.names.from_features(src[SCHEMA.sparse]) for d, src in self.docs.items()
+                if allowed is None or d in allowed}
+        return sorted(oracle_scores(query, docs).items(), key=lambda h: (-h[1], h[0]))
+
+    def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        self.bodies.append(dict(body))
+        bool_q = body["query"]["bool"]
+        allowed = None
+        for f in bool_q.get("filter", []):
+            values = set(map(str, f["ids"]["values"]))
+            allowed = values if allowed is None else allowed & values
+        if "must" in bool_q:  # BM25: count the query's words in the text, a stand-in ranking
+            words = bool_q["must"][0]["match"][SCHEMA.text].lower().split()
+            scored = [(d, float(sum(src.get(SCHEMA.text, "").lower().split().count(w) for w in words)))
+                      for d, src in self.docs.items() if allowed is None or d in allowed]
+            ranked = sorted([h for h in scored if h[1] > 0], key=lambda h: (-h[1], h[0]))
+        else:
+            ranked = self._ranked(self._query_vector(bool_q["should"]), allowed)
+            if "rescore" in body:
+                window = {d for d, _ in ranked[: body["rescore"]["window_size"]]}
+                full = self._query_vector(body["rescore"]["query"]["rescore_query"]["bool"]["should"])
+                ranked = self._ranked(full, window)
+        wanted = body.get("_source", True)
+        hits = []
+        for d, s in ranked[: body["size"]]:
+            src = self.docs[d]
+            if isinstance(wanted, list):
+                src = {k: v for k, v in src.items() if k in wanted}
+            hits.append({"_id": d, "_score": s, "_source": src if wanted else {}})
+        return {"hits": {"hits": hits}}
