@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def datasets_dir() -> Path:
     env = os.environ.get("SPLADEKIT_DATASETS")
-    return Path(env) if env else REPO.parent / "shared" / "datasets"
+    return Path(env) if env else REPO / "datasets"
 
 
 QUERY_SETS = ("cranfield", "npl", "dbpedia-entity-sub5k", "msmarco-trecdl-sub5k")

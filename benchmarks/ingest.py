@@ -1,6 +1,6 @@
 """Ingestion benchmark: end-to-end docs/s into OpenSearch, Elasticsearch and the local index vs encode-only.
 
-``throughput`` (default): npl (11,429 real documents, ../shared/datasets/npl) with the default model. In one
+``throughput`` (default): npl (11,429 real documents, datasets/npl) with the default model. In one
 process, alternating: encode-only (the encoder alone on the same texts, the same length-sorted windows of 512
 and batches of 32, texts already in memory), then ``spladekit.ingest.ingest`` into each target (reading,
 policy, encoding, bulk/local writes, refresh/save, checkpoint), then encode-only again, ... Each ingest is
@@ -36,7 +36,7 @@ import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = Path(os.environ.get("SPLADEKIT_DATASETS", ROOT.parent / "shared" / "datasets"))
+DATASETS = Path(os.environ.get("SPLADEKIT_DATASETS", ROOT / "datasets"))
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -1,6 +1,6 @@
 """Local index benchmark: build time, bytes per posting, top-10 latency and throughput, against baselines.
 
-Corpora: (a) npl (../shared/datasets/npl) encoded with the default model; (b) an N-document index (default
+Corpora: (a) npl (datasets/npl) encoded with the default model; (b) an N-document index (default
 1,000,000) tiled from those vectors with small weight perturbations (+-5 %, float32). Contenders, run in the
 same process on the same vectors and queries, alternating per query so that load from other processes hits
 all of them alike:
@@ -39,7 +39,7 @@ from spladekit.local.index import LocalIndex
 from spladekit.vectors import SparseBatch, SparseVector
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = Path(os.environ.get("SPLADEKIT_DATASETS", ROOT.parent / "shared" / "datasets"))
+DATASETS = Path(os.environ.get("SPLADEKIT_DATASETS", ROOT / "datasets"))
 VOCAB = 30522
 K = 10
 

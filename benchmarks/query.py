@@ -1,6 +1,6 @@
 """Query benchmark on the engines: SPLADE exact, pruned, two-phase and BM25 ``match`` on the same index.
 
-For each engine given, one index holds npl (../shared/datasets/npl) encoded with the default model: the
+For each engine given, one index holds npl (datasets/npl) encoded with the default model: the
 sparse field, and the text for BM25. Optionally (``--tile N``) a second index holds N documents tiled from
 the npl vectors (weights perturbed by +-5 %, as ``benchmarks/local_index.py`` does); its BM25 text is the
 original document's text. Contenders, alternating per query so that load from other processes hits all of
@@ -48,7 +48,7 @@ from spladekit.search import TwoPhase, bm25_body, two_phase_body
 from spladekit.vectors import SparseBatch, SparseVector
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = Path(os.environ.get("SPLADEKIT_DATASETS", ROOT.parent / "shared" / "datasets"))
+DATASETS = Path(os.environ.get("SPLADEKIT_DATASETS", ROOT / "datasets"))
 PLAN = TwoPhase()  # the library default: 10 first-pass tokens, window 100
 FAST_PLAN = TwoPhase(top_k=8, window=100)
 PRUNE_TOP_K = PLAN.top_k

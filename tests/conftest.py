@@ -22,11 +22,10 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason=reason)
 
 
-def find_datasets_dir() -> Path | None:
-    """``$SPLADEKIT_DATASETS`` or ``<repo>/../shared/datasets`` (BEIR-format folders), if it exists."""
+def find_datasets_dir() -> Path:
+    """``$SPLADEKIT_DATASETS`` or ``<repo>/datasets`` (the BEIR-format test collections kept in the repository)."""
     env = os.environ.get("SPLADEKIT_DATASETS")
-    path = Path(env) if env else REPO.parent / "shared" / "datasets"
-    return path if path.is_dir() else None
+    return Path(env) if env else REPO / "datasets"
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +35,8 @@ def ci() -> bool:
 
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
-    """The folder holding the real BEIR datasets (cranfield, npl, ...)."""
+    """The folder holding the real BEIR datasets (cranfield, npl, ...); a wrong ``$SPLADEKIT_DATASETS`` fails."""
     path = find_datasets_dir()
-    if path is None:
-        skip_or_fail("no datasets folder: set SPLADEKIT_DATASETS or place them in ../shared/datasets")
-    return path  # type: ignore[return-value]
+    if not path.is_dir():
+        pytest.fail(f"SPLADEKIT_DATASETS={path} is not a folder (unset it to use <repo>/datasets)", pytrace=False)
+    return path

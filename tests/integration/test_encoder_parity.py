@@ -1,6 +1,6 @@
 """The real default model: the ONNX encoder against the torch reference on real queries and long documents.
 
-Identical non-zero term sets and max abs difference <= 1e-4, over 350 texts from ../shared/datasets
+Identical non-zero term sets and max abs difference <= 1e-4, over 350 texts from datasets/
 (the 150 queries also one at a time, through the single-text query graph).
 """
 
