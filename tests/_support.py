@@ -58,10 +58,13 @@ def need(module: str, why: str) -> ModuleType:
 
 
 class FakeEncoder:
-    """Bag of hashed words: each word a token id (crc32 mod VOCAB), weight 0.5 per occurrence (first 64 words)."""
+    """A bag of words: each word a token id (its index in ``vocab``, other words ignored; without a vocabulary
+    the ``\\w+`` words, crc32 mod 512), weight ``0.5 + 0.1 j`` added per occurrence at position ``j`` (first 64)."""
 
-    def __init__(self, model: str = "fake-splade", sha: str = "f" * 64, max_length: int = 512) -> None:
-        self.names = FeatureNames([f"t{i}" for i in range(VOCAB)])
+    def __init__(self, model: str = "fake-splade", sha: str = "f" * 64, max_length: int = 512,
+                 vocab: Sequence[str] | None = None) -> None:
+        self.vocab = list(vocab) if vocab is not None else None
+        self.names = FeatureNames(self.vocab if self.vocab is not None else [f"t{i}" for i in range(VOCAB)])
         self.model, self.sha, self.max_length = model, sha, max_length
         self.calls: list[int] = []
         self.last_stats = EncodeStats()
@@ -71,9 +74,15 @@ class FakeEncoder:
 
     def vector(self, text: str) -> SparseVector:
         weights: dict[int, float] = {}
-        for word in re.findall(r"\w+", text.lower())[:64]:
-            t = zlib.crc32(word.encode()) % VOCAB
-            weights[t] = weights.get(t, 0.0) + 0.5
+        words = text.lower().split() if self.vocab is not None else re.findall(r"\w+", text.lower())
+        for j, word in enumerate(words[:64]):
+            if self.vocab is None:
+                t = zlib.crc32(word.encode()) % VOCAB
+            elif word in self.vocab[1:]:
+                t = self.vocab.index(word)
+            else:
+                continue
+            weights[t] = weights.get(t, 0.0) + 0.5 + 0.1 * j
         return SparseVector.from_dict(weights)
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:

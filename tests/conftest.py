@@ -6,20 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from _support import in_ci, skip_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def in_ci() -> bool:
-    """True under CI (``CI=true``): a missing engine or model must fail the run, not skip."""
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with a visible reason locally; fail under CI."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: this must not be skipped)", pytrace=False)
-    pytest.skip(reason=reason)
+__all__ = ["REPO", "find_datasets_dir", "in_ci", "skip_or_fail"]
 
 
 def find_datasets_dir() -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spladekit.evaluation.datasets import load_beir
+from spladekit.datasets import load_beir
 
 ROOT = Path(__file__).resolve().parents[2] / "datasets"
 README = ROOT / "README.md"

@@ -8,8 +8,19 @@ import warnings
 import numpy as np
 import pytest
 
+from spladekit.errors import InputError
 from spladekit.features import FeatureNames
-from spladekit.query import QueryPrunedWarning, build_query, prune, to_query
+from spladekit.query import (
+    DEFAULT_MAX_CLAUSES,
+    QueryPrunedWarning,
+    TwoPhase,
+    bm25_query,
+    build_query,
+    parse_hits,
+    prepare,
+    prune,
+    to_query,
+)
 from spladekit.vectors import SparseVector
 
 NAMES = FeatureNames(["[PAD]", "wing", "stall", "a.b", "x y"] + [f"t{i}" for i in range(3000)])
@@ -110,7 +121,7 @@ def test_filter_size_from_source() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"engine": "solr"}, "valid engines: opensearch, elasticsearch"),
+        ({"engine": "solr"}, "valid engines: elasticsearch, opensearch"),
         ({"top_k": 0}, "top_k"),
         ({"ratio": 1.5}, "ratio"),
         ({"min_weight": -1}, "min_weight"),
@@ -126,3 +137,97 @@ def test_bad_options_name_the_valid_values(kwargs: dict, message: str) -> None:
 def test_empty_vector_matches_nothing() -> None:
     body = to_query(SparseVector.empty(), NAMES)
     assert body["query"]["bool"] == {"should": [], "minimum_should_match": 1}
+
+
+# ------------------------------------------------------------------------------------------------ two-phase, BM25
+
+VOCAB = ["[PAD]", "wing", "stall", "lift", "drag", "flow"]
+
+
+def _boost(clause):
+    if "rank_feature" in clause:
+        return clause["rank_feature"]["boost"]
+    return clause["term"]["splade"]["boost"]
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+def test_two_phase_first_pass_is_the_high_weight_tokens_and_rescore_the_full_query(engine):
+    names = FeatureNames(VOCAB)
+    q = SparseVector.from_dict({1: 3.0, 2: 0.2, 3: 1.5, 4: 0.9, 5: 2.5})
+    body = build_query(q, names, engine, size=10, two_phase=TwoPhase(top_k=2, window=40),
+                       filter={"term": {"lang": "en"}}).body
+    first = body["query"]["bool"]["should"]
+    rescore = body["rescore"]
+    full = rescore["query"]["rescore_query"]["bool"]["should"]
+    assert len(first) == 2 and len(full) == len(q)
+    assert sorted(_boost(c) for c in first) == [2.5, 3.0]
+    assert sorted(_boost(c) for c in full) == sorted(q.weights.tolist())
+    assert rescore["window_size"] == 40
+    assert rescore["query"]["query_weight"] == 0.0 and rescore["query"]["rescore_query_weight"] == 1.0
+    assert body["size"] == 10 and body["track_total_hits"] is False
+    assert body["query"]["bool"]["filter"] == [{"term": {"lang": "en"}}]
+    assert "filter" not in rescore["query"]["rescore_query"]["bool"]
+
+
+def test_two_phase_ratio_and_window_checks():
+    names = FeatureNames(VOCAB)
+    q = SparseVector.from_dict({1: 3.0, 2: 0.2, 3: 1.5})
+    body = build_query(q, names, "opensearch", size=5, two_phase=TwoPhase(top_k=None, ratio=0.5)).body
+    assert len(body["query"]["bool"]["should"]) == 2  # 3.0 and 1.5 >= 0.5 * 3.0
+    with pytest.raises(InputError, match="window"):
+        build_query(q, names, "opensearch", size=50, two_phase=TwoPhase(window=10))
+    with pytest.raises(ValueError, match="top_k, ratio or mass"):
+        TwoPhase(top_k=None, ratio=None)
+    with pytest.raises(ValueError, match="mass"):
+        TwoPhase(mass=0.0)
+
+
+def test_two_phase_mass_adapts_the_first_pass_to_the_query():
+    names = FeatureNames(VOCAB)
+    peaked = SparseVector.from_dict({1: 8.0, 2: 0.5, 3: 0.5, 4: 0.5, 5: 0.5})  # 80 % on one token
+    flat = SparseVector.from_dict({1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0})
+    plan = TwoPhase(top_k=None, mass=0.75, window=20)
+    for vec, first in ((peaked, {"splade.wing"}), (flat, {f"splade.{w}" for w in VOCAB[1:5]})):
+        body = build_query(vec, names, "opensearch", size=5, two_phase=plan).body
+        assert {c["rank_feature"]["field"] for c in body["query"]["bool"]["should"]} == first
+        assert len(body["rescore"]["query"]["rescore_query"]["bool"]["should"]) == 5
+    capped = build_query(flat, names, "opensearch", size=5, two_phase=TwoPhase(top_k=2, mass=0.75, window=20)).body
+    assert len(capped["query"]["bool"]["should"]) == 2  # top_k caps what the mass asks for
+
+
+def test_empty_query_vector_is_a_clear_error():
+    with pytest.raises(InputError, match="no token with a positive weight"):
+        prepare(SparseVector.empty())
+
+
+def test_query_whose_every_token_is_pruned_is_a_clear_error():
+    with pytest.raises(InputError, match="removed every one of the query's 2 tokens"):
+        prepare(SparseVector.from_dict({1: 0.5, 2: 0.25}), {"min_weight": 1.0})
+
+
+def test_unknown_prune_option_lists_valid_ones():
+    with pytest.raises(ValueError, match="top_k, min_weight, ratio"):
+        prepare(SparseVector.from_dict({1: 1.0}), {"topk": 3})
+
+
+def test_query_of_2000_tokens_is_cut_to_the_clause_limit_with_a_note():
+    rng = np.random.default_rng(0)
+    q = SparseVector(np.arange(2000), rng.uniform(0.01, 2.0, 2000))
+    pruned, notes = prepare(q)
+    assert len(pruned) == DEFAULT_MAX_CLAUSES
+    assert notes and "clause limit" in notes[0]
+    assert pruned.weights.min() >= np.sort(q.weights)[-DEFAULT_MAX_CLAUSES]  # the largest weights are kept
+
+
+def test_bm25_query_with_filter():
+    body = bm25_query("wing stall", size=7, filter=[{"term": {"a": 1}}], source=["title"]).body
+    assert body == {"query": {"bool": {"must": [{"match": {"text": "wing stall"}}], "filter": [{"term": {"a": 1}}]}},
+                    "size": 7, "_source": ["title"], "track_total_hits": False}
+
+
+def test_parse_hits_keeps_the_engines_float32_and_the_text_fields():
+    resp = {"hits": {"hits": [{"_id": 7, "_score": 1.2345678, "_source": {"title": "T", "text": "x"}},
+                              {"_id": "b", "_score": 0.5, "_source": {}}]}}
+    hits = parse_hits(resp)
+    assert [(h.id, h.rank, h.title, h.text) for h in hits] == [("7", 1, "T", "x"), ("b", 2, None, None)]
+    assert hits[0].score == float(np.float32(1.2345678))
