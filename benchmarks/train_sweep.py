@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from spladekit.evaluation.datasets import load_beir
+from spladekit.datasets import load_beir
 from spladekit.training.data import Pair
 from spladekit.training.negatives import mine_hard_negatives
 from spladekit.training.split import split_queries, title_pairs

@@ -7,6 +7,7 @@ rule for skipping. Nothing here downloads a model or starts an engine.
   scored with the score contract by :func:`oracle_scores`), bulk writes with scripted failures, ``_meta``.
 - :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way.
 - :func:`skip_or_fail` / :func:`need`: a missing engine, model or extra skips locally and fails under ``CI=true``.
+- :func:`bad_input_expected`: what ingesting ``ingest/bad_input.jsonl`` must give, from its own labels.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import os
 import re
 import threading
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -42,7 +45,7 @@ def skip_or_fail(reason: str) -> None:
     """Skip with a visible reason locally; fail under CI."""
     if in_ci():
         pytest.fail(f"{reason} (CI=true: this must not be skipped)", pytrace=False)
-    pytest.skip(reason=reason)
+    pytest.skip(reason=reason, allow_module_level=True)
 
 
 def need(module: str, why: str) -> ModuleType:
@@ -246,3 +249,27 @@ class FakeEngine:
                 src = {k: v for k, v in src.items() if k in wanted}
             hits.append({"_id": d, "_score": s, "_source": src if wanted else {}})
         return {"hits": {"hits": hits}}
+
+
+# ----------------------------------------------------------------------------------------------- bad input
+
+REPO = Path(__file__).resolve().parent.parent
+BAD_INPUT = REPO / "ingest" / "bad_input.jsonl"
+
+
+def bad_input_labels() -> dict[int, str]:
+    """Line number -> expected outcome (``indexed`` or a dead-letter reason) of ``ingest/bad_input.jsonl``, from
+    the labels kept beside it (``bad_input.labels.tsv``)."""
+    out = {}
+    for line in (REPO / "ingest" / "bad_input.labels.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            position, outcome, _ = line.split("\t", 2)
+            out[int(position)] = outcome
+    return out
+
+
+def bad_input_expected() -> tuple[int, dict[str, int]]:
+    """(records indexed, dead-letter count per reason) that ingesting ``bad_input.jsonl`` must give."""
+    outcomes = Counter(bad_input_labels().values())
+    indexed = outcomes.pop("indexed", 0)
+    return indexed, dict(sorted(outcomes.items()))

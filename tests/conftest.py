@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from _support import in_ci, skip_or_fail
 
 REPO = Path(__file__).resolve().parent.parent

@@ -40,7 +40,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spladekit import __version__, models, paths
+from spladekit import __version__, dialects, models, paths
+from spladekit.encoder import CONFIG_NAME, EXPORT_REVISION
+from spladekit.engines import node
+from spladekit.engines.base import Credentials, detect_engine, safe_url, split_url
 from spladekit.errors import EngineError, InputError, ModelError
 
 OK, MISSING, WARN = "ok", "missing", "warn"
@@ -54,6 +57,7 @@ CORE: tuple[tuple[str, str, str], ...] = (
     ("numba", "numba", "0.60"),
     ("click", "click", "8.1"),
     ("tqdm", "tqdm", "4.66"),
+    ("ir_measures", "ir_measures", "0.3.7"),
 )
 #: The optional extras in the same form; mirrors pyproject.toml's optional-dependencies.
 EXTRAS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -271,7 +275,6 @@ def check_model() -> list[Check]:
 
 def check_encoder() -> list[Check]:
     """The exported ONNX encoder of the default model: what encoding actually runs (models.onnx_dir)."""
-    from spladekit.encoder import CONFIG_NAME, EXPORT_REVISION
 
     name = f"encoder {models.DEFAULT_MODEL}"
     target = paths.cache_dir() / "onnx" / models.DEFAULT_MODEL
@@ -347,16 +350,14 @@ def check_torch() -> list[Check]:
 
 def check_engine_tooling(needed: bool) -> list[Check]:
     """Java, Maven, the fetched distributions, node folders and user for ``spladekit engine start``."""
-    from spladekit.engines import node, versions
-
     checks: list[Check] = []
     homes: dict[int, Path | EngineError] = {}
-    for engine in node.ENGINES:
+    for engine, spec in dialects.specs().items():
         try:
-            major = versions.java_needed(engine)
+            major = spec.java_needed()
         except EngineError as exc:
             checks.append(Check(f"java ({engine})", MISSING, _first_clause(exc),
-                                f"unset or fix {versions.VERSION_ENV[engine]}", needed=needed))
+                                f"unset or fix {spec.version_env}", needed=needed))
             continue
         if major not in homes:
             try:
@@ -370,7 +371,7 @@ def check_engine_tooling(needed: bool) -> list[Check]:
             checks.append(Check(f"java ({engine})", MISSING, f"no Java >= {major} found",
                                 f"apt-get install openjdk-{major}-jdk-headless (or point SPLADEKIT_JAVA_HOME at a "
                                 f"JDK {major}+); or run the engine with Docker (docker/README.md)", needed=needed))
-    dists = [_check_distribution(engine, needed) for engine in node.ENGINES]
+    dists = [_check_distribution(engine, needed) for engine in dialects.names()]
     to_fetch = any(d.status != OK for d in dists)
     try:
         mvn = node.find_mvn()
@@ -387,13 +388,12 @@ def check_engine_tooling(needed: bool) -> list[Check]:
 
 
 def _check_distribution(engine: str, needed: bool) -> Check:
-    from spladekit.engines import node, versions
-
+    spec = dialects.get(engine)
     name = f"distribution {engine}"
     try:
-        release, home = versions.version(engine), node.home_dir(engine)
+        release, home = spec.release(), node.home_dir(engine)
     except EngineError as exc:
-        return Check(name, MISSING, _first_clause(exc), f"unset or fix {versions.VERSION_ENV[engine]}", needed=needed)
+        return Check(name, MISSING, _first_clause(exc), f"unset or fix {spec.version_env}", needed=needed)
     if (home / ".spladekit-complete").is_file():
         return Check(name, OK, f"{engine} {release} at {home}", needed=needed)
     what = "incompletely unpacked" if home.exists() else "not fetched"
@@ -403,8 +403,6 @@ def _check_distribution(engine: str, needed: bool) -> Check:
 
 def check_node_folders(needed: bool = False) -> list[Check]:
     """Where ``spladekit engine start`` puts node folders, why there, and whether the node user reaches it."""
-    from spladekit.engines import node
-
     cache = paths.engines_dir()
     root = node.node_root()
     if os.environ.get(node.NODE_DIR_ENV):
@@ -433,8 +431,6 @@ def check_node_folders(needed: bool = False) -> list[Check]:
 
 
 def check_node_user(needed: bool = False) -> list[Check]:
-    from spladekit.engines import node
-
     if os.geteuid() != 0:
         return [Check("node user", OK, f"nodes run as you (uid {os.geteuid()})", needed=needed)]
     try:
@@ -502,7 +498,6 @@ def check_engine(url: str, *, user: str | None = None, password: str | None = No
 
     Secrets go into request headers only; every message names the URL without its user info.
     """
-    from spladekit.engines.base import Credentials, detect_engine, safe_url, split_url
 
     try:
         base, url_user, url_password = split_url(url)
@@ -532,8 +527,7 @@ def check_engine(url: str, *, user: str | None = None, password: str | None = No
     try:
         version = _engine_version(base, creds, timeout)
         health_status, health = _get(base, "/_cluster/health", creds, timeout)
-        auth_path = "/_plugins/_security/authinfo" if kind == "opensearch" else "/_security/_authenticate"
-        auth_status, auth = _get(base, auth_path, creds, timeout)
+        auth_status, auth = _get(base, dialects.get(kind).whoami_path, creds, timeout)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return [Check("engine", MISSING, f"{kind} at {shown} stopped answering ({reason})",

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _support import need
+
 pytestmark = pytest.mark.integration
 
 QUERIES = {"cranfield": 100, "npl": 50}
@@ -31,7 +33,7 @@ def _texts(path, n, with_title):
 
 @pytest.fixture(scope="module")
 def default_model(ci):
-    pytest.importorskip("torch", reason="the torch reference needs the 'export' extra")
+    need("torch", "the torch reference needs the 'export' extra")
     os.environ.setdefault("SPLADEKIT_CACHE", str(Path(__file__).resolve().parents[2] / ".cache"))
     from spladekit import models
     from spladekit.errors import ModelError

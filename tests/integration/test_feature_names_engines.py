@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spladekit import lucene
 from spladekit.engines import connect
 from spladekit.features import FeatureNames
-from spladekit import lucene
 from spladekit.mappings import index_meta
 from spladekit.vectors import SparseVector
 

@@ -114,6 +114,7 @@ def test_real_vectors_round_trip_and_threads(npl, tmp_path):
 
 def test_index_local_builds_a_searchable_index(npl, tmp_path, datasets_dir):
     from spladekit.local.build import build_local_index
+
     from spladekit.local.index import LocalIndex
 
     encoder, *_ = npl

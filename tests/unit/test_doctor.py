@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from _support import need
 from conftest import REPO, skip_or_fail
-from spladekit import doctor, models
+from spladekit import dialects, doctor, models
 from spladekit.cli import main
 from spladekit.encoder import CONFIG_NAME, EXPORT_REVISION
 from spladekit.engines import node
@@ -97,7 +98,7 @@ def test_this_machine_reports_ok(machine_cache: Path) -> None:
 
 def test_engine_tooling_ok_here(machine_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(node.NODE_DIR_ENV, raising=False)
-    if not all((node.home_dir(e) / ".spladekit-complete").is_file() for e in node.ENGINES):
+    if not all((node.home_dir(e) / ".spladekit-complete").is_file() for e in dialects.names()):
         skip_or_fail("the engine distributions are not fetched (run scripts/setup.sh --engines)")
     report = doctor.run_checks(engines=True)
     status = _statuses(report)
@@ -301,7 +302,7 @@ def test_normal_user_nodes_go_under_the_cache(tmp_path: Path, monkeypatch: pytes
 
 
 def test_cuda_devices_and_bf16_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch")
+    torch = need("torch", "the CUDA check imports torch")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: "Fake GPU")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("torch", reason="the export command needs the 'export' extra (torch, transformers)")
+from _support import need
+
+need("torch", "the export command needs the 'export' extra (torch, transformers)")
 
 from _tiny_models import make_tiny_model  # noqa: E402
 

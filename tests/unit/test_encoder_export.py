@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="the export tests need the 'export' extra (torch, transformers, onnx)")
-pytest.importorskip("transformers", reason="the export tests need the 'export' extra")
+from _support import need
+
+need("torch", "the export tests need the 'export' extra (torch, transformers, onnx)")
+need("transformers", "the export tests need the 'export' extra")
 
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402

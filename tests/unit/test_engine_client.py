@@ -110,8 +110,9 @@ def test_elasticsearch_index_keeps_vectors_in_source_on_9_and_still_creates_on_8
     import elasticsearch
     from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 
-    from spladekit.engines.elasticsearch import ElasticsearchIndex
-    from spladekit.mappings import index_meta, mapping
+    from spladekit import dialects
+    from spladekit.mappings import mapping
+    from spladekit.schema import SCHEMA, ModelIdentity
 
     def refusal(reason: str) -> elasticsearch.BadRequestError:
         meta = ApiResponseMeta(400, "1.1", HttpHeaders(), 0.0, NodeConfig("http", "127.0.0.1", 9200))
@@ -126,14 +127,14 @@ def test_elasticsearch_index_keeps_vectors_in_source_on_9_and_still_creates_on_8
                 raise refusal("unknown setting [index.mapping.exclude_source_vectors] please check ...")
             self.created.append(settings)
 
-    body = mapping("elasticsearch", index_meta("splade-tiny", "abc"))
+    spec = dialects.get("elasticsearch")
+    body = mapping(spec, SCHEMA.meta(ModelIdentity("splade-tiny", "abc")))
     for knows_setting, want in ((True, {"exclude_source_vectors": False}), (False, None)):
-        idx = ElasticsearchIndex.__new__(ElasticsearchIndex)
-        idx.index, idx.client = "docs", type("Client", (), {"indices": Indices(knows_setting)})()
-        idx._create(body)
-        (settings,) = idx.client.indices.created
+        client = type("Client", (), {"indices": Indices(knows_setting)})()
+        spec.create_index(client, "docs", body)
+        (settings,) = client.indices.created
         assert settings["index"].get("mapping") == want
         assert settings["index"]["number_of_shards"] == body["settings"]["index"]["number_of_shards"]
-    idx.client.indices.create = lambda **kw: (_ for _ in ()).throw(refusal("mapper_parsing_exception: bad field"))
+    client.indices.create = lambda **kw: (_ for _ in ()).throw(refusal("mapper_parsing_exception: bad field"))
     with pytest.raises(elasticsearch.BadRequestError, match="bad field"):
-        idx._create(body)  # any other refusal is not retried
+        spec.create_index(client, "docs", body)  # any other refusal is not retried

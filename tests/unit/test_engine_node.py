@@ -67,7 +67,7 @@ def _fake_distribution(cache: Path, engine: str, launcher_body: str) -> Path:
 
 @pytest.mark.parametrize("call", [node.fetch, node.home_dir, lambda e: node.start(e), lambda e: node.stop(e, 1)])
 def test_bad_engine_name_lists_valid_ones(call) -> None:
-    with pytest.raises(ValueError, match="valid engines: opensearch, elasticsearch"):
+    with pytest.raises(ValueError, match="valid engines: elasticsearch, opensearch"):
         call("solr")
 
 
@@ -115,18 +115,19 @@ def test_newer_engine_majors_need_java_21(world_dir: Path, monkeypatch: pytest.M
 
 
 def test_version_override_moves_artifacts_home_and_java(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from spladekit.engines import versions
+    from spladekit import dialects
 
-    assert versions.java_needed("opensearch") == versions.java_needed("elasticsearch") == 17
-    assert node.home_dir("opensearch").name == f"opensearch-{versions.OPENSEARCH_VERSION}"
+    opensearch, elasticsearch = dialects.get("opensearch"), dialects.get("elasticsearch")
+    assert opensearch.java_needed() == elasticsearch.java_needed() == 17
+    assert node.home_dir("opensearch").name == f"opensearch-{opensearch.version}"
     monkeypatch.setenv("SPLADEKIT_OPENSEARCH_VERSION", "3.3.2")
     monkeypatch.setenv("SPLADEKIT_ELASTICSEARCH_VERSION", "9.2.4")
     assert node.home_dir("opensearch").name == "opensearch-3.3.2"
-    assert versions.artifacts("opensearch") == ("org.opensearch.distribution.integ-test-zip:opensearch:3.3.2:zip",
-                                                 ("org.opensearch.plugin:mapper-extras-client:3.3.2:jar",))
-    assert versions.artifacts("elasticsearch")[0].endswith(":elasticsearch:9.2.4:zip")
-    assert versions.java_needed("opensearch") == versions.java_needed("elasticsearch") == 21
-    assert versions.VERSIONS["opensearch"] == versions.OPENSEARCH_VERSION  # the pins themselves do not move
+    assert opensearch.artifacts() == ("org.opensearch.distribution.integ-test-zip:opensearch:3.3.2:zip",
+                                      ("org.opensearch.plugin:mapper-extras-client:3.3.2:jar",))
+    assert elasticsearch.artifacts()[0].endswith(":elasticsearch:9.2.4:zip")
+    assert opensearch.java_needed() == elasticsearch.java_needed() == 21
+    assert opensearch.version == "2.19.4"  # the pins themselves do not move
     monkeypatch.setenv("SPLADEKIT_OPENSEARCH_VERSION", "latest")
     with pytest.raises(EngineError, match=r"SPLADEKIT_OPENSEARCH_VERSION='latest' is not a release number"):
         node.home_dir("opensearch")

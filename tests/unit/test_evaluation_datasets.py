@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from spladekit.errors import InputError
 from spladekit.datasets import DataWarning, load_beir, load_qrels
+from spladekit.errors import InputError
 from spladekit.evaluation.trec import load_run, write_run
 
 

@@ -3,49 +3,27 @@
 from __future__ import annotations
 
 import json
-import zlib
 
-import numpy as np
 import pytest
+from _support import FakeEncoder
 from click.testing import CliRunner
 
+from spladekit import evaluation
 from spladekit.cli import main
 from spladekit.errors import InputError
-from spladekit.evaluation import DataWarning, build, compute, evaluate, load_run
-from spladekit.features import FeatureNames
-from spladekit.vectors import SparseVector
-
-VOCAB = 512
+from spladekit.evaluation import DataWarning, compute, evaluate, load_run
 
 
-class BagOfWords:
-    """A deterministic stand-in for SpladeEncoder: each word hashes to a token id, weight = 1 + log(count)."""
-
-    def __init__(self) -> None:
-        self.names = FeatureNames([f"t{i}" for i in range(VOCAB)])
-        self.info = {"source_model": "bag-of-words", "weights_sha256": "0" * 64}
-        self.documents_encoded = 0
-
-    def _encode(self, text: str) -> SparseVector:
-        counts: dict[int, int] = {}
-        for word in text.lower().split():
-            i = zlib.crc32(word.encode()) % VOCAB
-            counts[i] = counts.get(i, 0) + 1
-        return SparseVector.from_dict({i: 1.0 + float(np.log(c)) for i, c in counts.items()})
-
-    def encode_queries(self, texts):
-        return [self._encode(t) for t in texts]
-
-    def encode_documents(self, texts):
-        self.documents_encoded += len(texts)
-        return [self._encode(t) for t in texts]
-
+class CountingEncoder(FakeEncoder):
+    @property
+    def documents_encoded(self) -> int:
+        return sum(self.calls)
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     monkeypatch.setenv("SPLADEKIT_CACHE", str(tmp_path / "cache"))
-    encoder = BagOfWords()
-    monkeypatch.setattr(build, "load_encoder", lambda model: encoder)
+    encoder = CountingEncoder()
+    monkeypatch.setattr(evaluation.SpladeEncoder, "load", classmethod(lambda cls, *a, **kw: encoder))
     # the plain numpy kernels: same results, no numba compilation in a unit test (the kernels' own tests
     # check that both agree)
     from spladekit.local import _numba
@@ -83,6 +61,9 @@ def test_evaluate_local_end_to_end_and_reuse(toy, tmp_path):
     assert agg == s.metrics
     assert all(s.per_query[q]["RR@10"] > 0 for q in ("q1", "q2", "q3"))
     assert s.cost["mean_doc_terms"] > 0 and s.cost["index_bytes_per_doc"] > 0
+    # the index was built by ingest: the broken corpus line is in its dead letter, not silently lost
+    assert s.cost["not_indexed"] == {"malformed_json": 1}
+    assert report.settings["encoding"]["texts"] == 5 and report.settings["encoding"]["truncated"] == 0
     assert json.loads((tmp_path / "out" / "report.json").read_text())["systems"][0]["name"] == "splade-local"
     assert encoder.documents_encoded == 5
     # second run: vectors and index come from the cache, the numbers are the same

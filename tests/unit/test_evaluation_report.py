@@ -7,8 +7,8 @@ import json
 import ir_measures
 import pytest
 
-from spladekit.evaluation import evaluate_runs
 from spladekit.datasets import Dataset, Document, Exclusions
+from spladekit.evaluation import evaluate_runs
 from spladekit.evaluation.plot import per_query_delta, plot_delta
 from spladekit.evaluation.report import EvalReport
 from spladekit.evaluation.runs import SystemRun

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _ingest_fakes import FakeEncoder
 
-from spladekit.errors import EngineError, IndexFormatError
-from spladekit.ingest import PipelineConfig, ingest
+from _support import BAD_INPUT, FakeEncoder, FakeEngine, bad_input_expected, need
+from spladekit.errors import IndexFormatError
+from spladekit.ingest import IngestStopped, PipelineConfig, ingest
 from spladekit.ingest.deadletter import read_dead_letter
 from spladekit.ingest.sinks import Backoff, CountingSink, EngineSink
 from spladekit.local.index import LocalIndex
@@ -70,26 +69,25 @@ def test_reorder_is_refused_for_an_engine(tmp_path):
 
 def test_bad_input_every_reject_in_the_dead_letter_and_counts_add_up(tmp_path):
     src = tmp_path / "bad.jsonl"
-    src.write_bytes((REPO / "ingest" / "bad_input.jsonl").read_bytes()
-                    + json.dumps({"_id": "huge", "text": "w " * 600_000}).encode() + b"\n")
+    src.write_bytes(BAD_INPUT.read_bytes() + json.dumps({"_id": "huge", "text": "w " * 600_000}).encode() + b"\n")
     report = ingest(src, local_dir=tmp_path / "idx", **_job(tmp_path))
-    assert report.indexed == 6
-    assert report.failed == {"duplicate_id": 2, "empty_text": 2, "invalid_id": 4, "invalid_utf8": 2,
-                             "malformed_json": 1, "missing_text": 2, "non_string_text": 3, "not_an_object": 1,
-                             "too_large": 1}
-    assert report.read == report.indexed + sum(report.failed.values()) + report.skipped == 24
+    indexed, failed = bad_input_expected()
+    assert report.indexed == indexed
+    assert report.failed == dict(sorted({**failed, "too_large": 1}.items()))
+    assert report.read == report.indexed + sum(report.failed.values()) + report.skipped
+    assert report.read == indexed + sum(failed.values()) + 1
+    assert report.complete and report.exit_code == 3  # done, with records in the dead letter
     dead = read_dead_letter(report.dead_letter)
     assert len(dead) == sum(report.failed.values())
     assert all(e["reason"] and e["position"] >= 1 for e in dead)
     assert len({e["position"] for e in dead}) == len(dead)
     huge = next(e for e in dead if e["reason"] == "too_large")
     assert huge["id"] == "huge" and len(json.dumps(huge)) < 5000
-    assert len(LocalIndex.load(tmp_path / "idx")) == 6
+    assert len(LocalIndex.load(tmp_path / "idx")) == indexed
 
 
 def test_require_id_sends_id_less_records_to_the_dead_letter(tmp_path):
-    report = ingest(REPO / "ingest" / "bad_input.jsonl", local_dir=tmp_path / "idx", require_id=True,
-                    **_job(tmp_path))
+    report = ingest(BAD_INPUT, local_dir=tmp_path / "idx", require_id=True, **_job(tmp_path))
     assert report.failed["missing_id"] == 3 and report.indexed == 4
 
 
@@ -227,8 +225,9 @@ def test_ctrl_c_keeps_a_consistent_checkpoint(tmp_path):
 
     job["encoder"] = Interrupting()
     sink = _CrashingSink(after=10**9)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(IngestStopped, match="interrupted") as stopped:
         ingest(corpus, sink=sink, config=PipelineConfig(batch_size=10, window=10, checkpoint_every_s=0), **job)
+    assert not stopped.value.report.complete and stopped.value.report.exit_code == 4
     cp = json.loads(job["checkpoint"].read_text())
     assert cp["position"] == len(sink.ids) == 50 and sorted(sink.ids) == sorted(f"d{i}" for i in range(50))
 
@@ -236,44 +235,15 @@ def test_ctrl_c_keeps_a_consistent_checkpoint(tmp_path):
 # --------------------------------------------------------------------------------------------- engine sink
 
 
-class FakeIndex:
-    """Answers bulk requests like an engine: a scripted status per attempt, else 201."""
+class FakeIndex(FakeEngine):
+    """The shared fake engine, checking that the sink does its own retries (streaming_bulk's are off)."""
 
-    def __init__(self, script=None, reject_ids=()):
-        self.script = list(script or [])
-        self.reject_ids = set(reject_ids)
-        self.docs: dict[str, dict] = {}
-        self.requests = 0
-        self.refreshed = 0
-        self.lock = threading.Lock()
+    def __init__(self, script=(), reject_ids=()):
+        super().__init__(script=script, reject_ids=reject_ids)
 
     def bulk_index(self, pairs, *, chunk_size, max_chunk_bytes, max_retries):
-        from spladekit.engines import BulkResult
-
         assert max_retries == 0
-        pairs = list(pairs)
-        with self.lock:
-            self.requests += 1
-            action = self.script.pop(0) if self.script else 201
-        if action == "down":
-            raise ConnectionRefusedError("connection refused by http://127.0.0.1:1")
-        out = []
-        for i, (doc_id, src) in enumerate(pairs):
-            if doc_id in self.reject_ids:
-                out.append(BulkResult(False, doc_id, {"status": 400, "error": {
-                    "type": "mapper_parsing_exception", "reason": "bad feature value"}}))
-            elif action == 429 and i % 2 == 0:
-                out.append(BulkResult(False, doc_id, {"status": 429, "error": {
-                    "type": "es_rejected_execution_exception", "reason": "queue full"}}))
-            elif action in (502, 503, 504):
-                out.append(BulkResult(False, doc_id, {"status": action, "error": "gateway"}))
-            else:
-                self.docs[doc_id] = src
-                out.append(BulkResult(True, doc_id, {"status": 201}))
-        return iter(out)
-
-    def refresh(self):
-        self.refreshed += 1
+        return super().bulk_index(pairs)
 
 
 def _engine_sink(index, **kw):
@@ -303,8 +273,9 @@ def test_engine_rejections_go_to_the_dead_letter_and_an_outage_stops_the_job(tmp
 
     job = _job(tmp_path)
     down = FakeIndex(script=["down"] * 100)
-    with pytest.raises(EngineError, match="--resume"):
+    with pytest.raises(IngestStopped, match="--resume") as stopped:
         ingest(corpus, sink=_engine_sink(down, max_retries=2), **job)
+    assert stopped.value.report.exit_code == 4 and stopped.value.report.read > 0
     assert read_dead_letter(job["checkpoint"].parent / "dead_letter.jsonl") == []  # an outage loses nothing
     assert json.loads(job["checkpoint"].read_text())["position"] == 0
 
@@ -325,22 +296,24 @@ def test_credentials_never_reach_reports_errors_logs_or_the_dead_letter(tmp_path
         def bulk_index(self, pairs, **kw):
             raise ConnectionResetError(f"reset by peer (auth {secret})")
 
-    with pytest.raises(EngineError) as err2:
+    with pytest.raises(IngestStopped) as err2:
         ingest(corpus, sink=EngineSink(Leaky(), FakeEncoder().names, backoff=Backoff(0.001, 0.001, 1),
                                        scrub=lambda s: s.replace(secret, "***")), **_job(tmp_path))
     assert secret not in str(err2.value) and "***" in str(err2.value)
+    assert secret not in err2.value.report.to_json()
 
 
 def test_report_json_has_the_documented_fields(tmp_path):
     report = ingest(_corpus(tmp_path / "c.jsonl", 3), sink=CountingSink(), **_job(tmp_path))
     data = json.loads(report.to_json())
-    for key in ("read", "indexed", "failed", "skipped", "retries", "seconds", "docs_per_s"):
+    for key in ("read", "indexed", "failed", "skipped", "retries", "seconds", "docs_per_s", "encoding",
+                "max_length", "long_text", "complete", "stopped"):
         assert key in data
     assert np.isfinite(data["docs_per_s"])
 
 
 def test_parquet_and_tsv_inputs_with_custom_fields(tmp_path):
-    pa = pytest.importorskip("pyarrow", reason="pyarrow is in the dev extra")
+    pa = need("pyarrow", "pyarrow is in the dev extra")
     import pyarrow.parquet as pq
 
     n = 2500

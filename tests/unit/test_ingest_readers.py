@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from spladekit.errors import InputError
+from _support import need
 from spladekit import readers
+from spladekit.errors import InputError
 from spladekit.ingest.policy import RecordPolicy
 from spladekit.ingest.records import Record, Reject
 
@@ -75,7 +76,7 @@ def test_csv_multiline_and_large_fields(tmp_path):
 
 
 def test_parquet_in_batches(tmp_path, monkeypatch):
-    pa = pytest.importorskip("pyarrow", reason="pyarrow is in the dev extra")
+    pa = need("pyarrow", "pyarrow is in the dev extra")
     import pyarrow.parquet as pq
 
     monkeypatch.setattr(readers, "PARQUET_BATCH", 7)

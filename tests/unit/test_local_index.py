@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from spladekit import lucene
 from spladekit.errors import IndexFormatError
 from spladekit.local import index as index_module
-from spladekit import lucene
 from spladekit.local.index import LocalIndex
 from spladekit.vectors import SparseBatch, SparseVector
 
@@ -291,8 +291,9 @@ class _FakeEncoder:
 
 
 def test_build_local_index_writes_and_updates_an_index(tmp_path):
-    from spladekit.errors import InputError
     from spladekit.local.build import build_local_index
+
+    from spladekit.errors import InputError
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"_id": "a", "title": "wing", "text": "stall"}\n{"id": 7, "text": "flow"}\n')

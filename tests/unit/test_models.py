@@ -8,6 +8,7 @@ import zipfile
 import pytest
 from click.testing import CliRunner
 
+from _support import need
 from spladekit import models
 from spladekit.cli import main
 from spladekit.errors import ModelError
@@ -61,10 +62,10 @@ def test_not_a_directory(tmp_path):
 
 
 def test_hf_id_offline_is_a_clear_error(monkeypatch, tmp_path):
-    pytest.importorskip("huggingface_hub", reason="HF ids need huggingface_hub (export extra)")
+    need("huggingface_hub", "HF ids need huggingface_hub (export extra)")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ModelError, match="could not get 'someone/splade-x'.*HF_HUB_OFFLINE"):
+    with pytest.raises(ModelError, match="no model 'someone/splade-x'.*Known models: 'splade-tiny'.*model fetch"):
         models.resolve_model("someone/splade-x")
 
 
@@ -116,10 +117,11 @@ def test_force_refetch_replaces_the_cached_copy(cache, monkeypatch):
 
 def test_onnx_dir_returns_an_exported_dir_as_is(tmp_path, cache):
     from spladekit.encoder import CONFIG_NAME
+    from spladekit.encoder.store import onnx_dir
 
     (tmp_path / "enc").mkdir()
     (tmp_path / "enc" / CONFIG_NAME).write_text("{}")
-    assert models.onnx_dir(tmp_path / "enc") == tmp_path / "enc"
+    assert onnx_dir(tmp_path / "enc") == tmp_path / "enc"
 
 
 def test_cli_model_path_and_fetch(tmp_path, cache, monkeypatch):

@@ -7,15 +7,20 @@ import json
 import numpy as np
 import pytest
 
+from _support import FakeEngine
 from spladekit.errors import InputError
+from spladekit.features import FeatureNames
 from spladekit.local.index import LocalIndex
-from spladekit.parity import ParityReport, compare_query, read_queries, run_parity
+from spladekit.parity import ParityReport, compare_query, run_parity
+from spladekit.query import TwoPhase
+from spladekit.readers import read_queries
+from spladekit.search import Searcher
 from spladekit.vectors import SparseVector
 
+NAMES = FeatureNames([f"t{i}" for i in range(50)])
 
-@pytest.fixture()
-def local():
-    index = LocalIndex(mode="lucene")
+
+def _docs() -> tuple[list[str], list[SparseVector]]:
     rng = np.random.default_rng(11)
     ids, vecs = [], []
     for i in range(80):
@@ -26,7 +31,13 @@ def local():
     for j in range(3):
         ids.append(f"tie{j}")
         vecs.append(SparseVector.from_dict({40: 1.0}))
-    index.add(ids, vecs)
+    return ids, vecs
+
+
+@pytest.fixture()
+def local():
+    index = LocalIndex(mode="lucene")
+    index.add(*_docs())
     return index
 
 
@@ -75,38 +86,51 @@ def test_unsorted_or_duplicated_hits_fail(local):
     assert not compare_query("q", [hits[0], hits[0], *hits[2:]], local, Q, 5).ok
 
 
-class _FakeEngine:
-    """Answers search_vector from a LocalIndex, optionally corrupting one query's scores."""
+class _Corrupting(FakeEngine):
+    """A fake engine whose scores for one query are off by 0.1%."""
 
-    engine = "opensearch"
-    index = "docs"
-    last_query = None
+    def __init__(self, corrupt: SparseVector | None = None) -> None:
+        super().__init__(names=NAMES)
+        self.add(*_docs())
+        self.corrupt = corrupt
 
-    def __init__(self, local, corrupt=None):
-        self.local, self.corrupt = local, corrupt
+    def search_body(self, body):
+        resp = super().search_body(body)
+        if self.corrupt is not None and np.array_equal(self._query_vector(body["query"]["bool"]["should"]).ids,
+                                                       self.corrupt.ids):
+            for h in resp["hits"]["hits"]:
+                h["_score"] = float(np.float32(h["_score"]) * np.float32(1.001))
+        return resp
 
-    def search_vector(self, vec, k, names=None, source=None):
-        ids, scores = self.local.search(vec, k=k)
-        if self.corrupt is not None and np.array_equal(vec.ids, self.corrupt.ids):
-            scores = scores * np.float32(1.001)
-        return [type("H", (), {"id": i, "score": s})() for i, s in zip(ids, scores, strict=True)]
+
+def _engine(corrupt=None) -> Searcher:
+    return Searcher(engine_index=_Corrupting(corrupt), names=NAMES)
 
 
 def test_run_parity_report(local, tmp_path):
     queries = {"a": Q, "b": SparseVector.from_dict({40: 1.0, 2: 0.3}), "c": SparseVector.from_dict({5: 0.7})}
-    good = run_parity(_FakeEngine(local), local, queries, k=5)
+    good = run_parity(_engine(), local, queries, k=5)
     assert good.ok and good.summary()["parity"] == 1.0
-    bad = run_parity(_FakeEngine(local, corrupt=queries["c"]), local, queries, k=5)
+    bad = run_parity(_engine(corrupt=queries["c"]), local, queries, k=5)
     assert not bad.ok and bad.summary()["agree"] == 2
     data = json.loads(bad.write(tmp_path / "r.json").read_text())
     assert data["failures"] == ["c"] and data["summary"]["max_score_diff"] > 0
     assert [q["qid"] for q in data["per_query"]] == ["a", "b", "c"]
-    assert isinstance(bad, ParityReport)
+    assert isinstance(bad, ParityReport) and data["mode"] == "exact"
+
+
+def test_two_phase_parity_compares_with_the_same_plan_on_the_local_index(local):
+    queries = {"a": Q, "b": SparseVector.from_dict({2: 2.5, 12: 0.18, 14: 1.33, 21: 1.29, 27: 1.69})}
+    report = run_parity(_engine(), local, queries, k=3, two_phase=TwoPhase(top_k=1, window=4))
+    assert report.ok and report.mode == "two-phase"
+    # The plan's answer is not the exact answer for query b: the reference really is the plan's.
+    exact = run_parity(_engine(), local, queries, k=3)
+    assert exact.ok and exact.queries[1].engine != report.queries[1].engine
 
 
 def test_run_parity_needs_a_lucene_mode_index():
     with pytest.raises(InputError, match="lucene"):
-        run_parity(_FakeEngine(None), LocalIndex(mode="exact"), {"a": Q})
+        run_parity(_engine(), LocalIndex(mode="exact"), {"a": Q})
 
 
 def test_read_queries_jsonl_and_tsv(tmp_path):

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from _support import need
 from spladekit.errors import InputError
 from spladekit.training.data import Pair, load_pairs, read_jsonl_pairs, validate_pairs
 from spladekit.training.split import split_queries, title_pairs
 
-torch = pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
-pytest.importorskip("sentence_transformers", reason="training needs the 'train' extra (sentence-transformers)")
-pytest.importorskip("datasets", reason="training needs the 'train' extra (datasets)")
+torch = need("torch", "training needs the 'train' extra (torch)")
+need("sentence_transformers", "training needs the 'train' extra (sentence-transformers)")
+need("datasets", "training needs the 'train' extra (datasets)")
 
 WORDS = ("wing stall lift drag flow shock wave boundary layer heat transfer pressure supersonic subsonic "
          "laminar turbulent plate cylinder cone nozzle jet mach number velocity angle attack airfoil "
@@ -169,7 +170,7 @@ def test_make_split_writes_disjoint_qrels(tmp_path: Path) -> None:
 
 
 def test_title_pairs_strip_the_repeated_title() -> None:
-    from spladekit.evaluation.datasets import Document
+    from spladekit.datasets import Document
 
     pairs = title_pairs({"a": Document("flow over a plate", "flow over a plate . the laminar layer"),
                          "b": Document("", "no title here at all")})
@@ -309,7 +310,7 @@ def test_cli_reports_bad_pairs_and_trains(tiny_model: Path, tmp_path: Path) -> N
 
 def test_mined_negatives_never_include_a_judged_positive(tiny_model: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("onnx", reason="mining exports the base model to ONNX (the 'export' extra)")
+    need("onnx", "mining exports the base model to ONNX (the 'export' extra)")
     from spladekit.training.negatives import mine_hard_negatives
 
     monkeypatch.setenv("SPLADEKIT_CACHE", str(tmp_path / "cache"))
@@ -333,7 +334,7 @@ def test_mined_negatives_never_include_a_judged_positive(tiny_model: Path, tmp_p
 
 def test_train_from_a_beir_folder_with_mined_negatives(tiny_model: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("onnx", reason="mining exports the base model to ONNX (the 'export' extra)")
+    need("onnx", "mining exports the base model to ONNX (the 'export' extra)")
     from spladekit.training import train
 
     monkeypatch.setenv("SPLADEKIT_CACHE", str(tmp_path / "cache"))

@@ -46,7 +46,7 @@ from spladekit.cli._common import (
 @click.option("--require-id", is_flag=True, help="Dead-letter records without an id instead of deriving one.")
 @click.option("--max-doc-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
               help="Larger title+text go to the dead letter as too_large.")
-@click.option("--max-errors", default="50%", show_default=True, metavar="N|P%",
+@click.option("--max-errors", default="90%", show_default=True, metavar="N|P%",
               help="Stop (checkpointed) when more than N records, or P% of those read so far, fail.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint of the same job.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,

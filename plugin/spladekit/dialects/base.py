@@ -47,6 +47,8 @@ class EngineSpec:
     conf_env: str = ""
     #: Prefix of the environment variables the launcher reads (left out of the node's environment).
     env_prefix: str = ""
+    #: Who the credentials authenticate as (the security plugin's endpoint; absent when security is off).
+    whoami_path: str = ""
     #: Python package of the client (for the missing-extra message) and its import name.
     client_package: str = ""
     client_module: str = ""

@@ -30,6 +30,7 @@ class ElasticsearchSpec(EngineSpec):
     java_home_env = "ES_JAVA_HOME"
     conf_env = "ES_PATH_CONF"
     env_prefix = "ES_"
+    whoami_path = "/_security/_authenticate"
     client_package = "elasticsearch"
     client_module = "elasticsearch"
 

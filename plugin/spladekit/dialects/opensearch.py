@@ -33,6 +33,7 @@ class OpenSearchSpec(EngineSpec):
     java_home_env = "OPENSEARCH_JAVA_HOME"
     conf_env = "OPENSEARCH_PATH_CONF"
     env_prefix = "OPENSEARCH_"
+    whoami_path = "/_plugins/_security/authinfo"
     client_package = "opensearch-py"
     client_module = "opensearchpy"
 

@@ -130,7 +130,7 @@ def ingest(
     object with ``encode_documents``, ``names`` and ``identity()`` (default ``SpladeEncoder.load(model,
     max_length=..., long_text=..., max_windows=...)``). ``force`` writes into an index built another way (another
     model or length; warns loudly). ``meta``: extra ``_meta`` keys for a new index. ``max_errors``: stop when
-    more records fail (a count, or a percentage of those read: ``"5%"``; default ``50%``, see
+    more records fail (a count, or a percentage of those read: ``"5%"``; default ``90%``, see
     :mod:`spladekit.ingest.limits`). ``reorder`` (local index only): renumber its rows by recursive graph
     bisection at the end of the job (faster exact search on a large index, see
     :meth:`spladekit.local.index.LocalIndex.reorder`). Credentials (``user``/``password``, ``api_key``) reach the
