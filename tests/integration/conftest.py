@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from _support import skip_or_fail
+
 REPO = Path(__file__).resolve().parents[2]
+os.environ.setdefault("SPLADEKIT_CACHE", str(REPO / ".cache"))
 
 
 @dataclass
@@ -34,7 +37,6 @@ def _engine_fixture(engine: str, ci: bool) -> Iterator[RunningEngine]:
     if url:
         yield RunningEngine(engine, url)
         return
-    os.environ.setdefault("SPLADEKIT_CACHE", str(REPO / ".cache"))
     from spladekit.engines import node as nodes
     from spladekit.errors import EngineError
 
@@ -43,15 +45,24 @@ def _engine_fixture(engine: str, ci: bool) -> Iterator[RunningEngine]:
         n = nodes.start(engine, data_dir=data_dir)
     except EngineError as exc:
         shutil.rmtree(data_dir, ignore_errors=True)
-        reason = f"{engine} node could not start: {exc}"
-        if ci:
-            pytest.fail(f"{reason} (CI=true: engines must start)", pytrace=False)
-        pytest.skip(reason=reason)
+        skip_or_fail(f"{engine} node could not start: {exc}")
     try:
         yield RunningEngine(engine, n.url, n)
     finally:
         n.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def default_encoder():
+    """The real default model (splade-tiny), exported to ONNX once and loaded once per session."""
+    from spladekit.encoder.runtime import SpladeEncoder
+    from spladekit.errors import ModelError
+
+    try:
+        return SpladeEncoder.load()
+    except (ModelError, ImportError) as exc:
+        skip_or_fail(f"the default model is not available: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _support import need
+from _support import need, skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,13 @@ def default_model(ci):
     need("torch", "the torch reference needs the 'export' extra")
     os.environ.setdefault("SPLADEKIT_CACHE", str(Path(__file__).resolve().parents[2] / ".cache"))
     from spladekit import models
+    from spladekit.encoder.store import onnx_dir
     from spladekit.errors import ModelError
 
     try:
-        return models.resolve_model(models.DEFAULT_MODEL), models.onnx_dir(models.DEFAULT_MODEL)
+        return models.resolve_model(models.DEFAULT_MODEL), onnx_dir(models.DEFAULT_MODEL)
     except ModelError as exc:
-        if ci:
-            pytest.fail(f"the default model is not available: {exc} (CI=true: it must be)", pytrace=False)
-        pytest.skip(reason=f"the default model is not available: {exc}")
+        skip_or_fail(f"the default model is not available: {exc}")
 
 
 def test_onnx_matches_torch_on_real_texts(default_model, datasets_dir):

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from spladekit.engines import connect
-from spladekit.errors import EngineError
+from spladekit.errors import EngineError, IndexFormatError
 from spladekit.features import FeatureNames
-from spladekit.mappings import index_meta
+from spladekit.schema import SCHEMA, ModelIdentity, check_identity
+from spladekit.search import Searcher
 from spladekit.vectors import SparseVector
 
 pytestmark = pytest.mark.integration
@@ -20,20 +21,20 @@ def test_index_lifecycle_and_meta(engine, index_name) -> None:
     idx = connect(engine.url, index_name, names=NAMES)  # engine auto-detected
     assert idx.engine == engine.engine
     assert not idx.exists() and idx.meta() is None
-    meta = index_meta("splade-tiny", "ab" * 32)
+    meta = SCHEMA.meta(ModelIdentity("splade-tiny", "ab" * 32, max_length=512))
     assert idx.create(meta) is True
     assert idx.exists() and idx.meta() == meta
-    assert idx.create(meta) is False  # exist_ok
-    with pytest.raises(EngineError, match="already exists"):
-        idx.create(meta, exist_ok=False)
-    with pytest.raises(EngineError, match="model_sha256"):
-        idx.create(index_meta("splade-tiny", "cd" * 32))
+    assert idx.create(meta) is False  # it exists: its _meta is the caller's to check
+    with pytest.raises(IndexFormatError, match="weights sha256 abababababab"):
+        check_identity(idx.meta(), ModelIdentity("splade-tiny", "cd" * 32, max_length=512), "index")
+    with pytest.raises(IndexFormatError, match="max_length=512"):
+        check_identity(idx.meta(), ModelIdentity("splade-tiny", "ab" * 32, max_length=256), "index")
     assert idx.delete_index() is True and not idx.exists() and idx.delete_index() is False
 
 
 def test_bulk_upserts_and_reports_rejections(engine, index_name) -> None:
     idx = connect(engine.url, index_name, engine=engine.engine, names=NAMES)
-    idx.create(index_meta("m", "0"))
+    idx.create(SCHEMA.meta(ModelIdentity("m", "0")))
     docs = [
         ("a", idx.source(SparseVector.from_dict({1: 0.5, 3: 1.25}), text="wings stall", title="A")),
         ("b", {"splade": {"wing": -1.0}}),
@@ -47,12 +48,14 @@ def test_bulk_upserts_and_reports_rejections(engine, index_name) -> None:
     assert idx.count() == 2
     vectors = idx.get_vectors(["a", "c", "missing"])
     assert vectors["a"].to_dict() == {2: 3.0} and vectors["c"].to_dict() == {4: 2.0} and "missing" not in vectors
-    hits = idx.search_vector(SparseVector.from_dict({2: 1.0, 4: 1.0}), k=5, source=["title"])
-    assert [h.id for h in hits] == ["a", "c"]
-    assert all(isinstance(h.score, np.float32) for h in hits)
+    hits = Searcher(engine_index=idx, names=NAMES).search_vector(SparseVector.from_dict({2: 1.0, 4: 1.0}), k=5)
+    assert [h.id for h in hits] == ["a", "c"] and hits[0].title == "A"
+    assert all(h.score == float(np.float32(h.score)) for h in hits)  # the engine's float32, exactly
 
 
 def test_search_on_missing_index_names_it(engine, index_name) -> None:
     idx = connect(engine.url, index_name, engine=engine.engine, names=NAMES)
     with pytest.raises(EngineError, match=rf"failed to search on index '{index_name}'.*index_not_found"):
-        idx.search_vector(SparseVector.from_dict({1: 1.0}), k=1)
+        idx.search_body({"query": {"match_all": {}}})
+    with pytest.raises(EngineError, match=rf"index '{index_name}' does not exist.*spladekit ingest"):
+        Searcher(engine_index=idx, names=NAMES)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _support import skip_or_fail
 from spladekit import lucene
 from spladekit.engines import connect
 from spladekit.features import FeatureNames
-from spladekit.mappings import index_meta
+from spladekit.schema import SCHEMA, ModelIdentity
+from spladekit.search import Searcher
 from spladekit.vectors import SparseVector
 
 pytestmark = pytest.mark.integration
@@ -29,9 +31,7 @@ def names(ci: bool) -> FeatureNames:
     try:
         model_dir = models.resolve_model(models.DEFAULT_MODEL)
     except ModelError as exc:
-        if ci:
-            pytest.fail(f"the default model is needed for the vocabulary: {exc}", pytrace=False)
-        pytest.skip(reason=f"the default model is needed for the vocabulary: {exc}")
+        skip_or_fail(f"the default model is needed for the vocabulary: {exc}")
     return FeatureNames.from_tokenizer_file(model_dir / "tokenizer.json")
 
 
@@ -47,7 +47,7 @@ def test_every_token_is_a_feature(engine, index_name, names: FeatureNames) -> No
     assert len(names) == 30522
     keys, docs = _docs(len(names))
     idx = connect(engine.url, index_name, engine=engine.engine, names=names)
-    idx.create(index_meta("splade-tiny", "vocab-test"))
+    idx.create(SCHEMA.meta(ModelIdentity("splade-tiny", "vocab-test")))
     results = list(idx.bulk_index(((k, idx.source(v)) for k, v in zip(keys, docs, strict=True)), chunk_size=2))
     assert [(r.id, r.info.get("error")) for r in results if not r.ok] == []
     idx.refresh()
@@ -62,14 +62,15 @@ def test_every_token_is_a_feature(engine, index_name, names: FeatureNames) -> No
     escaped = [i for i, n in enumerate(names.names) if "%" in n]
     rng = np.random.default_rng(3)
     sample = sorted(set(escaped) | set(rng.choice(len(names), 300, replace=False).tolist()))
+    searcher = Searcher(engine_index=idx, names=names)
     for token_id in sample[:: max(1, len(sample) // 200)] + escaped:
         doc = token_id % N_DOCS
         q = SparseVector.from_dict({token_id: 2.0})
-        hits = idx.search_vector(q, k=N_DOCS, source=False)
+        hits = searcher.search_vector(q, k=N_DOCS)
         expected = np.float32(2.0) * lucene.quantize(docs[doc].weights[docs[doc].ids == token_id])[0]
         assert [(h.id, h.score) for h in hits] == [(keys[doc], expected)], names.tokens[token_id]
 
     # One query with all escaped names at once: every document holding one of them is found.
     q = SparseVector(np.array(escaped), np.ones(len(escaped), np.float32))
-    hits = idx.search_vector(q, k=N_DOCS, source=False)
+    hits = searcher.search_vector(q, k=N_DOCS)
     assert {h.id for h in hits} == {keys[i % N_DOCS] for i in escaped}

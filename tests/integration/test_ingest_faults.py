@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from _support import skip_or_fail
 from spladekit.errors import EngineError
 from spladekit.ingest import PipelineConfig, ingest, readers
 from spladekit.ingest.deadletter import read_dead_letter
@@ -30,21 +31,9 @@ BAD_INPUT = REPO / "ingest" / "bad_input.jsonl"
 SAMPLE = REPO / "ingest" / "sample_corpus.jsonl"
 
 
-def _skip_or_fail(reason: str, ci: bool) -> None:
-    if ci:
-        pytest.fail(f"{reason} (CI=true: this must not be skipped)", pytrace=False)
-    pytest.skip(reason=reason)
-
-
 @pytest.fixture(scope="module")
-def encoder(ci: bool):
-    from spladekit.encoder.runtime import SpladeEncoder
-    from spladekit.errors import ModelError
-
-    try:
-        return SpladeEncoder.load()
-    except (ModelError, ImportError) as exc:
-        _skip_or_fail(f"the default model is not available: {exc}", ci)
+def encoder(default_encoder):
+    return default_encoder
 
 
 @contextlib.contextmanager
@@ -56,7 +45,7 @@ def _own_node(engine: str, ci: bool, settings: dict | None = None) -> Iterator[d
         n = nodes.start(engine, settings=settings, data_dir=data_dir)
     except EngineError as exc:
         shutil.rmtree(data_dir, ignore_errors=True)
-        _skip_or_fail(f"{engine} node could not start: {exc}", ci)
+        skip_or_fail(f"{engine} node could not start: {exc}")
     holder = {"node": n}
     try:
         yield holder
@@ -234,9 +223,9 @@ def test_rerun_of_a_completed_job_changes_nothing(engine, index_name, encoder, t
 def test_an_index_of_another_model_is_refused_unless_forced(engine, index_name, encoder, tmp_path):
     from spladekit.engines import connect
     from spladekit.errors import IndexFormatError
-    from spladekit.mappings import index_meta
+    from spladekit.schema import SCHEMA, ModelIdentity
 
-    connect(engine.url, index_name).create(index_meta("another-model", "0" * 64))
+    connect(engine.url, index_name).create(SCHEMA.meta(ModelIdentity("another-model", "0" * 64)))
     job = dict(engine_url=engine.url, index=index_name, encoder=encoder, checkpoint=tmp_path / "cp.json")
     with pytest.raises(IndexFormatError, match="--force"):
         ingest(SAMPLE, **job)
@@ -246,12 +235,11 @@ def test_an_index_of_another_model_is_refused_unless_forced(engine, index_name, 
 
 
 def test_demo_query_finds_the_sample_corpus(opensearch, index_name, encoder, tmp_path):
-    from spladekit.engines import connect
+    from spladekit.search import Searcher
 
     ingest(SAMPLE, engine_url=opensearch.url, index=index_name, encoder=encoder, checkpoint=tmp_path / "cp.json")
-    idx = connect(opensearch.url, index_name, names=encoder.names)
-    hits = idx.search_vector(encoder.encode_queries(["how do wings stall"])[0], k=5)
-    assert hits and "stall" in " ".join(h.source.get("text", "") for h in hits[:3]).lower()
+    hits = Searcher(engine_url=opensearch.url, index=index_name, encoder=encoder).search("how do wings stall", k=5)
+    assert hits and "stall" in " ".join(h.text or "" for h in hits[:3]).lower()
 
 
 def test_credentials_stay_out_of_report_checkpoint_and_dead_letter(opensearch, index_name, encoder, tmp_path):

@@ -8,7 +8,6 @@ summed in float64. A save/load round trip (mmap) and index-local on a small corp
 from __future__ import annotations
 
 import json
-import os
 from itertools import islice
 from pathlib import Path
 
@@ -27,17 +26,8 @@ def _rows(path: Path, n: int) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def npl(ci, datasets_dir):
-    os.environ.setdefault("SPLADEKIT_CACHE", str(Path(__file__).resolve().parents[2] / ".cache"))
-    from spladekit.encoder.runtime import SpladeEncoder
-    from spladekit.errors import ModelError
-
-    try:
-        encoder = SpladeEncoder.load()
-    except (ModelError, ImportError) as exc:
-        if ci:
-            pytest.fail(f"the default model is not available: {exc} (CI=true: it must be)", pytrace=False)
-        pytest.skip(reason=f"the default model is not available: {exc}")
+def npl(default_encoder, datasets_dir):
+    encoder = default_encoder
     docs = _rows(datasets_dir / "npl" / "corpus.jsonl", N_DOCS)
     queries = _rows(datasets_dir / "npl" / "queries.jsonl", N_QUERIES)
     doc_vecs = encoder.encode_documents([f"{d.get('title', '')} {d['text']}".strip() for d in docs])
@@ -112,16 +102,15 @@ def test_real_vectors_round_trip_and_threads(npl, tmp_path):
             np.testing.assert_array_equal(got[1].view(np.uint32), w[1].view(np.uint32))
 
 
-def test_index_local_builds_a_searchable_index(npl, tmp_path, datasets_dir):
-    from spladekit.local.build import build_local_index
-
+def test_ingest_builds_a_searchable_local_index(npl, tmp_path, datasets_dir):
+    from spladekit.ingest import ingest
     from spladekit.local.index import LocalIndex
 
     encoder, *_ = npl
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in _rows(datasets_dir / "npl" / "corpus.jsonl", 60)))
-    summary = build_local_index(corpus, tmp_path / "ix", encoder=encoder)
-    assert summary["documents"] == 60 and summary["model"] == "splade-tiny"
+    report = ingest(corpus, local_dir=tmp_path / "ix", encoder=encoder, checkpoint=tmp_path / "job" / "cp.json")
+    assert report.indexed == 60 and report.model == "splade-tiny" and report.exit_code == 0
     index = LocalIndex.load(tmp_path / "ix", model="splade-tiny")
     first = _rows(corpus, 1)[0]
     ids, _ = index.search(encoder.encode_queries([first["text"]])[0], k=5)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from _support import skip_or_fail
 from spladekit.engines import connect, node
 from spladekit.errors import EngineError
 from spladekit.features import FeatureNames
-from spladekit.mappings import index_meta
+from spladekit.schema import SCHEMA, ModelIdentity
 from spladekit.vectors import SparseVector
 
 pytestmark = pytest.mark.integration
@@ -32,15 +33,13 @@ def test_kill_and_restart_on_same_data(engine: str, ci: bool) -> None:
         try:
             n = node.start(engine, settings=settings, data_dir=data_dir)
         except EngineError as exc:
-            if ci:
-                pytest.fail(f"{engine} node could not start: {exc}", pytrace=False)
-            pytest.skip(reason=f"{engine} node could not start: {exc}")
+            skip_or_fail(f"{engine} node could not start: {exc}")
         try:
             pools = _get(f"{n.url}/_nodes/_local/settings?filter_path=**.thread_pool")
             assert "'queue_size': '1'" in str(pools)
             names = FeatureNames(["[PAD]", "wing"])
             idx = connect(n.url, "lifecycle", engine=engine, names=names)
-            idx.create(index_meta("m", "0"))
+            idx.create(SCHEMA.meta(ModelIdentity("m", "0")))
             assert all(r.ok for r in idx.bulk_index([("a", idx.source(SparseVector.from_dict({1: 0.5})))]))
             idx.refresh()
             port = n.port

@@ -19,9 +19,10 @@ from click.testing import CliRunner
 from spladekit.cli import main
 from spladekit.engines import connect
 from spladekit.local.index import LocalIndex
-from spladekit.mappings import index_meta
 from spladekit.parity import parity
-from spladekit.search import Searcher, TwoPhase, score_sum
+from spladekit.query import TwoPhase
+from spladekit.schema import SCHEMA
+from spladekit.search import Searcher, score_sum
 
 pytestmark = pytest.mark.integration
 
@@ -29,16 +30,8 @@ DATASET = "cranfield"
 
 
 @pytest.fixture(scope="module")
-def encoded(datasets_dir: Path, ci: bool):
-    from spladekit.encoder.runtime import SpladeEncoder
-    from spladekit.errors import ModelError
-
-    try:
-        encoder = SpladeEncoder.load("splade-tiny")
-    except ModelError as exc:
-        if ci:
-            pytest.fail(f"the default model is needed: {exc}", pytrace=False)
-        pytest.skip(reason=f"the default model is needed: {exc}")
+def encoded(datasets_dir: Path, default_encoder):
+    encoder = default_encoder
     folder = datasets_dir / DATASET
     docs = [json.loads(line) for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
     texts = [" ".join(x for x in (d.get("title"), d["text"]) if x) for d in docs]
@@ -49,7 +42,7 @@ def encoded(datasets_dir: Path, ci: bool):
 @pytest.fixture(scope="module")
 def local_dir(encoded, tmp_path_factory) -> Path:
     encoder, docs, vectors, _ = encoded
-    index = LocalIndex(mode="lucene", meta={"model": "splade-tiny", "model_sha256": encoder.info["weights_sha256"]})
+    index = LocalIndex(mode="lucene", meta=SCHEMA.meta(encoder.identity()))
     index.add([d["_id"] for d in docs], vectors)
     return index.save(tmp_path_factory.mktemp("parity") / "local")
 
@@ -58,7 +51,7 @@ def _build_engine_index(running, encoded):
     encoder, docs, vectors, _ = encoded
     name = f"sk-test-parity-{DATASET}-{uuid.uuid4().hex[:8]}"
     idx = connect(running.url, name, engine=running.engine, names=encoder.names)
-    idx.create(index_meta("splade-tiny", encoder.info["weights_sha256"]))
+    idx.create(SCHEMA.meta(encoder.identity()))
     sources = (
         (d["_id"], idx.source(v, title=d.get("title") or None, text=d["text"]))
         for d, v in zip(docs, vectors, strict=True)
@@ -106,6 +99,19 @@ def test_parity_on_every_query(engine_index, local_dir, encoded, tmp_path):
     assert report["summary"]["parity"] == 1.0 and report["summary"]["max_score_diff"] == 0.0
     assert report["failures"] == []
     # Every query found something, so the comparison is not vacuous.
+    assert all(len(q["engine"]) == 10 for q in report["per_query"])
+
+
+def test_two_phase_parity_on_every_query(engine_index, local_dir, encoded, tmp_path):
+    running, idx = engine_index
+    report_path = tmp_path / "parity-2p.json"
+    result = CliRunner().invoke(main, ["parity", "--engine", running.url, "--index", idx.index, "--local",
+                                       str(local_dir), "--queries", str(encoded[3]), "-k", "10", "--two-phase",
+                                       "--report", str(report_path), "--silent"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["mode"] == "two-phase" and report["summary"]["queries"] == 225
+    assert report["summary"]["parity"] == 1.0 and report["summary"]["max_score_diff"] == 0.0
     assert all(len(q["engine"]) == 10 for q in report["per_query"])
 
 

@@ -14,7 +14,9 @@ from spladekit import lucene
 from spladekit.engines import connect
 from spladekit.errors import EngineError
 from spladekit.features import FeatureNames
-from spladekit.mappings import index_meta
+from spladekit.query import QueryPrunedWarning
+from spladekit.schema import SCHEMA, ModelIdentity
+from spladekit.search import Searcher
 from spladekit.vectors import SparseVector
 
 pytestmark = pytest.mark.integration
@@ -59,7 +61,7 @@ def test_engine_scores_equal_reference(engine, index_name, corpus) -> None:
     keys, docs = corpus
     names = _vocab()
     idx = connect(engine.url, index_name, engine=engine.engine, names=names)
-    assert idx.create(index_meta("random-test-vectors", "0" * 64))
+    assert idx.create(SCHEMA.meta(ModelIdentity("random-test-vectors", "0" * 64)))
     results = list(idx.bulk_index((k, idx.source(v)) for k, v in zip(keys, docs, strict=True)))
     assert [r.id for r in results if not r.ok] == []
     idx.refresh()
@@ -71,9 +73,9 @@ def test_engine_scores_equal_reference(engine, index_name, corpus) -> None:
         # Linear FeatureField query weights must lie in (0, 64].
         q = _random_vector(rng, 30, 1e-2, 60.0)
         expected = lucene.reference_ranking(_reference(q, docs), keys, k=N_DOCS)
-        hits = idx.search_vector(q, k=N_DOCS, source=False)
+        hits = Searcher(engine_index=idx, names=names).search_vector(q, k=N_DOCS)
         got = [(h.id, h.score) for h in hits]
-        assert all(isinstance(s, np.float32) for _, s in got)
+        assert all(s == float(np.float32(s)) for _, s in got)
         # Exact float32 equality, hit for hit, in the reference order (ties broken by id).
         engine_sorted = sorted(((i, float(s)) for i, s in got), key=lambda h: (-h[1], h[0]))
         assert engine_sorted == expected
@@ -87,12 +89,12 @@ def test_filter_keeps_scores(engine, index_name, corpus) -> None:
     keys, docs = corpus
     names = _vocab()
     idx = connect(engine.url, index_name, engine=engine.engine, names=names)
-    idx.create(index_meta("random-test-vectors", "0" * 64))
+    idx.create(SCHEMA.meta(ModelIdentity("random-test-vectors", "0" * 64)))
     assert all(r.ok for r in idx.bulk_index((k, idx.source(v)) for k, v in zip(keys, docs, strict=True)))
     idx.refresh()
     q = SparseVector(np.arange(0, VOCAB, 3), np.full(len(range(0, VOCAB, 3)), 1.5, np.float32))
     allowed = keys[::2]
-    hits = idx.search_vector(q, k=N_DOCS, source=False, filter={"ids": {"values": allowed}})
+    hits = Searcher(engine_index=idx, names=names).search_vector(q, k=N_DOCS, filter={"ids": {"values": allowed}})
     full = dict(lucene.reference_ranking(_reference(q, docs), keys, k=N_DOCS))
     assert hits and {h.id for h in hits} == {k for k in full if k in set(allowed)}
     assert all(float(h.score) == full[h.id] for h in hits)
@@ -102,13 +104,13 @@ def test_boosts_above_64_stay_linear(engine, index_name, corpus) -> None:
     # The (0, 64] bound is FeatureField.newLinearQuery's weight; our queries use weight 1 and a boost.
     keys, docs = corpus
     idx = connect(engine.url, index_name, engine=engine.engine, names=_vocab())
-    idx.create(index_meta("random-test-vectors", "0" * 64))
+    idx.create(SCHEMA.meta(ModelIdentity("random-test-vectors", "0" * 64)))
     assert all(r.ok for r in idx.bulk_index((k, idx.source(v)) for k, v in zip(keys, docs, strict=True)))
     idx.refresh()
     rng = np.random.default_rng(11)
     for _ in range(5):
         q = _random_vector(rng, 20, 64.0, 5000.0)
-        hits = idx.search_vector(q, k=N_DOCS, source=False)
+        hits = Searcher(engine_index=idx, names=_vocab()).search_vector(q, k=N_DOCS)
         got = sorted(((h.id, float(h.score)) for h in hits), key=lambda h: (-h[1], h[0]))
         assert got == lucene.reference_ranking(_reference(q, docs), keys, k=N_DOCS)
 
@@ -116,11 +118,12 @@ def test_boosts_above_64_stay_linear(engine, index_name, corpus) -> None:
 def test_clause_limit_error_names_the_fix(engine, index_name) -> None:
     names = FeatureNames([f"t{i}" for i in range(20000)])
     idx = connect(engine.url, index_name, engine=engine.engine, names=names)
-    idx.create(index_meta("m", "0"))
+    idx.create(SCHEMA.meta(ModelIdentity("m", "0")))
     q = SparseVector(np.arange(20000), np.ones(20000, np.float32))
-    # Pruned to the default limit: accepted by both engines.
-    idx.search_vector(q, k=1)
-    assert idx.last_query is not None and idx.last_query.notes
+    searcher = Searcher(engine_index=idx, names=names)
+    # Pruned to the default limit (with a warning saying so): accepted by both engines.
+    with pytest.warns(QueryPrunedWarning, match="20000 to 1024 terms"):
+        searcher.search_vector(q, k=1)
     # Unpruned: refused (OpenSearch allows 1024 clauses, Elasticsearch 8 with a 512 MB heap 8192).
-    with pytest.raises(EngineError, match="maxClauseCount.*prune it"):
-        idx.search_vector(q, k=1, max_clauses=None)
+    with pytest.raises(EngineError, match="(maxClauseCount|too_many_clauses).*prune it"):
+        searcher.search_vector(q, k=1, max_clauses=None)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from _support import FakeEncoder
 from click.testing import CliRunner
 
+from _support import FakeEncoder
 from spladekit import evaluation
 from spladekit.cli import main
 from spladekit.errors import InputError

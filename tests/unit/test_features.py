@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from _support import skip_or_fail
 from spladekit.features import FeatureNames, escape, unescape
 
 
 @pytest.fixture(scope="module")
-def names(ci: bool) -> FeatureNames:
+def names() -> FeatureNames:
     from spladekit import models
 
     # Unit tests never download: use the default model only when it is already in the cache.
     if not (models.default_dir() / "tokenizer.json").is_file():
-        reason = f"default model not fetched (run: spladekit model fetch {models.DEFAULT_MODEL})"
-        if ci:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason=reason)
+        skip_or_fail(f"default model not fetched (run: spladekit model fetch {models.DEFAULT_MODEL})")
     return FeatureNames.from_tokenizer_file(models.resolve_model(models.DEFAULT_MODEL) / "tokenizer.json")
 
 

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _support import BAD_INPUT, FakeEncoder, bad_input_expected
 from click.testing import CliRunner
 
+from _support import BAD_INPUT, FakeEncoder, bad_input_expected
 from spladekit.cli import main
 from spladekit.local.index import LocalIndex
 
