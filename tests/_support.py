@@ -273,3 +273,28 @@ def bad_input_expected() -> tuple[int, dict[str, int]]:
     outcomes = Counter(bad_input_labels().values())
     indexed = outcomes.pop("indexed", 0)
     return indexed, dict(sorted(outcomes.items()))
+
+
+# ----------------------------------------------------------------------------------------------- docs
+
+#: A fenced block right after one of these lines is run by the tests: ``runnable`` by the unit tests (the
+#: default model, no engine), ``runnable: engine`` by the integration tests against a real node, whose URL
+#: replaces ``http://127.0.0.1:9200`` in the block.
+RUNNABLE = re.compile(r"^<!--\s*runnable(?::\s*(\w+))?\s*-->\s*$")
+
+
+def doc_blocks(kind: str = "local") -> list[tuple[str, int, str]]:
+    """(file, line, bash code) of every runnable block of README.md and docs/*.md of ``kind``."""
+    out = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "ingest" / "README.md"]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            m = RUNNABLE.match(line.strip())
+            if not m or (m.group(1) or "local") != kind:
+                continue
+            start = i + 1
+            if start >= len(lines) or not lines[start].startswith("```"):
+                raise AssertionError(f"{path.name}:{i + 1}: a runnable marker must be followed by a fenced block")
+            end = next(j for j in range(start + 1, len(lines)) if lines[j].startswith("```"))
+            out.append((str(path.relative_to(REPO)), start + 1, "\n".join(lines[start + 1:end])))
+    return out

@@ -142,6 +142,56 @@ def test_split_policy_max_pools_windows(encoder, onnx_dir):
     assert len(split) > len(truncated)
 
 
+def test_split_windows_boundaries_and_stride_on_the_tiny_tokenizer(onnx_dir):
+    # n words are n tokens here: a window holds MAX_LENGTH - 2 of them (plus [CLS] and [SEP]), and each window
+    # after the first starts `stride` tokens before the previous one ended.
+    enc = SpladeEncoder.load(onnx_dir, long_text="split", stride=6)
+    body = MAX_LENGTH - 2
+    for n, windows in ((body, 1), (body + 1, 2), (body + (body - 6), 2), (body + (body - 6) + 1, 3)):
+        enc.encode_documents([_words(n)])
+        assert (enc.last_stats.windows, enc.last_stats.split, enc.last_stats.truncated) == (
+            windows, int(windows > 1), 0), n
+    tok = Tokenizer.from_file(str(onnx_dir / "tokenizer.json"))
+    tok.enable_truncation(MAX_LENGTH, stride=6)
+    e = tok.encode(_words(body + 10))
+    first, second = [w.ids[1:-1] for w in [e, *e.overflowing]]
+    assert len(first) == body and second[:6] == first[-6:]  # the overlap is the stride
+
+
+def test_max_windows_bounds_the_cost_and_counts_what_it_drops(onnx_dir):
+    enc = SpladeEncoder.load(onnx_dir, long_text="split", stride=0, max_windows=2)
+    body = MAX_LENGTH - 2
+    (bounded,) = enc.encode_documents([_words(4 * body)])
+    stats = enc.last_stats
+    assert (stats.windows, stats.split, stats.truncated, stats.tokens_dropped) == (2, 1, 1, 2 * body)
+    (two,) = SpladeEncoder.load(onnx_dir, long_text="split", stride=0).encode_documents([_words(2 * body)])
+    np.testing.assert_array_equal(bounded.ids, two.ids)  # the first two windows, exactly
+    with pytest.raises(ValueError, match="max_windows"):
+        SpladeEncoder.load(onnx_dir, max_windows=0)
+
+
+def test_truncation_counts_the_tokens_dropped(encoder):
+    encoder.encode_documents([_words(MAX_LENGTH - 2), _words(MAX_LENGTH + 8), _words(100)])
+    stats = encoder.last_stats
+    assert stats.truncated == 2 and stats.tokens_dropped == 10 + (100 - (MAX_LENGTH - 2))
+    encoder.encode_queries([_words(MAX_LENGTH + 3)])  # the single-text path counts the same way
+    assert encoder.last_stats.truncated == 1 and encoder.last_stats.tokens_dropped == 5
+
+
+def test_a_shorter_runtime_length_is_a_prefix_window_and_is_recorded(onnx_dir):
+    short = SpladeEncoder.load(onnx_dir, max_length=16)
+    full = SpladeEncoder.load(onnx_dir)
+    assert (short.max_length, short.export_max_length, full.max_length) == (16, MAX_LENGTH, MAX_LENGTH)
+    (cut,) = short.encode_documents([_words(40)])
+    (prefix,) = full.encode_documents([_words(14)])
+    np.testing.assert_array_equal(cut.ids, prefix.ids)
+    np.testing.assert_allclose(cut.weights, prefix.weights, atol=1e-6, rtol=0)
+    assert short.identity().max_length == 16 and full.identity().max_length == MAX_LENGTH
+    assert short.identity().weights_sha256 == full.identity().weights_sha256
+    with pytest.raises(ValueError, match=f"max_length must be in \\[8, {MAX_LENGTH}\\]"):
+        SpladeEncoder.load(onnx_dir, max_length=MAX_LENGTH + 1)
+
+
 def test_queries_are_truncated(encoder):
     (q,) = encoder.encode_queries([_words(100)])
     assert encoder.last_stats.truncated == 1 and encoder.last_stats.windows == 1
