@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from _support import skip_or_fail
+from spladekit import readers
 from spladekit.errors import EngineError
-from spladekit.ingest import PipelineConfig, ingest, readers
+from spladekit.ingest import IngestStopped, PipelineConfig, ingest
 from spladekit.ingest.deadletter import read_dead_letter
 from spladekit.ingest.policy import RecordPolicy
 from spladekit.ingest.records import Record
@@ -67,12 +68,7 @@ def _valid_ids(path: Path) -> set[str]:
 
 
 def _all_ids(idx, expected: int) -> set[str]:
-    body = {"query": {"match_all": {}}, "_source": False, "size": expected + 10}
-    resp = (
-        idx.client.search(index=idx.index, body=body)
-        if idx.engine == "opensearch"
-        else idx.client.search(index=idx.index, **body)
-    )
+    resp = idx.search_body({"query": {"match_all": {}}, "_source": False, "size": expected + 10})
     return {h["_id"] for h in resp["hits"]["hits"]}
 
 
@@ -115,8 +111,8 @@ def test_sigkill_mid_ingest_then_resume_completes_without_duplicates(tmp_path, e
         assert t.is_alive(), f"the ingest ended before the kill: {failure}"
         n.kill()
         t.join(300)
-        assert not t.is_alive() and failure and isinstance(failure[0], EngineError), failure
-        assert "--resume" in str(failure[0])
+        assert not t.is_alive() and failure and isinstance(failure[0], IngestStopped), failure
+        assert "--resume" in str(failure[0]) and failure[0].report.exit_code == 4  # stopped, resumable
         killed_at = json.loads(cp.read_text())["position"]
         assert 300 <= killed_at < 1400
 
@@ -138,7 +134,7 @@ class _Precomputed:
     """The real model's vectors, computed once, served instantly: bulk requests then pile up on the node."""
 
     def __init__(self, encoder, texts: list[str]) -> None:
-        self.names, self.info = encoder.names, encoder.info
+        self.names, self.identity = encoder.names, encoder.identity
         self._vectors = dict(zip(texts, encoder.encode_documents(texts), strict=True))
 
     def encode_documents(self, texts):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
+from typing import Any
 
 import click
 
@@ -31,7 +33,39 @@ _COMMANDS = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_HELP)
+#: click >= 8.2 raises this for a group called without a command (its message is the whole help text).
+_NO_ARGS: tuple[type[BaseException], ...] = tuple(
+    t for t in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if t is not None)
+
+
+class OneLineErrors(click.Group):
+    """Every error is one line on stderr (``Error: ...``, a usage error naming the verb's ``--help``) and an
+    exit status: 2 for a usage error, the exception's own otherwise. Never a traceback for a user's mistake."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            # Without standalone mode click returns what ctx.exit(code) asked for instead of exiting.
+            result = super().main(*args, **kwargs)
+        except _NO_ARGS as exc:  # `spladekit` alone, or a group without its command: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "spladekit"
+            click.echo(f"Error: {' '.join(exc.format_message().split())} (see: {where} --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Error: aborted", err=True)
+            sys.exit(1)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_HELP)
 @click.version_option(__version__, prog_name="spladekit")
 def main() -> None:
     """SPLADE learned-sparse retrieval for OpenSearch, Elasticsearch and an embedded local index."""

@@ -46,4 +46,7 @@ def doctor(ctx: click.Context, engines: bool, engine_url: str | None, user: str 
     auth = engine_auth(user, api_key) if engine_url is not None else {}
     report = run_checks(engine_url, ray_address, engines, ca_certs=ca_certs, verify_certs=not insecure, **auth)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
+    if report.exit_code:
+        needed = [c for c in report.checks if c.status == "missing" and c.needed]
+        click.echo("Error: needed but missing: " + "; ".join(f"{c.name} ({c.detail})" for c in needed), err=True)
     ctx.exit(report.exit_code)

@@ -43,9 +43,10 @@ def fetch(engine: str, force: bool) -> None:
 
 @engine.command()
 @_ENGINE
-@click.option("--port", type=int, default=None, help="HTTP port on 127.0.0.1 (default 9200).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port on 127.0.0.1 (default 9200).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Node folder (restart on it).")
-@click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for yellow health.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=180.0, show_default=True,
+              help="Seconds to wait for yellow health.")
 @friendly_errors
 def start(engine: str, port: int | None, data_dir: str | None, timeout: float) -> None:
     """Start a node (512 MB heap, security off, 127.0.0.1 only) and wait until it is healthy."""
@@ -59,7 +60,7 @@ def start(engine: str, port: int | None, data_dir: str | None, timeout: float) -
 
 @engine.command()
 @_ENGINE
-@click.option("--port", type=int, default=None, help="HTTP port of the node (default 9200).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port of the node (default 9200).")
 @friendly_errors
 def stop(engine: str, port: int | None) -> None:
     """Stop the node started by 'spladekit engine start' on that port."""
@@ -74,7 +75,7 @@ def stop(engine: str, port: int | None) -> None:
 
 @engine.command()
 @_ENGINE
-@click.option("--port", type=int, default=None, help="HTTP port of the node (default 9200).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port of the node (default 9200).")
 @friendly_errors
 def status(engine: str, port: int | None) -> None:
     """Print what is known about the node on that port (JSON)."""

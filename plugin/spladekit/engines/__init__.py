@@ -18,7 +18,15 @@ without Docker) is in :mod:`spladekit.engines.node`.
 from __future__ import annotations
 
 from spladekit import dialects
-from spladekit.engines.base import BulkResult, Credentials, EngineIndex, detect_engine, safe_url, split_url
+from spladekit.engines.base import (
+    BulkResult,
+    Credentials,
+    EngineIndex,
+    check_index_name,
+    detect_engine,
+    safe_url,
+    split_url,
+)
 from spladekit.features import FeatureNames
 
 __all__ = ["BulkResult", "Credentials", "EngineIndex", "connect", "detect_engine", "safe_url"]
@@ -43,6 +51,7 @@ def connect(
     client only and never appear in error messages. ``names`` (the model's FeatureNames) is used by
     :meth:`EngineIndex.source` and :meth:`EngineIndex.get_vectors`.
     """
+    check_index_name(index)  # before any request: a bad name is the caller's mistake, not the network's
     clean, url_user, url_password = split_url(url)
     creds = Credentials(
         user=user if user is not None else url_user,

@@ -172,6 +172,20 @@ class BulkResult(NamedTuple):
         return prefix + str(err or self.info)
 
 
+def check_index_name(index: str) -> str:
+    """Both engines' rules for an index name that spladekit creates or reads: lower case, no leading ``_-+``,
+    none of their forbidden characters.
+
+    >>> check_index_name("docs-2026")
+    'docs-2026'
+    """
+    bad = set(' "*\\<|,>/?#:') & set(index or "")
+    if not index or index != index.lower() or index.startswith(("_", "-", "+")) or bad or index in (".", ".."):
+        raise InputError(f"index name {index!r} is not valid: use lower case, no spaces or any of \\/*?\"<>|,#:, "
+                         "not starting with _, - or + (e.g. docs or wiki-2026)")
+    return index
+
+
 class EngineIndex:
     """One index on one engine: create it from the generated mapping, bulk-index, read back, send searches.
 
@@ -180,8 +194,7 @@ class EngineIndex:
     """
 
     def __init__(self, spec: EngineSpec, client: Any, index: str, url: str, names: FeatureNames | None = None) -> None:
-        if not index or index != index.lower() or index.startswith(("_", "-", "+")):
-            raise InputError(f"index name {index!r} must be lower-case and not start with _, - or +")
+        check_index_name(index)
         self.spec = spec
         self.client = client
         self.index = index

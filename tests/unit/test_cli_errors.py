@@ -1,0 +1,156 @@
+"""No traceback, ever, for a user's mistake: every verb with bad values exits non-zero with one line on stderr
+that says what is wrong (and, for usage errors, points at the verb's --help)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from _support import REPO, FakeEncoder
+from spladekit.cli import main
+from spladekit.engines.node import free_port
+
+SAMPLE = str(REPO / "ingest" / "sample_corpus.jsonl")
+QUERIES = str(REPO / "ingest" / "sample_queries.jsonl")
+CRANFIELD = str(REPO / "datasets" / "cranfield")
+
+
+@pytest.fixture(scope="module")
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused at once
+
+
+@pytest.fixture()
+def fake_model(monkeypatch):
+    from spladekit.encoder import runtime
+    from spladekit.search import _cached_searcher
+
+    monkeypatch.setattr(runtime.SpladeEncoder, "load", classmethod(lambda cls, *a, **k: FakeEncoder()))
+    _cached_searcher.cache_clear()
+    yield
+    _cached_searcher.cache_clear()
+
+
+@pytest.fixture()
+def local_index(tmp_path, fake_model) -> str:
+    out = CliRunner().invoke(main, ["ingest", SAMPLE, "--local", str(tmp_path / "ix"), "--silent",
+                                    "--checkpoint", str(tmp_path / "j" / "cp.json")])
+    assert out.exit_code == 0, out.output
+    return str(tmp_path / "ix")
+
+
+def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
+    bad_json = f"{tmp}/bad.jsonl"
+    not_beir = f"{tmp}/not-beir"
+    return [
+        # ingest
+        (["ingest", "/nonexistent.jsonl"], 2, "does not exist"),
+        (["ingest", SAMPLE, "--batch-size", "0"], 2, "--batch-size"),
+        (["ingest", SAMPLE, "--writers", "-1"], 2, "--writers"),
+        (["ingest", SAMPLE, "--max-errors", "lots"], 2, "--max-errors"),
+        (["ingest", SAMPLE, "--max-errors", "150%"], 2, "--max-errors"),
+        (["ingest", SAMPLE, "--format", "xml"], 2, "--format"),
+        (["ingest", SAMPLE, "--long-text", "drop"], 2, "--long-text"),
+        (["ingest", SAMPLE, "--max-length", "4"], 2, "--max-length"),
+        (["ingest", SAMPLE, "--max-windows", "3"], 2, "--long-text split"),
+        (["ingest", SAMPLE, "--engine", dead], 2, "--index"),
+        (["ingest", SAMPLE, "--engine", dead, "--index", "x", "--local", f"{tmp}/ix"], 2, "not both"),
+        (["ingest", SAMPLE, "--engine", dead, "--index", "docs"], 1, "cannot reach an engine"),
+        (["ingest", SAMPLE, "--engine", "ftp://127.0.0.1:9", "--index", "docs"], 1, "http or https"),
+        (["ingest", SAMPLE, "--engine", dead, "--index", "Bad_Name"], 1, "index name 'Bad_Name' is not valid"),
+        (["ingest", SAMPLE, "--local", SAMPLE], 2, "--local"),
+        (["ingest", SAMPLE, "--ca-certs", f"{tmp}/none.pem", "--engine", dead, "--index", "x"], 2, "--ca-certs"),
+        # search
+        (["search", "wing", "--local", local, "-k", "0"], 2, "-k"),
+        (["search", "wing", "--local", local, "-k", "200", "--two-phase"], 2, "two-phase window"),
+        (["search", "wing", "--local", local, "--filter", "{bad"], 2, "not JSON"),
+        (["search", "wing", "--local", local, "--alpha", "2"], 2, "--alpha"),
+        (["search", "wing", "--local", local, "--prune-ratio", "5"], 2, "--prune-ratio"),
+        (["search", "", "--local", local], 1, "query is empty"),
+        (["search", "wing", "--local", f"{tmp}/no-index"], 1, "no local index"),
+        (["search", "wing", "--index", "docs"], 2, "--engine"),
+        (["search", "wing", "--engine", dead, "--index", "docs"], 1, "cannot reach an engine"),
+        (["search", "wing", "--local", local, "--bm25"], 1, "need an engine index"),
+        # parity
+        (["parity", "--engine", dead, "--index", "docs", "--local", local], 2, "--queries"),
+        (["parity", "--engine", dead, "--index", "docs", "--local", f"{tmp}/no-index", "--queries", QUERIES], 2,
+         "--local"),
+        (["parity", "--engine", dead, "--index", "docs", "--local", local, "--queries", QUERIES, "-k", "0"], 2, "-k"),
+        (["parity", "--engine", dead, "--index", "docs", "--local", local, "--queries", QUERIES], 1,
+         "cannot reach an engine"),
+        (["parity", "--engine", dead, "--index", "docs", "--local", local, "--queries", bad_json], 1, "bad.jsonl:1"),
+        # eval
+        (["eval", f"{tmp}/no-dataset"], 2, "does not exist"),
+        (["eval", not_beir], 1, "not a BEIR folder"),
+        (["eval", CRANFIELD, "--metrics", "nDCG@@10"], 1, "unknown measure"),
+        (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
+        (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
+        (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
+        # encode, export, model
+        (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),
+        (["encode", "--max-length", "4", "wing"], 2, "--max-length"),
+        (["encode"], 2, "TEXTS"),
+        (["export", "no-such-model", "-o", f"{tmp}/out"], 1, "Known models: 'splade-tiny'"),
+        (["export", "splade-tiny"], 2, "--output"),
+        (["export", "splade-tiny", "-o", f"{tmp}/out", "--top-k", "0"], 2, "--top-k"),
+        (["model", "fetch", "splade-huge"], 2, "splade-tiny"),
+        (["model", "path", f"{tmp}/nowhere"], 1, "not a model directory"),
+        # engine, mappings
+        (["engine", "start", "--engine", "solr"], 2, "--engine"),
+        (["engine", "start", "--engine", "opensearch", "--port", "99999"], 2, "--port"),
+        (["engine", "stop", "--engine", "opensearch", "--port", "abc"], 2, "--port"),
+        (["mappings", "--engine", "solr"], 2, "--engine"),
+        # demo, train, doctor
+        (["demo", "--corpus", f"{tmp}/none.jsonl"], 1, "not found"),
+        (["demo", "-k", "0"], 2, "-k"),
+        (["train", f"{tmp}/none.jsonl", "-o", f"{tmp}/m"], 2, "does not exist"),
+        (["train", SAMPLE, "-o", f"{tmp}/m", "--epochs", "-1"], 2, "epochs"),
+        (["doctor", "--engine", dead], 1, "cannot reach an engine"),
+    ]
+
+
+def _check(cases: list[tuple[list[str], int, str]]) -> None:
+    failures = []
+    for args, code, needle in cases:
+        result = CliRunner().invoke(main, args)
+        stderr = result.stderr.strip()
+        problems = []
+        if result.exit_code != code:
+            problems.append(f"exit {result.exit_code}, expected {code}")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            problems.append(f"raised {type(result.exception).__name__}: {result.exception}")
+        if "Traceback" in result.output:
+            problems.append("printed a traceback")
+        error_lines = [ln for ln in stderr.splitlines() if ln.startswith("Error:")]
+        if len(error_lines) != 1:
+            problems.append(f"{len(error_lines)} 'Error:' lines on stderr: {stderr[-300:]!r}")
+        elif needle not in error_lines[0]:
+            problems.append(f"{needle!r} not in {error_lines[0]!r}")
+        if problems:
+            failures.append(f"spladekit {' '.join(args)}: {'; '.join(problems)}")
+    assert failures == [], "\n".join(failures)
+
+
+def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url):
+    (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": ""}\n')
+    (tmp_path / "not-beir").mkdir()
+    _check(_cases(str(tmp_path), dead_url, local_index))
+
+
+def test_a_model_that_is_not_there_is_one_line(tmp_path):
+    _check([(["ingest", SAMPLE, "--model", f"{tmp_path}/no-model", "--local", f"{tmp_path}/ix"], 1,
+             "not a model directory"),
+            (["encode", "wing", "--model", f"{tmp_path}/no-model"], 1, "not a model directory"),
+            (["search", "wing", "--local", f"{tmp_path}/ix", "--model", f"{tmp_path}/m"], 1, "no local index")])
+
+
+def test_ingest_report_file_and_summary_for_scripts(tmp_path, fake_model):
+    report = tmp_path / "r" / "report.json"
+    out = CliRunner().invoke(main, ["ingest", str(REPO / "ingest" / "bad_input.jsonl"), "--local", str(tmp_path / "ix"),
+                                    "--silent", "--report", str(report)])
+    assert out.exit_code == 3
+    assert out.stdout.startswith("done: read 23, indexed 6, failed 17") and "dead letter (" in out.stdout
+    data = json.loads(report.read_text())
+    assert data["complete"] and sum(data["failed"].values()) == 17 and data["dead_letter"] in out.stdout
