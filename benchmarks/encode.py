@@ -136,6 +136,7 @@ def main() -> None:
     import torch
 
     from spladekit import models
+    from spladekit.encoder import store
     from spladekit.encoder.pooling import TorchSpladeEncoder
     from spladekit.encoder.runtime import SpladeEncoder, default_threads
 
@@ -144,7 +145,7 @@ def main() -> None:
     docs, labelled = load_texts(args.docs, args.queries, tuple(args.query_sets.split(",")))
     queries = [q for _, q in labelled]
     model_dir = models.resolve_model(args.model)
-    onnx_dir = models.onnx_dir(args.model)
+    onnx_dir = store.onnx_dir(args.model)
     wanted = args.contenders.split(",")
 
     encoder = SpladeEncoder.load(onnx_dir, threads=threads, batch_size=args.batch_size)

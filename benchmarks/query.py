@@ -42,9 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from spladekit.engines import connect
-from spladekit.mappings import index_meta
-from spladekit.query import build_query
-from spladekit.search import TwoPhase, bm25_body, two_phase_body
+from spladekit.query import HIT_FIELDS, TwoPhase, bm25_query, build_query
+from spladekit.schema import SCHEMA, ModelIdentity
 from spladekit.vectors import SparseBatch, SparseVector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +86,7 @@ def build_index(url: str, name: str, docs: SparseBatch, keys: list[str], texts: 
         log(f"{idx.engine}: reusing {name} ({len(keys)} docs)")
         return idx, {"reused": True}
     idx.delete_index()
-    idx.create(index_meta("splade-tiny", sha))
+    idx.create(SCHEMA.meta(ModelIdentity("splade-tiny", sha)))
     # Bulk-loading speed is the ingest benchmark's subject; refresh off during the load keeps it short.
     idx.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "-1"}})
     started = time.perf_counter()
@@ -133,17 +132,21 @@ def bp_ordered(docs: SparseBatch, keys: list[str]) -> tuple[SparseBatch, list[st
 
 
 def bodies(idx, vec: SparseVector, text: str, names, extra: tuple[TwoPhase, ...] = ()) -> dict[str, dict]:
-    engine = idx.engine
-    common = {"_source": False, "track_total_hits": False}
+    """The very requests `spladekit search` sends (spladekit.query), hit fields included."""
+    spec = idx.spec
+
+    def splade(**options):
+        return build_query(vec, names, spec, size=K, source=HIT_FIELDS, **options).body
+
     out = {
-        "splade-exact": build_query(vec, names, engine, size=K, max_clauses=None).body | common,
-        "splade-pruned": build_query(vec, names, engine, size=K, top_k=PRUNE_TOP_K, max_clauses=None).body | common,
-        "two-phase": two_phase_body(vec, names, engine, k=K, first_pass=PLAN) | common,
-        "two-phase-8x100": two_phase_body(vec, names, engine, k=K, first_pass=FAST_PLAN) | common,
+        "splade-exact": splade(),
+        "splade-pruned": splade(top_k=PRUNE_TOP_K),
+        "two-phase": splade(two_phase=PLAN),
+        "two-phase-8x100": splade(two_phase=FAST_PLAN),
     }
     for plan in extra:
-        out[plan_label(plan)] = two_phase_body(vec, names, engine, k=K, first_pass=plan) | common
-    out["bm25"] = bm25_body(text, k=K) | common
+        out[plan_label(plan)] = splade(two_phase=plan)
+    out["bm25"] = bm25_query(text, size=K, source=HIT_FIELDS).body
     return out
 
 

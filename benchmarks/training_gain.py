@@ -17,8 +17,8 @@ import json
 import time
 from pathlib import Path
 
-from spladekit.evaluation import evaluate, evaluate_runs
 from spladekit.datasets import load_beir
+from spladekit.evaluation import evaluate, evaluate_runs
 from spladekit.evaluation.runs import SystemRun
 
 MEASURES = ["nDCG@10", "R@100", "RR@10", "AP"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import subprocess
+import sys
 import threading
 import zlib
 from collections import Counter
@@ -298,3 +300,15 @@ def doc_blocks(kind: str = "local") -> list[tuple[str, int, str]]:
             end = next(j for j in range(start + 1, len(lines)) if lines[j].startswith("```"))
             out.append((str(path.relative_to(REPO)), start + 1, "\n".join(lines[start + 1:end])))
     return out
+
+
+def run_block(code: str, workdir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a doc block with bash -e in ``workdir`` (which sees the repository's ingest/ and datasets/), with the
+    virtual environment's spladekit on PATH and the repository's cache."""
+    for name in ("ingest", "datasets"):
+        if not (workdir / name).exists():
+            (workdir / name).symlink_to(REPO / name)
+    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                "SPLADEKIT_CACHE": os.environ.get("SPLADEKIT_CACHE", str(REPO / ".cache")), **(env or {})}
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=workdir, env=full_env, capture_output=True,
+                          text=True, timeout=900)

@@ -55,6 +55,8 @@ from spladekit.vectors import SparseVector
 #: by default on OpenSearch 2.x; Elasticsearch 8 sizes it from the heap but 1024 is safe everywhere).
 DEFAULT_MAX_CLAUSES = 1024
 PRUNE_KEYS: tuple[str, ...] = ("top_k", "min_weight", "ratio", "mass")
+#: The ``_source`` fields a search asks for, to show hits (explanations add the sparse field).
+HIT_FIELDS: tuple[str, ...] = (SCHEMA.title, SCHEMA.text)
 
 Filter = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 Source = bool | Sequence[str] | None

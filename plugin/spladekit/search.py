@@ -42,6 +42,7 @@ from spladekit.local.index import LocalIndex, read_params
 from spladekit.models import DEFAULT_MODEL
 from spladekit.query import (
     DEFAULT_MAX_CLAUSES,
+    HIT_FIELDS,
     Filter,
     QueryPrunedWarning,
     TwoPhase,
@@ -233,7 +234,7 @@ class Searcher:
     def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None) -> list[Hit]:  # noqa: A002
         """BM25 ``match`` on the engine index's ``text`` field."""
         self._require_text()
-        body = bm25_query(text, size=k, filter=filter, source=[SCHEMA.title, SCHEMA.text]).body
+        body = bm25_query(text, size=k, filter=filter, source=HIT_FIELDS).body
         return parse_hits(self._send(body))
 
     def _require_text(self) -> None:
@@ -268,7 +269,7 @@ class Searcher:
         idx = self.engine_index
         assert idx is not None
         explaining = explain_top != 0
-        source = [SCHEMA.title, SCHEMA.text] + ([SCHEMA.sparse] if explaining else [])
+        source = [*HIT_FIELDS, *([SCHEMA.sparse] if explaining else [])]
         body = build_query(query, self.names, idx.spec, SCHEMA.sparse, size=k, two_phase=plan, filter=filter,
                            source=source, max_clauses=None).body
         resp = self._send(body)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from _support import doc_blocks
+from _support import doc_blocks, run_block
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +20,6 @@ def test_there_are_engine_blocks():
 
 @pytest.mark.parametrize(("where", "line", "code"), BLOCKS, ids=[f"{f}:{n}" for f, n, _ in BLOCKS])
 def test_engine_block(where, line, code, engine, index_name, tmp_path):
-    from test_docs import run_block
-
     code = code.replace("http://127.0.0.1:9200", engine.url)
     code = re.sub(r"--index docs\b", f"--index {index_name}", code)
     out = run_block(code, tmp_path)

@@ -60,3 +60,34 @@ def test_kill_and_restart_on_same_data(engine: str, ci: bool) -> None:
         assert node.status(engine, n.port)["health"] is None
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_engine_start_as_root_with_a_private_cache_needs_no_data_dir(tmp_path, monkeypatch) -> None:
+    """The first-five-minutes case: root, the cache under a mode-700 home, `spladekit engine start` with no
+    --data-dir. The node folder and the node's copy of the distribution go where the node user can reach them."""
+    import os
+
+    from click.testing import CliRunner
+
+    from spladekit.cli import main
+
+    if os.geteuid() != 0:
+        pytest.skip(reason="this case is about running as root (as in most containers); not root here")
+    home = tmp_path / "root-home"
+    cache = home / ".cache" / "spladekit"
+    (cache / "engines").mkdir(parents=True)
+    source = node.fetch("opensearch")  # the repository cache's unpacked distribution, linked, not downloaded again
+    shutil.copytree(source, cache / "engines" / source.name, symlinks=True, copy_function=os.link)
+    home.chmod(0o700)
+    monkeypatch.setenv("SPLADEKIT_CACHE", str(cache))
+    monkeypatch.delenv(node.NODE_DIR_ENV, raising=False)
+    port = node.free_port()
+    runner = CliRunner()
+    try:
+        out = runner.invoke(main, ["engine", "start", "--engine", "opensearch", "--port", str(port)])
+        assert out.exit_code == 0, out.output
+        assert f"data in {node.SYSTEM_NODE_DIR / 'nodes'}" in out.output
+        assert node.status("opensearch", port)["health"] in ("green", "yellow")
+    finally:
+        runner.invoke(main, ["engine", "stop", "--engine", "opensearch", "--port", str(port)])
+        shutil.rmtree(node.SYSTEM_NODE_DIR / "nodes" / f"opensearch-{port}", ignore_errors=True)

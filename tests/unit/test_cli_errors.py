@@ -154,3 +154,13 @@ def test_ingest_report_file_and_summary_for_scripts(tmp_path, fake_model):
     assert out.stdout.startswith("done: read 23, indexed 6, failed 17") and "dead letter (" in out.stdout
     data = json.loads(report.read_text())
     assert data["complete"] and sum(data["failed"].values()) == 17 and data["dead_letter"] in out.stdout
+
+
+def test_the_demo_fits_one_screen(tmp_path, fake_model, monkeypatch):
+    monkeypatch.chdir(REPO)
+    out = CliRunner().invoke(main, ["demo", "--local", str(tmp_path / "demo")])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert len(lines) <= 40 and lines[0].startswith("ingested ingest/sample_corpus.jsonl")
+    assert sum(1 for ln in lines if ln.strip().startswith("why:")) == 9  # three queries, three hits each
+    assert "warning" not in out.stderr.lower()

@@ -4,30 +4,15 @@ every verb has help and is documented, and nothing points outside the repository
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import click
 import pytest
 
-from _support import REPO, doc_blocks
+from _support import REPO, doc_blocks, run_block
 from spladekit.cli import main
-
-
-def run_block(code: str, workdir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run a doc block with bash -e in ``workdir`` (which sees the repository's ingest/ and datasets/), with the
-    virtual environment's spladekit on PATH and the repository's cache."""
-    for name in ("ingest", "datasets"):
-        if not (workdir / name).exists():
-            (workdir / name).symlink_to(REPO / name)
-    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                "SPLADEKIT_CACHE": os.environ.get("SPLADEKIT_CACHE", str(REPO / ".cache")), **(env or {})}
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=workdir, env=full_env, capture_output=True,
-                          text=True, timeout=900)
-
 
 BLOCKS = doc_blocks("local")
 

@@ -181,3 +181,35 @@ def test_pooling_options_are_validated():
         SpladePooling("mean")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown pooling options"):
         SpladePooling.from_dict({"strategy": "max", "activation": "relu"})
+
+
+def test_export_is_quiet_but_real_warnings_still_surface(tmp_path):
+    import subprocess
+    import sys
+    import warnings
+
+    from _tiny_models import make_tiny_model
+
+    from spladekit.encoder import export as export_module
+
+    model = make_tiny_model(tmp_path / "m", kind="bert")
+    code = ("import sys; from spladekit.encoder.export import export; "
+            f"export({str(model)!r}, {str(tmp_path / 'out')!r}, max_length=32, vocab_blocks=3)")
+    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr and "it/s" not in out.stderr, out.stderr  # no tracer notes, no progress bar
+    with pytest.warns(UserWarning, match="a real problem"), export_module._quiet():
+        warnings.warn("a real problem", UserWarning, stacklevel=1)
+
+
+def test_export_length_defaults_to_the_model_s_own(tmp_path):
+    import json
+
+    from _tiny_models import make_tiny_model
+
+    from spladekit.encoder import CONFIG_NAME
+    from spladekit.encoder.export import export
+
+    model = make_tiny_model(tmp_path / "m", kind="bert", max_positions=48)
+    out = export(model, tmp_path / "out", vocab_blocks=3)
+    assert json.loads((out / CONFIG_NAME).read_text())["max_length"] == 48

@@ -329,6 +329,8 @@ def _quiet() -> Iterator[None]:
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", message=r"Exporting aten::index operator", category=UserWarning)
             warnings.filterwarnings("ignore", message=r".*TorchScript-based ONNX export", category=DeprecationWarning)
+            # torch's own exporter deprecating its own helpers: nothing the user can act on.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
             yield
     finally:
         optimizer_log.setLevel(level)
