@@ -167,3 +167,23 @@ def resolve_model(name_or_dir: str | Path = DEFAULT_MODEL) -> Path:
             "when the hub is reachable (HF_HUB_OFFLINE=1 uses the local HF cache only)"
         ) from None
     return verify_model_dir(local)
+
+
+def model_max_length(model_dir: str | Path, positions: int | None = None) -> int:
+    """The model's own maximum tokens per text: its tokenizer's ``model_max_length`` (when it is a real limit,
+    not transformers' 1e30 placeholder), capped by the position embeddings (``positions``, else read from
+    ``config.json``; 512 for the default model)."""
+    model_dir = Path(model_dir)
+    if positions is None:
+        try:
+            config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+            positions = int(config.get("max_position_embeddings", 512))
+        except (OSError, ValueError, TypeError):
+            positions = 512
+    limit = int(positions)
+    try:
+        tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+        stated = int(tokenizer_config.get("model_max_length", limit))
+    except (OSError, ValueError, TypeError, OverflowError):
+        stated = limit
+    return min(limit, stated) if stated < 1_000_000 else limit

@@ -58,6 +58,8 @@ class Raw:
     position: int
     row: dict | None
     reject: Reject | None = None
+    #: The document's vector when it was encoded elsewhere (distributed ingestion); None: encode it here.
+    vector: Any = None
 
 
 _SUFFIXES = {

@@ -38,6 +38,10 @@ def encoder_text(title: str | None, text: str) -> str:
     return f"{title} {text}".strip() if title else text
 
 
+class MixedBackendWarning(UserWarning):
+    """An index receives vectors from another backend at the same precision (allowed: the same function)."""
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """Which model, run how, made a set of vectors. Two vectors may share an index only if these agree.
@@ -57,6 +61,9 @@ class ModelIdentity:
 
     #: Fields that change a document vector; ``model`` (a name) is compared only when no hash is known.
     GUARDED = ("weights_sha256", "pooling", "max_length", "long_text", "backend", "dtype")
+    #: Differences the guard reports but allows: onnx and torch at the same dtype compute the same vectors
+    #: (within 1e-4, the same terms; tested), so mixing them is said, not refused.
+    SOFT = ("backend",)
 
     def to_meta(self) -> dict[str, Any]:
         """As ``_meta`` keys (``model_sha256`` is the key earlier indexes used for the weights' hash)."""
@@ -104,6 +111,11 @@ def check_identity(existing: Mapping[str, Any] | None, ident: ModelIdentity, whe
     if not differ:
         return False
     theirs = ModelIdentity.from_meta(existing)
+    if all(k in ModelIdentity.SOFT for k in differ):
+        warnings.warn(f"{where} was written by the {theirs.backend} backend, this job runs {ident.backend} "
+                      f"({ident.dtype}): the same vectors within 1e-4, so they are mixed", MixedBackendWarning,
+                      stacklevel=3)
+        return False
 
     def show(obj: ModelIdentity, key: str) -> str:
         value = obj.model if key == "model" else getattr(obj, key)

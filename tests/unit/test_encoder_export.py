@@ -190,7 +190,7 @@ def test_export_is_quiet_but_real_warnings_still_surface(tmp_path):
 
     from _tiny_models import make_tiny_model
 
-    from spladekit.encoder import export as export_module
+    from spladekit.encoder import torch_backend
 
     model = make_tiny_model(tmp_path / "m", kind="bert")
     code = ("import sys; from spladekit.encoder.export import export; "
@@ -198,7 +198,7 @@ def test_export_is_quiet_but_real_warnings_still_surface(tmp_path):
     out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "Warning" not in out.stderr and "it/s" not in out.stderr, out.stderr  # no tracer notes, no progress bar
-    with pytest.warns(UserWarning, match="a real problem"), export_module._quiet():
+    with pytest.warns(UserWarning, match="a real problem"), torch_backend.quiet():
         warnings.warn("a real problem", UserWarning, stacklevel=1)
 
 

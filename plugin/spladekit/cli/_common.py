@@ -155,3 +155,27 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def encoder_options(func: F) -> F:
+    """``--backend onnx|torch``, ``--device cpu|cuda``, ``--dtype float32|bfloat16|float16`` (ingest, encode, eval):
+    the command receives them as one ``runtime`` dict for :meth:`spladekit.encoder.SpladeEncoder.load`."""
+    options = [
+        click.option("--backend", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True,
+                     help="onnx: the ONNX export on onnxruntime (CPU); torch: the model on torch (GPUs; the export "
+                          "extra)."),
+        click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+                     help="Where the encoder runs (cuda: a GPU, with --backend torch)."),
+        click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32",
+                     show_default=True, help="Precision of the encoder (bfloat16/float16: --backend torch)."),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, backend: str, device: str, dtype: str, **kwargs: Any) -> Any:
+        if dtype != "float32" and backend != "torch":
+            raise click.UsageError(f"--dtype {dtype} needs --backend torch (the onnx backend computes in float32)")
+        return func(*args, runtime={"backend": backend, "device": device, "dtype": dtype}, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]

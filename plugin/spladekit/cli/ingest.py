@@ -13,6 +13,7 @@ from spladekit.cli._common import (
     Progress,
     connect_kwargs,
     connection_options,
+    encoder_options,
     friendly_errors,
     report_option,
     write_report,
@@ -66,6 +67,7 @@ from spladekit.cli._common import (
 @click.option("--reorder", is_flag=True,
               help="Local index: reorder its rows by recursive graph bisection at the end (faster exact search on "
                    "large indexes; about a minute per million documents).")
+@encoder_options
 @connection_options
 @report_option
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of the summary.")
@@ -76,7 +78,8 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
            id_field: str | None, text_field: str, title_field: str, require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
            batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int, max_retries: int, threads: int | None,
-           reorder: bool, connection: dict[str, Any], report_path: Path | None, as_json: bool, silent: bool) -> None:
+           reorder: bool, runtime: dict[str, str], connection: dict[str, Any], report_path: Path | None,
+           as_json: bool, silent: bool) -> None:
     """Encode INPUT (JSONL, BEIR folder, CSV/TSV, Parquet, or - for stdin) and index it; print a summary.
 
     Every record ends indexed or in the dead letter with its position and reason; after a crash, Ctrl-C or
@@ -116,7 +119,7 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
                 dead_letter=dead_letter, force=force, batch_size=batch_size, bulk_docs=bulk_docs,
                 bulk_bytes=bulk_bytes, writers=writers, max_retries=max_retries, threads=threads, reorder=reorder,
-                progress=bar, **auth,
+                progress=bar, **runtime, **auth,
             )
         except IngestStopped as exc:
             report = exc.report

@@ -28,13 +28,9 @@ The ``sum`` strategy has no such shortcut and is exported as the textbook formul
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import logging
 import shutil
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,41 +52,19 @@ from spladekit.encoder import (
     QUERY_TABLE_NAME,
 )
 from spladekit.encoder.pooling import SpladePooling
+from spladekit.encoder.torch_backend import MaskedLMBody, quiet
 from spladekit.errors import ModelError
-from spladekit.models import sha256_file, verify_model_dir
+from spladekit.models import model_max_length, sha256_file, verify_model_dir
 
 DEFAULT_OPSET = 17
 DEFAULT_VOCAB_BLOCKS = 120  # ~254 columns: a 256-token block of logits (260 KB) stays in L2
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
-class _Hidden(nn.Module):
-    """The masked LM up to (not including) its vocabulary projection: ``[batch, seq, hidden]``."""
-
-    def __init__(self, mlm: nn.Module) -> None:
-        super().__init__()
-        mlm = copy.deepcopy(mlm)
-        decoder = mlm.get_output_embeddings()
-        if not isinstance(decoder, nn.Linear):
-            raise ModelError(f"{type(mlm).__name__} has no linear vocabulary projection; is it a masked LM?")
-        self.weight = decoder.weight.detach().clone()  # [vocab, hidden]
-        self.bias = (decoder.bias.detach().clone() if decoder.bias is not None
-                     else torch.zeros(self.weight.shape[0]))
-        # Cut the projection off the head: the model then returns the transformed hidden states.
-        for parent in mlm.modules():
-            for name, child in list(parent.named_children()):
-                if child is decoder:
-                    setattr(parent, name, nn.Identity())
-        self.mlm = mlm
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.mlm(input_ids=input_ids, attention_mask=attention_mask).logits
-
-
 class _SumPooled(nn.Module):
     """The textbook SPLADE-sum graph (no shortcut exists for sum)."""
 
-    def __init__(self, hidden: _Hidden) -> None:
+    def __init__(self, hidden: MaskedLMBody) -> None:
         super().__init__()
         self.hidden = hidden
         self.register_buffer("weight_t", hidden.weight.t().contiguous())
@@ -300,44 +274,6 @@ def _fuse_transformer(path: Path, config: Any) -> None:
     fused.save_model_to_file(str(path))
 
 
-def model_max_length(model_dir: Path, config: Any) -> int:
-    """The model's own maximum tokens per text: its tokenizer's ``model_max_length`` (when it is a real limit,
-    not transformers' 1e30 placeholder), capped by the position embeddings (512 for the default model)."""
-    limit = int(getattr(config, "max_position_embeddings", 512))
-    try:
-        tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
-        stated = int(tokenizer_config.get("model_max_length", limit))
-    except (OSError, ValueError, TypeError, OverflowError):
-        stated = limit
-    return min(limit, stated) if stated < 1_000_000 else limit
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence what the tracer and exporter say about every BERT export and is expected here, for this call
-    only: the TracerWarnings about Python booleans in transformers' masking code (the shapes are dynamic axes),
-    the opset-11 advanced-indexing note, transformers' weight-loading progress bar and the transformer
-    optimizer's log. Other warnings still surface."""
-    hf_logging = transformers.utils.logging
-    bar_was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    optimizer_log = logging.getLogger("onnxruntime.transformers")
-    level = optimizer_log.level
-    optimizer_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", message=r"Exporting aten::index operator", category=UserWarning)
-            warnings.filterwarnings("ignore", message=r".*TorchScript-based ONNX export", category=DeprecationWarning)
-            # torch's own exporter deprecating its own helpers: nothing the user can act on.
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
-            yield
-    finally:
-        optimizer_log.setLevel(level)
-        if bar_was_on:
-            hf_logging.enable_progress_bar()
-
-
 def _weights_file(model_dir: Path) -> Path:
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (model_dir / name).is_file():
@@ -359,7 +295,7 @@ def export(model_dir: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_O
     ``max_length`` (default: the model's own, :func:`model_max_length`) is the longest window the runtime may
     run; it can run any shorter one (``SpladeEncoder(max_length=...)``).
     """
-    with _quiet():
+    with quiet():
         return _export(Path(model_dir), Path(out_dir), opset=opset, max_length=max_length, top_k=top_k,
                        pooling=pooling, vocab_blocks=vocab_blocks, source_name=source_name, fuse=fuse)
 
@@ -379,10 +315,10 @@ def _export(model_dir: Path, out_dir: Path, *, opset: int, max_length: int | Non
     config = mlm.config
     limit = int(getattr(config, "max_position_embeddings", max_length or 512))
     if max_length is None:
-        max_length = model_max_length(model_dir, config)
+        max_length = model_max_length(model_dir, int(getattr(config, "max_position_embeddings", 512)))
     if max_length > limit:
         raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
-    hidden = _Hidden(mlm).eval()
+    hidden = MaskedLMBody(mlm).eval()
     vocab_size = int(hidden.weight.shape[0])
     if vocab_blocks < 1:
         raise ValueError(f"vocab_blocks must be a positive integer, got {vocab_blocks}")

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, screen
 from spladekit.encoder.pooling import SpladePooling
 from spladekit.encoder.store import is_export, onnx_dir
-from spladekit.errors import InputError, ModelError
+from spladekit.errors import InputError, ModelError, missing_extra
 from spladekit.features import FeatureNames
 from spladekit.schema import ModelIdentity
 from spladekit.vectors import SparseVector
@@ -46,8 +46,12 @@ LongTextPolicy = Literal["truncate", "split"]
 #: whose vocabulary blocks keep the logits in cache.
 QUERY_GRAPH_MAX_TOKENS = 64
 Device = Literal["cpu", "cuda"]
+Backend = Literal["onnx", "torch"]
+DType = Literal["float32", "bfloat16", "float16"]
 _POLICIES: tuple[str, ...] = get_args(LongTextPolicy)
 _DEVICES: tuple[str, ...] = get_args(Device)
+_BACKENDS: tuple[str, ...] = get_args(Backend)
+_DTYPES: tuple[str, ...] = get_args(DType)
 
 
 @dataclass
@@ -84,6 +88,17 @@ class EncodeStats:
         return out | self.extra
 
 
+@dataclass
+class Prepared:
+    """Texts tokenized and cut into windows, ready for the model (:meth:`SpladeEncoder.tokenize`)."""
+
+    n_texts: int
+    live: list[int]  # the non-empty texts, by position
+    windows: list[list[int]]  # token ids of each window
+    owners: list[int]  # window -> index into ``live``
+    stats: EncodeStats
+
+
 def _check_texts(texts: Sequence[str]) -> list[str]:
     if isinstance(texts, str | bytes):
         raise InputError("pass a list of texts, not a single string: encode_documents([text])")
@@ -102,16 +117,15 @@ class SpladeEncoder:
     last call.
     """
 
+    #: Which runtime computes the vectors, and in which precision (recorded in every index's identity).
+    backend = "onnx"
+    dtype = "float32"
+
     def __init__(self, directory: str | Path, device: Device = "cpu", threads: int | None = None,
                  batch_size: int = 32, long_text: LongTextPolicy = "truncate", stride: int | None = None,
                  max_length: int | None = None, max_windows: int | None = None) -> None:
         if device not in _DEVICES:
             raise ValueError(f"device {device!r} is not supported; valid values: {', '.join(map(repr, _DEVICES))}")
-        if long_text not in _POLICIES:
-            raise ValueError(f"long_text {long_text!r} is not supported; valid values: "
-                             f"{', '.join(map(repr, _POLICIES))}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1 or None (all cores), got {threads}")
         self.directory = Path(directory)
@@ -123,30 +137,9 @@ class SpladeEncoder:
         if config.get("format_version") != CONFIG_VERSION:
             raise ModelError(f"{config_path} has format_version {config.get('format_version')}, this spladekit "
                              f"reads {CONFIG_VERSION}; re-export the model with `spladekit export`")
-        self.pooling = SpladePooling.from_dict(config["pooling"])
-        #: The longest window the export supports (its position embeddings; the model's own maximum).
-        self.export_max_length = int(config["max_length"])
-        if max_length is not None and not 8 <= max_length <= self.export_max_length:
-            raise ValueError(f"max_length must be in [8, {self.export_max_length}] (this export's maximum), "
-                             f"got {max_length}")
-        self.max_length = int(max_length) if max_length is not None else self.export_max_length
-        self.vocab_size = int(config["vocab_size"])
-        self.batch_size = int(batch_size)
-        self.long_text: LongTextPolicy = long_text
-        # Windows overlap by a quarter by default so that a term near a cut sees context on both sides.
-        self.stride = int(stride) if stride is not None else self.max_length // 4
-        if not 0 <= self.stride < self.max_length - 2:
-            raise ValueError(f"stride must be in [0, {self.max_length - 2}), got {self.stride}")
-        if max_windows is not None and max_windows < 1:
-            raise ValueError(f"max_windows must be >= 1 or None (no bound), got {max_windows}")
-        self.max_windows = max_windows
-
-        self._tokenizer = self._load_tokenizer()
-        self._split_tokenizer: Any = None
-        self.names = FeatureNames.from_tokenizer_file(self.directory / "tokenizer.json")
-        if len(self.names) != self.vocab_size:
-            raise ModelError(f"tokenizer.json has {len(self.names)} tokens but the graph {self.vocab_size}; "
-                             "the export is inconsistent, re-export it")
+        self._init_text(self.directory / "tokenizer.json", SpladePooling.from_dict(config["pooling"]),
+                        int(config["max_length"]), int(config["vocab_size"]), batch_size=batch_size,
+                        long_text=long_text, stride=stride, max_length=max_length, max_windows=max_windows)
         self._onnx_name = config.get("onnx", "model.onnx")
         self._device = device
         self.threads = int(threads) if threads else default_threads()
@@ -162,38 +155,88 @@ class SpladeEncoder:
         self._top_outputs = config.get("top_k") is not None
         self._export_top_k: int | None = config.get("top_k")  # the query graph leaves this cut to us
         self.info: dict[str, Any] = dict(config) | {
-            "directory": str(self.directory), "device": device,
+            "directory": str(self.directory), "device": device, "backend": self.backend, "dtype": self.dtype,
             "providers": self._session.get_providers(), "threads": self.threads,
             "max_length": self.max_length, "export_max_length": self.export_max_length,
             "long_text": self.long_text, "stride": self.stride, "max_windows": self.max_windows,
         }
+
+    def _init_text(self, tokenizer_file: Path, pooling: SpladePooling, export_max_length: int, vocab_size: int, *,
+                   batch_size: int, long_text: str, stride: int | None, max_length: int | None,
+                   max_windows: int | None) -> None:
+        """What every backend shares: the tokenizer, the window length and long-text policy, feature names."""
+        if long_text not in _POLICIES:
+            raise ValueError(f"long_text {long_text!r} is not supported; valid values: "
+                             f"{', '.join(map(repr, _POLICIES))}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.pooling = pooling
+        #: The longest window the model supports (its position embeddings; the model's own maximum).
+        self.export_max_length = int(export_max_length)
+        if max_length is not None and not 8 <= max_length <= self.export_max_length:
+            raise ValueError(f"max_length must be in [8, {self.export_max_length}] (this export's maximum), "
+                             f"got {max_length}")
+        self.max_length = int(max_length) if max_length is not None else self.export_max_length
+        self.vocab_size = int(vocab_size)
+        self.batch_size = int(batch_size)
+        self.long_text: LongTextPolicy = long_text  # type: ignore[assignment]
+        # Windows overlap by a quarter by default so that a term near a cut sees context on both sides.
+        self.stride = int(stride) if stride is not None else self.max_length // 4
+        if not 0 <= self.stride < self.max_length - 2:
+            raise ValueError(f"stride must be in [0, {self.max_length - 2}), got {self.stride}")
+        if max_windows is not None and max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1 or None (no bound), got {max_windows}")
+        self.max_windows = max_windows
+        self._tokenizer_file = Path(tokenizer_file)
+        self._tokenizer = self._load_tokenizer()
+        self._split_tokenizer: Any = None
+        self.names = FeatureNames.from_tokenizer_file(self._tokenizer_file)
+        if len(self.names) != self.vocab_size:
+            raise ModelError(f"tokenizer.json has {len(self.names)} tokens but the model {self.vocab_size}; "
+                             "the export is inconsistent, re-export it")
         self.last_stats = EncodeStats()
 
     def identity(self) -> ModelIdentity:
         """Which model made this encoder's document vectors, and how (the record indexes keep and check)."""
         return ModelIdentity(
             model=str(self.info.get("source_model") or self.directory), weights_sha256=self.info.get("weights_sha256"),
-            pooling=self.pooling.strategy, max_length=self.max_length, long_text=self.long_text, backend="onnx",
-            dtype="float32",
+            pooling=self.pooling.strategy, max_length=self.max_length, long_text=self.long_text, backend=self.backend,
+            dtype=self.dtype,
         )
 
     @classmethod
     def load(cls, dir_or_name: str | Path = "splade-tiny", device: Device = "cpu", threads: int | None = None,
-             **options: Any) -> SpladeEncoder:
-        """An encoder from an exported directory, or from a model name/dir exported once into the cache.
-
-        Exporting (the first time a model name is used) needs the ``export`` extra; loading an exported
-        directory needs only onnxruntime and tokenizers.
+             backend: Backend = "onnx", dtype: DType = "float32", **options: Any) -> SpladeEncoder:
+        """An encoder for a model name or folder: ``backend="onnx"`` (default) runs its ONNX export (exported
+        once into the cache; loading needs only onnxruntime and tokenizers), ``backend="torch"`` the model itself
+        on torch (the ``export`` extra), on ``device`` "cpu" or "cuda", in ``dtype`` float32, bfloat16 or
+        float16 (torch only). Same SPLADE function, same vectors (within 1e-4 at float32), same feature names.
         """
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend {backend!r} is not supported; valid values: {', '.join(map(repr, _BACKENDS))}")
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not supported; valid values: {', '.join(map(repr, _DTYPES))}")
+        if backend == "torch":
+            try:
+                # torch and transformers: the optional `export` extra, needed only by this backend.
+                from spladekit.encoder.torch_backend import TorchEncoder
+            except ImportError as exc:
+                raise missing_extra(exc.name or "torch", "export") from None
+            return TorchEncoder.load(dir_or_name, device=device, threads=threads, dtype=dtype, **options)
+        if dtype != "float32":
+            raise ValueError(f"the onnx backend computes in float32; dtype={dtype!r} needs backend='torch' "
+                             "(--backend torch)")
+        options.pop("max_batch_tokens", None)  # a torch-backend option: the onnx batches are fixed-size
         path = Path(str(dir_or_name)).expanduser()
         if not is_export(path):
             path = onnx_dir(dir_or_name)
         return cls(path, device=device, threads=threads, **options)
 
     def _load_tokenizer(self) -> Any:
-        path = self.directory / "tokenizer.json"
+        path = self._tokenizer_file
         if not path.is_file():
-            raise ModelError(f"{self.directory} has no tokenizer.json; re-export the model")
+            raise ModelError(f"{path.parent} has no tokenizer.json; re-export the model (or give a complete model "
+                             "folder)")
         tok = Tokenizer.from_file(str(path))
         tok.no_padding()
         tok.enable_truncation(self.max_length, stride=0)
@@ -234,23 +277,31 @@ class SpladeEncoder:
         return self._encode(texts, "truncate", top_k, progress)
 
     def _encode(self, texts: Sequence[str], long_text: str, top_k: int | None, progress: bool) -> list[SparseVector]:
-        if long_text not in _POLICIES:
-            valid = ", ".join(map(repr, _POLICIES))
-            raise ValueError(f"long_text {long_text!r} is not supported; valid values: {valid}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be a positive integer or None, got {top_k}")
         texts = _check_texts(texts)
-        stats = EncodeStats(texts=len(texts))
-        self.last_stats = stats
         if len(texts) == 1 and long_text == "truncate" and self._query_path() is not None:
+            stats = EncodeStats(texts=1)
+            self.last_stats = stats
             vec = self._encode_one(texts[0], stats)  # a single text: no sorting, batching or pooling
             return [vec.top_k(top_k) if top_k is not None else vec]
-        out: list[SparseVector] = [SparseVector.empty()] * len(texts)
+        return self.encode_prepared(self.tokenize(texts, long_text), top_k=top_k, progress=progress)
+
+    def tokenize(self, texts: Sequence[str], long_text: str | None = None) -> Prepared:
+        """The first half of :meth:`encode_documents`: tokenize and cut into windows (no model run). Ingest calls
+        it on its reader thread, so that tokenizing batch N+1 overlaps running batch N on the model."""
+        long_text = long_text or self.long_text
+        if long_text not in _POLICIES:
+            valid = ", ".join(map(repr, _POLICIES))
+            raise ValueError(f"long_text {long_text!r} is not supported; valid values: {valid}")
+        texts = _check_texts(texts)
+        stats = EncodeStats(texts=len(texts))
         live = [i for i, t in enumerate(texts) if t.strip()]
         stats.empty = len(texts) - len(live)
+        owners: list[int] = []  # window -> position in `live`
+        windows: list[list[int]] = []
         if not live:
-            return out
-
+            return Prepared(len(texts), live, windows, owners, stats)
         split = long_text == "split"
         if split and self._split_tokenizer is None:
             # A second tokenizer, so that no call mutates the truncation settings another thread relies on.
@@ -258,9 +309,6 @@ class SpladeEncoder:
             self._split_tokenizer.enable_truncation(self.max_length, stride=self.stride)
         tokenizer = self._split_tokenizer if split else self._tokenizer
         encodings = tokenizer.encode_batch([texts[i] for i in live], add_special_tokens=True)
-
-        owners: list[int] = []  # window -> position in `live`
-        windows: list[list[int]] = []
         limit = self.max_windows if split and self.max_windows is not None else None
         for j, enc in enumerate(encodings):
             more = enc.overflowing
@@ -284,16 +332,25 @@ class SpladeEncoder:
                 stats.tokens_dropped += sum(max(0, len(o.ids) - sum(o.special_tokens_mask) - overlap)
                                             for o in dropped)
         stats.windows = len(windows)
+        return Prepared(len(texts), live, windows, owners, stats)
 
-        rows = self._run_windows(windows, stats, progress)
+    def encode_prepared(self, prepared: Prepared, *, top_k: int | None = None,
+                        progress: bool = False) -> list[SparseVector]:
+        """The second half of :meth:`encode_documents`: run the windows and max-pool them per text."""
+        stats = prepared.stats
+        self.last_stats = stats
+        out: list[SparseVector] = [SparseVector.empty()] * prepared.n_texts
+        if not prepared.windows:
+            return out
+        rows = self._run_windows(prepared.windows, stats, progress)
         # Max-pool the windows of each text (one window for all but split texts).
         pooled: dict[int, SparseVector] = {}
-        for w, j in enumerate(owners):
+        for w, j in enumerate(prepared.owners):
             vec = rows[w]
             if j in pooled:
                 vec = _sparse_max(pooled[j], vec)
             pooled[j] = vec
-        for j, i in enumerate(live):
+        for j, i in enumerate(prepared.live):
             vec = pooled[j]
             out[i] = vec.top_k(top_k) if top_k is not None else vec
         return out

@@ -138,6 +138,9 @@ def evaluate(
     long_text: str = "truncate",
     max_windows: int | None = None,
     window: int = HYBRID_WINDOW,
+    backend: str = "onnx",
+    device: str = "cpu",
+    dtype: str = "float32",
     **connect_options: Any,
 ) -> EvalReport:
     """Evaluate SPLADE (local and/or engine), and optionally BM25 and hybrid, on a BEIR folder.
@@ -150,6 +153,7 @@ def evaluate(
     they hold this corpus encoded this way; ``rebuild`` forces a rebuild. ``k`` is the run depth per query.
     ``max_length``/``long_text``/``max_windows``: how documents are encoded (see
     :class:`spladekit.encoder.SpladeEncoder`); the report counts truncated documents and dropped tokens.
+    ``backend``/``device``/``dtype``: the encoder's runtime (``SpladeEncoder.load``).
     ``connect_options`` (``user``, ``password``, ``api_key``, ``ca_certs``, ``verify_certs``) reach the engine.
     """
     if local_mode not in ("lucene", "exact"):
@@ -164,7 +168,8 @@ def evaluate(
     parse_measures(measures)
     dataset = load_beir(dataset_dir, split, qrels_path=qrels_path)
     if encoder is None:
-        encoder = SpladeEncoder.load(model, max_length=max_length, long_text=long_text, max_windows=max_windows)
+        encoder = SpladeEncoder.load(model, max_length=max_length, long_text=long_text, max_windows=max_windows,
+                                     backend=backend, device=device, dtype=dtype)
     ident = encoder.identity()
     qvecs, encode_ms = build.encode_queries(encoder, dataset.queries, progress=progress)
     docs = build.DocVectors(encoder, dataset, progress=progress, rebuild=rebuild)

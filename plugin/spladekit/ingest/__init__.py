@@ -98,6 +98,9 @@ def ingest(
     long_text: str = "truncate",
     max_windows: int | None = None,
     max_errors: str | int | ErrorLimit | None = None,
+    backend: str = "onnx",
+    device: str = "cpu",
+    dtype: str = "float32",
     resume: bool = False,
     checkpoint: str | Path | None = None,
     dead_letter: str | Path | None = None,
@@ -128,7 +131,8 @@ def ingest(
     else the local index at ``local_dir`` (default :func:`spladekit.paths.default_local_index`; ``local_mode``
     ``lucene`` scores as the engines do, ``exact`` keeps float32 weights), or any ``sink``. ``encoder``: an
     object with ``encode_documents``, ``names`` and ``identity()`` (default ``SpladeEncoder.load(model,
-    max_length=..., long_text=..., max_windows=...)``). ``force`` writes into an index built another way (another
+    max_length=..., long_text=..., max_windows=..., backend=..., device=..., dtype=...)``: onnx on CPU by default,
+    torch for GPUs). ``force`` writes into an index built another way (another
     model or length; warns loudly). ``meta``: extra ``_meta`` keys for a new index. ``max_errors``: stop when
     more records fail (a count, or a percentage of those read: ``"5%"``; default ``90%``, see
     :mod:`spladekit.ingest.limits`). ``reorder`` (local index only): renumber its rows by recursive graph
@@ -169,7 +173,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             local_mode: str, model: str, encoder: Any, sink: Sink | None, format: str | None,
             id_field: str | Sequence[str] | None, text_field: str, title_field: str | None, require_id: bool,
             max_doc_bytes: int, max_length: int | None, long_text: str, max_windows: int | None,
-            max_errors: str | int | ErrorLimit | None, resume: bool, checkpoint: str | Path | None,
+            max_errors: str | int | ErrorLimit | None, backend: str, device: str, dtype: str, resume: bool,
+            checkpoint: str | Path | None,
             dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, batch_size: int,
             writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int, initial_backoff: float,
             max_backoff: float, engine: str | None, user: str | None, password: str | None, api_key: str | None,
@@ -188,7 +193,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
 
     if encoder is None:
         encoder = SpladeEncoder.load(model, threads=threads, max_length=max_length, long_text=long_text,
-                                     max_windows=max_windows)
+                                     max_windows=max_windows, backend=backend, device=device, dtype=dtype)
     ident = encoder.identity()
     index_meta = SCHEMA.meta(ident, **(meta or {}))
     stop = stop or threading.Event()
@@ -237,8 +242,11 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     cfg.max_errors = limit
     stats = EncodeStats()
 
-    def encode(texts: list[str]) -> list:
-        vectors = encoder.encode_documents(texts)
+    # An encoder that can tokenize apart (SpladeEncoder) does it on the reader thread, overlapping the model.
+    prepare = getattr(encoder, "tokenize", None)
+
+    def encode(job: Any) -> list:
+        vectors = encoder.encode_prepared(job) if prepare is not None else encoder.encode_documents(job)
         last = getattr(encoder, "last_stats", None)
         if last is not None:  # one encoder thread: the stats of this call are the ones just written
             stats.add(last)
@@ -251,7 +259,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     if start_after == 0:
         current.save(checkpoint_path)  # a fresh job: an old checkpoint must not survive a crash before the first
     started = time.perf_counter()  # docs/s covers the job, not loading the model or creating the index
-    pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encode, sink, dead,
+    pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encode, sink, dead, prepare=prepare,
                         checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after, config=cfg,
                         progress=progress, stop=stop)
     stopped: BaseException | None = None

@@ -3,8 +3,9 @@
 Three stages run at once (onnxruntime and the HTTP client release the GIL, so encoding batch N+1 overlaps
 bulk request N)::
 
-    reader thread   rows -> policy -> window of ``window`` records, sorted by length -> batches -> Q1
-    encoder (caller's thread)   Q1 -> encode_documents -> Q2
+    reader thread   rows -> policy -> window of ``window`` records, sorted by length -> batches
+                    (-> ``prepare``: tokenized here, when the encoder can, so that it overlaps the model) -> Q1
+    encoder (caller's thread)   Q1 -> encode (the model) -> Q2
     writer threads (``sink.max_writers``)   Q2 -> groups of up to ``bulk_docs`` -> sink.write -> acks
 
 Memory bound: the reader takes a share of a byte budget (``max_inflight_bytes``, default 64 MiB of title +
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from spladekit.errors import InputError
 from spladekit.ingest.checkpoint import AckTracker, Checkpoint
@@ -110,14 +112,17 @@ class Counts:
 class Pipeline:
     """One ingest run. Build it, then :meth:`run` it once; the caller's thread does the encoding."""
 
-    def __init__(self, rows: Iterable[Raw], policy: RecordPolicy, encode: Callable[[list[str]], list],
-                 sink: Sink, dead_letter: DeadLetter, *, checkpoint: Checkpoint | None = None,
+    def __init__(self, rows: Iterable[Raw], policy: RecordPolicy, encode: Callable[[Any], list],
+                 sink: Sink, dead_letter: DeadLetter, *, prepare: Callable[[list[str]], Any] | None = None,
+                 checkpoint: Checkpoint | None = None,
                  checkpoint_path: str | Path | None = None, start_after: int = 0,
                  config: PipelineConfig | None = None, progress: Callable[[int], None] | None = None,
                  stop: threading.Event | None = None) -> None:
         self.rows = rows
         self.policy = policy
         self.encode = encode
+        #: Called on the reader thread with each batch's texts; ``encode`` then gets what it returned.
+        self.prepare = prepare
         self.sink = sink
         self.dead = dead_letter
         self.config = config or PipelineConfig()
@@ -192,6 +197,8 @@ class Pipeline:
                 if self.stop.is_set():
                     return
                 item = raw.reject or self.policy.check(raw.position, raw.row)  # type: ignore[arg-type]
+                if raw.vector is not None and isinstance(item, Record):
+                    item.vector = raw.vector
                 self.counts.read += 1
                 if raw.position <= self.start_after:
                     self.counts.skipped += 1  # done by an earlier run; checked only to rebuild the id set
@@ -225,7 +232,10 @@ class Pipeline:
         window.sort(key=lambda r: r.nbytes)
         size = self.config.batch_size
         for i in range(0, len(window), size):
-            if not self._put(self.q_encode, window[i : i + size]):
+            batch = window[i : i + size]
+            texts = [r.encoder_text for r in batch]
+            prepared = self.prepare(texts) if self.prepare and any(r.vector is None for r in batch) else texts
+            if not self._put(self.q_encode, (batch, prepared)):
                 return False
         return True
 
@@ -351,8 +361,10 @@ class Pipeline:
             batch = self._get(self.q_encode)
             if batch is _END:
                 break
-            records: list[Record] = batch  # type: ignore[assignment]
-            vectors = self.encode([r.encoder_text for r in records])
+            records, job = batch  # type: ignore[misc]
+            # Encoded before the pipeline (on Ray workers): the vectors came with the rows.
+            vectors = ([r.vector for r in records] if all(r.vector is not None for r in records)
+                       else self.encode(job))
             if len(vectors) != len(records):
                 raise InputError(f"the encoder returned {len(vectors)} vectors for {len(records)} texts")
             if not self._put(self.q_write, [Doc(r, v) for r, v in zip(records, vectors, strict=True)]):

@@ -7,6 +7,7 @@ Every record carries its input ``position`` (see :class:`spladekit.readers.Raw`)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from spladekit.readers import Raw, Reject
 from spladekit.schema import encoder_text
@@ -38,6 +39,8 @@ class Record:
     title: str = ""
     #: UTF-8 size of title + text (used for the in-flight memory budget and bulk chunking)
     nbytes: int = 0
+    #: The vector, when it was computed before the pipeline (distributed ingestion encodes on Ray workers)
+    vector: Any = None
 
     @property
     def encoder_text(self) -> str:
