@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from spladekit import lucene
 from spladekit.errors import IndexFormatError
 from spladekit.local import index as index_module
-from spladekit import lucene
 from spladekit.local.index import LocalIndex
 from spladekit.vectors import SparseBatch, SparseVector
 

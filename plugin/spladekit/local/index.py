@@ -39,10 +39,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from spladekit import __version__
+from spladekit import __version__, lucene
 from spladekit.errors import IndexFormatError
-from spladekit import lucene
-from spladekit.local import _numba, kernels
+from spladekit.local import kernels
 from spladekit.vectors import SparseBatch, SparseVector
 
 Mode = Literal["lucene", "exact"]
@@ -63,7 +62,6 @@ MERGE_MIN_ROWS = 4096
 _ARRAYS = ("offsets", "docs", "values", "term_max", "keys", "key_offsets")
 _EMPTY_OFFSETS = np.zeros(1, np.int64)
 _NO_MAX = np.zeros(0, np.float32)
-_NO_BLOCKS = np.zeros(0, np.int64)
 
 
 def _value_dtype(mode: str) -> np.dtype:
@@ -138,7 +136,7 @@ class LocalIndex:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self.mode: str = mode
         self.meta: dict[str, Any] = dict(meta or {})
-        self._k = _numba.get(use_numba)
+        self._k = kernels.get(use_numba)
         self._table = kernels.decode_table() if mode == "lucene" else None
         dtype = _value_dtype(mode)
         self._main = (_EMPTY_OFFSETS, np.zeros(0, np.int32), np.zeros(0, dtype))
@@ -335,28 +333,27 @@ class LocalIndex:
         threads = self._k.max_threads if threads is None else int(threads)
         if threads < 1:
             raise ValueError(f"threads must be >= 1 (or None for all cores); got {threads}")
-        q_offsets, q_ids, q_weights = _as_csr(vectors)
-        n_queries = q_offsets.shape[0] - 1
+        queries = kernels.Queries(*_as_csr(vectors))
+        n_queries = queries.offsets.shape[0] - 1
         n_rows = self._n_main + self._n_pending
         allowed = self._allowed(filter_ids, n_rows)
-        tail = self._tail_segment()
-        out_docs = np.zeros((n_queries, k), np.int32)
-        out_scores = np.zeros((n_queries, k), np.float32)
-        out_counts = np.zeros(n_queries, np.int64)
+        tail = kernels.Segment(*self._tail_segment())
+        out = kernels.Hits.zeros(n_queries, k)
         workers = min(self._k.set_threads(threads), max(n_queries, 1))
         term_max = self._term_max if self.prune else _NO_MAX
+        # block_max=True searches every query by block-max, never giving up; None leaves it to the query's postings.
+        fill, give_up = (0.0, 1.0) if self.block_max is True else (kernels.BLOCK_FILL, kernels.GIVE_UP)
+        options = kernels.SearchOptions(k=k, fill=fill, give_up=give_up)
         with self._lock:
             if self._use_block_max():
-                blocks = self._block_lists()
+                blocks = kernels.Blocks(int(self.block_shift), *self._block_lists())
             else:
-                blocks = (_NO_BLOCKS, np.zeros(0, np.int32), self._main[2][:0], np.zeros(0, np.int32))
-            acc, touched, cand, bits = self._workspace(workers, n_rows)
-            kernel = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
-            forced = self.block_max is True
-            fill, give_up = (0.0, 1.0) if forced else (kernels.BLOCK_FILL, kernels.GIVE_UP)
-            kernel(q_offsets, q_ids, q_weights, *self._main, *tail, self._table, term_max, self.block_shift, *blocks,
-                   fill, give_up, allowed, k, acc, touched, cand, bits, out_docs, out_scores, out_counts)
-        return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
+                blocks = kernels.Blocks.empty(self._main[2].dtype)
+            work = kernels.Workspace(*self._workspace(workers, n_rows))
+            search = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
+            search(queries, kernels.Segment(*self._main), tail, self._table, term_max, blocks, allowed, options, work,
+                   out)
+        return [(self._keys.take(out.docs[q, :out.counts[q]]), out.scores[q, :out.counts[q]].copy())
                 for q in range(n_queries)]
 
     def doc_vector(self, doc_id: str, term_ids: Sequence[int] | np.ndarray | None = None) -> SparseVector:
