@@ -46,9 +46,11 @@ def expected_top(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) 
 
 
 def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail=None, workers: int = 1,
-        prune: bool = False, block_shift: int | None = None, block_policy: tuple[float, float] = (0.0, 1.0)):
+        prune: bool = False, block_shift: int | None = None, block_policy: tuple[float, float] = (0.0, 1.0),
+        named: bool = False):
     """search_batch over ``segment`` (+ ``tail``): exhaustive, MaxScore (``prune``) or block-max (``block_shift``;
-    ``block_policy`` = (fill, give_up): by default block-max for every query, never giving up)."""
+    ``block_policy`` = (fill, give_up): by default block-max for every query, never giving up). The groups go as
+    plain tuples, as LocalIndex passes them, or with ``named`` as the named tuples."""
     n_docs = int(max(segment[1].max(initial=-1), -1 if tail is None else tail[1].max(initial=-1))) + 1
     tail = Segment(*tail) if tail else Segment.empty(segment[2].dtype)
     n_q = len(queries)
@@ -60,8 +62,9 @@ def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail
     else:
         blocks = Blocks(block_shift, *k_impl.block_maxima(*segment, block_shift))
     batch = k_impl.search_batch_parallel if workers > 1 else k_impl.search_batch
-    batch(Queries(queries.offsets, queries.ids, queries.weights), Segment(*segment), tail, table, term_max, blocks,
-          np.zeros(0, bool) if allowed is None else allowed, SearchOptions(k, *block_policy), work, out)
+    args = (Queries(queries.offsets, queries.ids, queries.weights), Segment(*segment), tail, table, term_max, blocks,
+            np.zeros(0, bool) if allowed is None else allowed, SearchOptions(k, *block_policy), work, out)
+    batch(*(args if named else (tuple(a) if isinstance(a, tuple) else a for a in args)))
     assert not work.acc.any() and not work.bits.any(), "the kernel must leave its workspace zeroed for the next query"
     return [(out.docs[q, :out.counts[q]], out.scores[q, :out.counts[q]]) for q in range(n_q)]
 
@@ -136,6 +139,17 @@ def test_parallel_batch_equals_serial(data, compiled):
     for (a, sa), (b, sb) in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
+
+
+def test_named_and_plain_tuples_give_the_same_results(data, compiled):
+    docs, queries = data
+    segment = segment_of(compiled, docs, "lucene")
+    for k_impl in (compiled, kernels.get(False)):
+        named = run(k_impl, segment, queries, 10, kernels.decode_table(), prune=True, named=True)
+        plain = run(k_impl, segment, queries, 10, kernels.decode_table(), prune=True)
+        for (a, sa), (b, sb) in zip(named, plain, strict=True):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
 
 
 def test_main_plus_tail_equals_one_segment(data, compiled):
@@ -256,7 +270,7 @@ def test_both_pruned_paths_equal_exhaustive(compiled, path):
         q = SparseVector(q.ids, (q.weights ** 3).astype(np.float32))  # skewed: pruning kicks in
         want_d, want_s = run(compiled, segment, SparseBatch.from_vectors([q]), 5, table)[0]
         out_d, out_s = np.zeros(5, np.int32), np.zeros(5, np.float32)
-        got = getattr(compiled, path)(Query(q.ids, q.weights), segment, table, term_max, np.zeros(0, bool), 5,
+        got = getattr(compiled, path)(Query(q.ids, q.weights), Segment(*segment), table, term_max, np.zeros(0, bool), 5,
                                       Workspace(acc, touched, cand, bits), Top(out_d, out_s))
         np.testing.assert_array_equal(out_d[:got], want_d)
         np.testing.assert_array_equal(out_s[:got].view(np.uint32), want_s.view(np.uint32))
@@ -280,7 +294,7 @@ def test_range_blocked_search_equals_exhaustive(compiled, mode, shift):
             want = run(compiled, segment, queries, 7, table, allowed=mask)
             for q, (want_d, want_s) in zip(list(queries)[:6 if k_impl is plain else None], want, strict=False):
                 out_d, out_s = np.zeros(7, np.int32), np.zeros(7, np.float32)
-                got = k_impl.search_chunked(Query(q.ids, q.weights), segment, table, shift,
+                got = k_impl.search_chunked(Query(q.ids, q.weights), Segment(*segment), table, shift,
                                             np.zeros(0, bool) if mask is None else mask, 7, cacc, Top(out_d, out_s))
                 np.testing.assert_array_equal(out_d[:got], want_d)
                 np.testing.assert_array_equal(out_s[:got].view(np.uint32), want_s.view(np.uint32))

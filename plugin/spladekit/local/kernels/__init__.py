@@ -40,8 +40,8 @@ only the blocks that can still enter the top k, again in the contract's order.
 
 >>> import numpy as np
 >>> kernels = get(use_numba=False)
->>> main = kernels.build_segment(np.array([0, 2, 3]), np.array([1, 2, 1], np.int32),
-...                              np.array([0.5, 1.0, 2.0], np.float32), 3, 0)
+>>> main = Segment(*kernels.build_segment(np.array([0, 2, 3]), np.array([1, 2, 1], np.int32),
+...                                       np.array([0.5, 1.0, 2.0], np.float32), 3, 0))
 >>> main.offsets.tolist(), main.docs.tolist(), main.values.tolist()
 ([0, 0, 2, 3], [0, 1, 0], [0.5, 2.0, 1.0])
 >>> queries = Queries(np.array([0, 2]), np.array([1, 2], np.int32), np.array([1.0, 1.0], np.float32))

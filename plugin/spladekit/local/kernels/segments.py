@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from spladekit.local.kernels.tuples import Segment
-
 
 def count_terms(term_ids, n_terms):
     """Postings per term of doc-major term ids, as ``n_terms + 1`` offsets."""
@@ -39,13 +37,12 @@ def fill_segment(doc_offsets, term_ids, values, first_doc, offsets, out_docs, ou
 
 
 def build_segment(doc_offsets, term_ids, values, n_terms, first_doc):
-    """The term-major :class:`~spladekit.local.kernels.tuples.Segment` of doc-major CSR documents numbered from
-    ``first_doc``."""
+    """Term-major segment ``(offsets, docs, values)`` of doc-major CSR documents numbered from ``first_doc``."""
     offsets = count_terms(term_ids, n_terms)
     out_docs = np.empty(term_ids.shape[0], np.int32)
     out_values = np.empty(term_ids.shape[0], values.dtype)
     fill_segment(doc_offsets, term_ids, values, first_doc, offsets, out_docs, out_values)
-    return Segment(offsets, out_docs, out_values)
+    return offsets, out_docs, out_values
 
 
 def count_merged(a_offsets, a_docs, b_offsets, b_docs, renumber, n_terms):
@@ -92,7 +89,7 @@ def merge_segments(a, b, renumber, n_terms):
     out_docs = np.empty(offsets[-1], np.int32)
     out_values = np.empty(offsets[-1], a[2].dtype)
     fill_merged(a[0], a[1], a[2], b[0], b[1], b[2], renumber, offsets, out_docs, out_values)
-    return Segment(offsets, out_docs, out_values)
+    return offsets, out_docs, out_values
 
 
 #: :func:`doc_major` fills rows in ranges of ``1 << ROWS_SHIFT`` documents, whose output stays in the CPU cache.

@@ -5,6 +5,10 @@ mode); it cannot take other Python objects. The tuples stay flat, one level of a
 loop (``prange``) hands each tuple to its workers field by field, which numba does for a tuple of arrays but not
 for a tuple of tuples. The same type serves a whole batch and one worker or one query of it (its rows).
 
+The entry point, :func:`~spladekit.local.kernels.batch.search_batch`, also takes plain tuples of the same fields
+in the same order, and :class:`~spladekit.local.index.LocalIndex` passes those: numba works out the type of a named
+tuple argument in Python on every call (about 0.6 us each), of a plain one in C. Inside, they are named again.
+
 >>> import numpy as np
 >>> options = SearchOptions(k=10, fill=0.25, give_up=0.5)
 >>> options.k, options._fields
