@@ -160,7 +160,7 @@ class Local:
 
         offsets, bm_offsets = self.index._main[0], self.index._block_lists()[0]
         need = kernels.BLOCK_FILL * (1 << self.index.block_shift)
-        return float(np.mean([kernels.block_fill(q.ids, offsets, bm_offsets) >= need for q in queries]))
+        return float(np.mean([kernels.block_max.block_fill(q.ids, offsets, bm_offsets) >= need for q in queries]))
 
     def search(self, q: SparseVector) -> tuple[list[str], np.ndarray]:
         return self.index.search(q, k=K)

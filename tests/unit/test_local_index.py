@@ -228,7 +228,7 @@ def test_other_format_version_is_a_clear_error(tmp_path):
     params = json.loads((tmp_path / "params.json").read_text())
     params["format_version"] = 99
     (tmp_path / "params.json").write_text(json.dumps(params))
-    with pytest.raises(IndexFormatError, match="format version 99.*rebuild it with `spladekit index-local"):
+    with pytest.raises(IndexFormatError, match="format version 99.*rebuild it with `spladekit ingest CORPUS --local"):
         LocalIndex.load(tmp_path)
 
 
@@ -280,54 +280,25 @@ def test_a_crash_during_save_leaves_the_previous_index_readable(tmp_path, monkey
     assert len(list(tmp_path.glob("arrays-*"))) == 1
 
 
-class _FakeEncoder:
-    """Stands in for SpladeEncoder in build_local_index: one term per distinct word (no model download)."""
+def test_ingest_upserts_into_a_local_index_and_refuses_another_mode(tmp_path):
+    from _support import FakeEncoder
 
-    info = {"source_model": "fake", "weights_sha256": "ef" * 32}
-
-    def encode_documents(self, texts):
-        return [SparseVector.from_dict({sum(map(ord, w)) % VOCAB: 1.0 + len(w) / 10 for w in set(t.split())})
-                for t in texts]
-
-
-def test_build_local_index_writes_and_updates_an_index(tmp_path):
-    from spladekit.local.build import build_local_index
-
-    from spladekit.errors import InputError
+    from spladekit.errors import IndexFormatError
+    from spladekit.ingest import ingest
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"_id": "a", "title": "wing", "text": "stall"}\n{"id": 7, "text": "flow"}\n')
-    done = []
-    summary = build_local_index(corpus, tmp_path / "ix", encoder=_FakeEncoder(), batch_size=1, progress=done.append)
-    assert summary["documents"] == 2 and summary["model"] == "fake" and done == [1, 2]
-    index = LocalIndex.load(tmp_path / "ix", model="fake")
-    assert index.meta["model_sha256"] == "ef" * 32
-    assert index.search(_FakeEncoder().encode_documents(["stall"])[0])[0] == ["a"]  # title and text joined
+    job = {"encoder": FakeEncoder(), "checkpoint": tmp_path / "j" / "cp.json"}
+    assert ingest(corpus, local_dir=tmp_path / "ix", **job).indexed == 2
+    index = LocalIndex.load(tmp_path / "ix", model="fake-splade")
+    assert index.meta["model_sha256"] == "f" * 64
+    assert index.search(FakeEncoder().vector("stall"))[0] == ["a"]  # title and text joined
     corpus.write_text('{"_id": "7", "text": "wing"}\n')
-    assert build_local_index(corpus, tmp_path / "ix", encoder=_FakeEncoder())["documents"] == 2  # upsert
-    assert LocalIndex.load(tmp_path / "ix").search(_FakeEncoder().encode_documents(["flow"])[0])[0] == []
-    with pytest.raises(InputError, match="exact mode|lucene mode"):
-        build_local_index(corpus, tmp_path / "ix", encoder=_FakeEncoder(), mode="exact")
-    corpus.write_text('{"text": "no id"}\n')
-    with pytest.raises(InputError, match="no _id or id"):
-        build_local_index(corpus, tmp_path / "other", encoder=_FakeEncoder())
-
-
-def test_index_local_cli(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from spladekit.cli import main
-    from spladekit.encoder import runtime
-
-    monkeypatch.setattr(runtime.SpladeEncoder, "load", classmethod(lambda cls, *a, **kw: _FakeEncoder()))
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text('{"_id": "a", "text": "wing stall"}\n')
-    result = CliRunner().invoke(main, ["index-local", str(corpus), "-o", str(tmp_path / "ix"), "--silent"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["documents"] == 1
-    corpus.write_text('{"text": "no id"}\n')
-    result = CliRunner().invoke(main, ["index-local", str(corpus), "-o", str(tmp_path / "ix2"), "--silent"])
-    assert result.exit_code == 1 and "has no _id or id field" in result.output
+    assert ingest(corpus, local_dir=tmp_path / "ix", **job).indexed == 1
+    assert len(LocalIndex.load(tmp_path / "ix")) == 2  # an upsert by id, not a new document
+    assert LocalIndex.load(tmp_path / "ix").search(FakeEncoder().vector("flow"))[0] == []
+    with pytest.raises(IndexFormatError, match="lucene' mode, not 'exact'.*--local-mode lucene"):
+        ingest(corpus, local_dir=tmp_path / "ix", local_mode="exact", **job)
 
 
 @pytest.mark.parametrize("mode", ["lucene", "exact"])

@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from spladekit import lucene
-from spladekit.local import _numba, kernels
+from spladekit import jit, lucene
+from spladekit.local import kernels
+from spladekit.local.kernels import Blocks, Hits, Queries, Query, SearchOptions, Segment, Top, Workspace
 from spladekit.vectors import SparseBatch, SparseVector
 
 VOCAB = 300
@@ -45,27 +46,27 @@ def expected_top(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) 
 
 
 def run(k_impl, segment, queries: SparseBatch, k: int, table, allowed=None, tail=None, workers: int = 1,
-        prune: bool = False, block_shift: int | None = None, block_policy: tuple[float, float] = (0.0, 1.0)):
+        prune: bool = False, block_shift: int | None = None, block_policy: tuple[float, float] = (0.0, 1.0),
+        named: bool = False):
     """search_batch over ``segment`` (+ ``tail``): exhaustive, MaxScore (``prune``) or block-max (``block_shift``;
-    ``block_policy`` = (fill, give_up): by default block-max for every query, never giving up)."""
+    ``block_policy`` = (fill, give_up): by default block-max for every query, never giving up). The groups go as
+    plain tuples, as LocalIndex passes them, or with ``named`` as the named tuples."""
     n_docs = int(max(segment[1].max(initial=-1), -1 if tail is None else tail[1].max(initial=-1))) + 1
-    tail = tail or (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, segment[2].dtype))
+    tail = Segment(*tail) if tail else Segment.empty(segment[2].dtype)
     n_q = len(queries)
-    out_docs, out_scores = np.zeros((n_q, k), np.int32), np.zeros((n_q, k), np.float32)
-    counts = np.zeros(n_q, np.int64)
-    acc, touched = np.zeros((workers, max(n_docs, 1))), np.zeros((workers, max(n_docs, 1)), np.int32)
-    cand, bits = np.zeros_like(touched), np.zeros((workers, max(n_docs, 1) // 8 + 1), np.uint8)
+    out = Hits.zeros(n_q, k)
+    work = Workspace.zeros(workers, n_docs)
     term_max = k_impl.term_maxima(segment[0], segment[2], table) if prune else np.zeros(0, np.float32)
     if block_shift is None:
-        blocks = (np.zeros(0, np.int64), np.zeros(0, np.int32), segment[2][:0], np.zeros(0, np.int32))
+        blocks = Blocks.empty(segment[2].dtype)
     else:
-        blocks = k_impl.block_maxima(*segment, block_shift)
+        blocks = Blocks(block_shift, *k_impl.block_maxima(*segment, block_shift))
     batch = k_impl.search_batch_parallel if workers > 1 else k_impl.search_batch
-    batch(queries.offsets, queries.ids, queries.weights, *segment, *tail, table, term_max, block_shift or 0, *blocks,
-          *block_policy, np.zeros(0, bool) if allowed is None else allowed, k, acc, touched, cand, bits, out_docs,
-          out_scores, counts)
-    assert not acc.any() and not bits.any(), "the kernel must leave its workspace zeroed for the next query"
-    return [(out_docs[q, :counts[q]], out_scores[q, :counts[q]]) for q in range(n_q)]
+    args = (Queries(queries.offsets, queries.ids, queries.weights), Segment(*segment), tail, table, term_max, blocks,
+            np.zeros(0, bool) if allowed is None else allowed, SearchOptions(k, *block_policy), work, out)
+    batch(*(args if named else (tuple(a) if isinstance(a, tuple) else a for a in args)))
+    assert not work.acc.any() and not work.bits.any(), "the kernel must leave its workspace zeroed for the next query"
+    return [(out.docs[q, :out.counts[q]], out.scores[q, :out.counts[q]]) for q in range(n_q)]
 
 
 def segment_of(k_impl, docs: SparseBatch, mode: str, first_doc: int = 0):
@@ -81,7 +82,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def compiled():
-    k = _numba.get(True)
+    k = kernels.get(True)
     if k.backend != "numba":
         pytest.fail("numba is a core dependency and must import in the test environment")
     return k
@@ -90,7 +91,7 @@ def compiled():
 @pytest.mark.parametrize("mode", ["lucene", "exact"])
 def test_numba_and_numpy_agree_bit_for_bit(data, compiled, mode):
     docs, queries = data
-    plain = _numba.get(False)
+    plain = kernels.get(False)
     assert plain.backend == "numpy"
     table = kernels.decode_table() if mode == "lucene" else None
     seg_numba, seg_numpy = segment_of(compiled, docs, mode), segment_of(plain, docs, mode)
@@ -138,6 +139,17 @@ def test_parallel_batch_equals_serial(data, compiled):
     for (a, sa), (b, sb) in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
+
+
+def test_named_and_plain_tuples_give_the_same_results(data, compiled):
+    docs, queries = data
+    segment = segment_of(compiled, docs, "lucene")
+    for k_impl in (compiled, kernels.get(False)):
+        named = run(k_impl, segment, queries, 10, kernels.decode_table(), prune=True, named=True)
+        plain = run(k_impl, segment, queries, 10, kernels.decode_table(), prune=True)
+        for (a, sa), (b, sb) in zip(named, plain, strict=True):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(sa.view(np.uint32), sb.view(np.uint32))
 
 
 def test_main_plus_tail_equals_one_segment(data, compiled):
@@ -196,20 +208,20 @@ def test_query_terms_outside_the_vocabulary_are_ignored(compiled):
 
 def test_missing_numba_falls_back_to_numpy_with_one_warning(monkeypatch, data):
     docs, queries = data
-    monkeypatch.setattr(_numba, "_CACHE", {})
+    monkeypatch.setattr(jit, "_MODULES", {})
     monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
     calls = []
-    original = kernels.accumulate_lucene
+    original = kernels.accumulate.add_postings
 
     def counting(*args):
         calls.append(1)
         return original(*args)
 
-    monkeypatch.setattr(kernels, "accumulate_lucene", counting)
+    monkeypatch.setattr(kernels.accumulate, "add_postings", counting)
     with pytest.warns(RuntimeWarning, match="numba is not installed"):
-        fallback = _numba.get(True)
+        fallback = kernels.get(True)
     assert fallback.backend == "numpy"
-    assert fallback.search_batch is kernels.search_batch  # the plain function, not a compiled dispatcher
+    assert fallback.search_batch is kernels.batch.search_batch  # the plain function, not a compiled dispatcher
     small = SparseBatch.from_vectors(docs[:60])
     got = run(fallback, segment_of(fallback, small, "lucene"), queries, 5, kernels.decode_table())
     assert calls, "the plain Python kernel did not run"
@@ -234,7 +246,7 @@ def test_pruned_search_equals_exhaustive_search(compiled, mode, k):
         full = run(compiled, segment, queries, k, table, allowed=mask)
         pruned = run(compiled, segment, queries, k, table, allowed=mask, prune=True)
         # the plain-Python build of the pruned kernel too (once: it is slow)
-        plain = (run(_numba.get(False), segment, SparseBatch.from_vectors(queries[:8]), k, table,
+        plain = (run(kernels.get(False), segment, SparseBatch.from_vectors(queries[:8]), k, table,
                      allowed=mask, prune=True) if k == 3 else pruned)
         for (a, sa), (b, sb), (c, sc) in zip(full, pruned, plain, strict=False):
             np.testing.assert_array_equal(a, b)
@@ -258,11 +270,8 @@ def test_both_pruned_paths_equal_exhaustive(compiled, path):
         q = SparseVector(q.ids, (q.weights ** 3).astype(np.float32))  # skewed: pruning kicks in
         want_d, want_s = run(compiled, segment, SparseBatch.from_vectors([q]), 5, table)[0]
         out_d, out_s = np.zeros(5, np.int32), np.zeros(5, np.float32)
-        args = (q.ids, q.weights, *segment, table, term_max, np.zeros(0, bool), 5, acc)
-        if path == "search_dense":
-            got = compiled.search_dense(*args, cand, bits, touched, out_d, out_s)
-        else:
-            got = compiled.search_pruned(*args, touched, cand, bits, out_d, out_s)
+        got = getattr(compiled, path)(Query(q.ids, q.weights), Segment(*segment), table, term_max, np.zeros(0, bool), 5,
+                                      Workspace(acc, touched, cand, bits), Top(out_d, out_s))
         np.testing.assert_array_equal(out_d[:got], want_d)
         np.testing.assert_array_equal(out_s[:got].view(np.uint32), want_s.view(np.uint32))
         assert not acc.any() and not bits.any()
@@ -277,7 +286,7 @@ def test_range_blocked_search_equals_exhaustive(compiled, mode, shift):
     docs = SparseBatch(docs.offsets, docs.ids, np.round(docs.weights * 2).astype(np.float32) / 2 + 0.5)
     table = kernels.decode_table() if mode == "lucene" else None
     allowed = np.random.default_rng(2).random(len(docs)) < 0.7
-    plain = _numba.get(False)
+    plain = kernels.get(False)
     for k_impl in (compiled, plain):
         segment = segment_of(k_impl, docs, mode)
         cacc = np.zeros(len(docs))
@@ -285,8 +294,8 @@ def test_range_blocked_search_equals_exhaustive(compiled, mode, shift):
             want = run(compiled, segment, queries, 7, table, allowed=mask)
             for q, (want_d, want_s) in zip(list(queries)[:6 if k_impl is plain else None], want, strict=False):
                 out_d, out_s = np.zeros(7, np.int32), np.zeros(7, np.float32)
-                got = k_impl.search_chunked(q.ids, q.weights, *segment, table, shift,
-                                            np.zeros(0, bool) if mask is None else mask, 7, cacc, out_d, out_s)
+                got = k_impl.search_chunked(Query(q.ids, q.weights), Segment(*segment), table, shift,
+                                            np.zeros(0, bool) if mask is None else mask, 7, cacc, Top(out_d, out_s))
                 np.testing.assert_array_equal(out_d[:got], want_d)
                 np.testing.assert_array_equal(out_s[:got].view(np.uint32), want_s.view(np.uint32))
                 assert not cacc.any(), "the range sums must be left zeroed"
@@ -303,9 +312,9 @@ def test_dense_queries_take_the_range_blocked_path_in_search_batch(compiled, mon
     full = run(compiled, segment, queries, 5, table)
     pruned = run(compiled, segment, queries, 5, table, prune=True)
     calls = []
-    real = kernels.search_chunked
-    monkeypatch.setattr(kernels, "search_chunked", lambda *a: calls.append(1) or real(*a))
-    plain = run(_numba.get(False), segment, queries, 5, table, prune=True)
+    real = kernels.batch.search_chunked
+    monkeypatch.setattr(kernels.batch, "search_chunked", lambda *a: calls.append(1) or real(*a))
+    plain = run(kernels.get(False), segment, queries, 5, table, prune=True)
     assert calls, "the plain batch kernel did not use search_chunked for dense queries"
     for (a, sa), (b, sb), (c, sc) in zip(full, pruned, plain, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -345,7 +354,7 @@ def test_block_max_search_equals_exhaustive_and_reference(compiled, mode, shift)
                 np.testing.assert_array_equal(sb.view(np.uint32), sa.view(np.uint32))
     # the plain-Python build of the block-max kernel (a few queries: it is slow)
     few = SparseBatch.from_vectors(queries[:5])
-    plain = _numba.get(False)
+    plain = kernels.get(False)
     for (a, sa), (b, sb) in zip(run(compiled, segment, few, 7, table, allowed=allowed),
                                 run(plain, segment, few, 7, table, allowed=allowed, block_shift=shift), strict=True):
         np.testing.assert_array_equal(b, a)
@@ -373,7 +382,7 @@ def test_block_maxima_lists_hold_each_blocks_maximum(data, compiled):
     docs, _ = data
     offsets, d, values = segment_of(compiled, docs, "lucene")
     bm_offsets, bm_blocks, bm_max, bm_start = compiled.block_maxima(offsets, d, values, 4)
-    plain = _numba.get(False).block_maxima(offsets, d, values, 4)
+    plain = kernels.get(False).block_maxima(offsets, d, values, 4)
     for a, b in zip((bm_offsets, bm_blocks, bm_max, bm_start), plain, strict=True):
         np.testing.assert_array_equal(a, b)
     for t in range(VOCAB):
@@ -392,8 +401,8 @@ def test_doc_major_and_take_rows_rebuild_the_documents(data, compiled, monkeypat
     segment = segment_of(compiled, docs, "exact")
     order = np.random.default_rng(4).permutation(len(docs))
     want = SparseBatch.from_vectors([docs[i] for i in order])
-    monkeypatch.setattr(kernels, "ROWS_SHIFT", 5)  # several row ranges in the plain build
-    for k_impl in (compiled, _numba.get(False)):
+    monkeypatch.setattr(kernels.segments, "ROWS_SHIFT", 5)  # several row ranges in the plain build
+    for k_impl in (compiled, kernels.get(False)):
         rows = k_impl.doc_major(*segment, len(docs))
         for got, whole in zip(rows, (docs.offsets, docs.ids, docs.weights), strict=True):
             np.testing.assert_array_equal(got, whole)
@@ -411,10 +420,10 @@ def test_block_max_hands_queries_it_gives_up_on_to_the_other_paths(data, compile
     segment = segment_of(compiled, head if with_tail else docs, "lucene")
     tail = segment_of(compiled, rest, "lucene", first_doc=300) if with_tail else None
     want = run(compiled, segment_of(compiled, docs, "lucene"), queries, 10, table)
-    plain = _numba.get(False)
+    plain = kernels.get(False)
     returned = []
-    real = kernels.search_block_max
-    monkeypatch.setattr(kernels, "search_block_max", lambda *a: returned.append(real(*a)) or returned[-1])
+    real = kernels.batch.search_block_max
+    monkeypatch.setattr(kernels.batch, "search_block_max", lambda *a: returned.append(real(*a)) or returned[-1])
     for k_impl, policy in ((compiled, (0.0, 0.0)), (compiled, (1e9, 1.0)), (plain, (0.0, 0.0))):
         got = run(k_impl, segment, queries, 10, table, tail=tail, prune=True, block_shift=2, block_policy=policy)
         for (a, sa), (b, sb) in zip(want, got, strict=True):

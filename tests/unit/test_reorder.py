@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from spladekit.local import _numba, reorder
+from spladekit import jit
+from spladekit.local import reorder
 from spladekit.local.reorder import bp_order, log_gap_cost
 
 
@@ -106,8 +107,8 @@ def test_log_gap_cost_by_hand():
 
 def test_numpy_backend_gives_the_numba_order(monkeypatch):
     offsets, terms, n_terms, _ = planted(n_clusters=6, per_cluster=12, seed=3)
-    plain = _numba.functions(reorder, reorder.COMPILED, reorder.PARALLEL, use_numba=False)
-    compiled = _numba.functions(reorder, reorder.COMPILED, reorder.PARALLEL, use_numba=True)
+    plain = jit.functions(reorder, reorder.COMPILED, reorder.PARALLEL, use_numba=False)
+    compiled = jit.functions(reorder, reorder.COMPILED, reorder.PARALLEL, use_numba=True)
     if compiled.backend != "numba":
         pytest.fail("numba must be installed for the unit tests (it is a dependency of the local index)")
     assert plain.backend == "numpy"
@@ -178,9 +179,9 @@ def test_bad_csr_raises():
 
 def test_without_numba_the_same_code_runs_with_one_warning(monkeypatch, corpus):
     monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` raise ImportError
-    monkeypatch.setattr(_numba, "_MODULES", {})
+    monkeypatch.setattr(jit, "_MODULES", {})
     with pytest.warns(RuntimeWarning, match="numba is not installed"):
-        fn = _numba.functions(reorder, reorder.COMPILED, reorder.PARALLEL, use_numba=True)
+        fn = jit.functions(reorder, reorder.COMPILED, reorder.PARALLEL, use_numba=True)
     assert fn.backend == "numpy" and fn.bisect_level_parallel is reorder.bisect_level
     offsets, terms = csr([[0, 1], [2], [0, 1], [2], [0], [2]])
     assert is_permutation(bp_order(offsets, terms, 3, leaf_size=1), 6)

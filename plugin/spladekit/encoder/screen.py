@@ -10,7 +10,7 @@ the quantization step ``s_h`` of ``h`` (export.py, ``_query_graphs``, derives th
 2. scores each candidate exactly, ``max_t h_t . w_v + b_v`` (products summed in float64, rounded to float32,
    plus the float32 bias as the batch graph adds it), and returns the positive ones with ``log1p``.
 
-Compiled by numba (:mod:`spladekit.local._numba`): in onnxruntime the same steps cost about 0.6 ms more per
+Compiled by numba (:mod:`spladekit.jit`): in onnxruntime the same steps cost about 0.6 ms more per
 query (its ``ReduceMax`` over the [tokens, vocab] integers alone 0.37 ms at 22 tokens), in numpy with a
 second small graph about 0.4 ms more. Without numba the runtime sends single queries to the batch graph.
 
@@ -30,7 +30,7 @@ import sys
 
 import numpy as np
 
-from spladekit.local import _numba
+from spladekit import jit
 
 
 def query_terms(screen: np.ndarray, hidden: np.ndarray, offset: float, inv_step: float, half_l1q: np.ndarray,
@@ -75,7 +75,7 @@ def query_terms(screen: np.ndarray, hidden: np.ndarray, offset: float, inv_step:
 COMPILED = ("query_terms",)
 
 
-def compiled() -> _numba.Functions | None:
+def compiled() -> jit.Functions | None:
     """The numba-compiled :func:`query_terms`, or None when numba is unavailable or switched off."""
-    fn = _numba.functions(sys.modules[__name__], COMPILED)
+    fn = jit.functions(sys.modules[__name__], COMPILED)
     return fn if fn.backend == "numba" else None

@@ -41,7 +41,8 @@ import numpy as np
 
 from spladekit import __version__, lucene
 from spladekit.errors import IndexFormatError
-from spladekit.local import _numba, kernels
+from spladekit.local import kernels
+from spladekit.local import reorder as bp
 from spladekit.vectors import SparseBatch, SparseVector
 
 Mode = Literal["lucene", "exact"]
@@ -62,7 +63,9 @@ MERGE_MIN_ROWS = 4096
 _ARRAYS = ("offsets", "docs", "values", "term_max", "keys", "key_offsets")
 _EMPTY_OFFSETS = np.zeros(1, np.int64)
 _NO_MAX = np.zeros(0, np.float32)
-_NO_BLOCKS = np.zeros(0, np.int64)
+#: No block-max lists (a plain tuple of kernels.Blocks' fields), per value dtype: made once, not per search.
+_NO_BLOCKS = {np.dtype(dt): (0, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, dt), np.zeros(0, np.int32))
+              for dt in (np.uint16, np.float32)}
 
 
 def _value_dtype(mode: str) -> np.dtype:
@@ -137,7 +140,7 @@ class LocalIndex:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self.mode: str = mode
         self.meta: dict[str, Any] = dict(meta or {})
-        self._k = _numba.get(use_numba)
+        self._k = kernels.get(use_numba)
         self._table = kernels.decode_table() if mode == "lucene" else None
         dtype = _value_dtype(mode)
         self._main = (_EMPTY_OFFSETS, np.zeros(0, np.int32), np.zeros(0, dtype))
@@ -302,8 +305,6 @@ class LocalIndex:
             kind = "given"
         rows = self._k.doc_major(offsets, docs, values, n)
         if order is None:
-            from spladekit.local import reorder as bp
-
             order = np.asarray(bp.bp_order(rows[0], rows[1], n_terms, **bp_options), dtype=np.int64)
             kind = "bp"
         rows = self._k.take_rows(*rows, order)
@@ -334,27 +335,29 @@ class LocalIndex:
         threads = self._k.max_threads if threads is None else int(threads)
         if threads < 1:
             raise ValueError(f"threads must be >= 1 (or None for all cores); got {threads}")
-        q_offsets, q_ids, q_weights = _as_csr(vectors)
-        n_queries = q_offsets.shape[0] - 1
+        queries = _as_csr(vectors)
+        n_queries = queries[0].shape[0] - 1
         n_rows = self._n_main + self._n_pending
         allowed = self._allowed(filter_ids, n_rows)
         tail = self._tail_segment()
         out_docs = np.zeros((n_queries, k), np.int32)
         out_scores = np.zeros((n_queries, k), np.float32)
         out_counts = np.zeros(n_queries, np.int64)
-        workers = min(self._k.set_threads(threads), max(n_queries, 1))
+        # One thread (every single search) runs the serial kernel: numba's thread count is not touched.
+        workers = 1 if threads == 1 else min(self._k.set_threads(threads), max(n_queries, 1))
         term_max = self._term_max if self.prune else _NO_MAX
+        # block_max=True: every query by block-max search, which never gives up; None: by the query's postings.
+        fill, give_up = (0.0, 1.0) if self.block_max is True else (kernels.BLOCK_FILL, kernels.GIVE_UP)
         with self._lock:
             if self._use_block_max():
-                blocks = self._block_lists()
+                blocks = (int(self.block_shift), *self._block_lists())
             else:
-                blocks = (_NO_BLOCKS, np.zeros(0, np.int32), self._main[2][:0], np.zeros(0, np.int32))
-            acc, touched, cand, bits = self._workspace(workers, n_rows)
-            kernel = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
-            forced = self.block_max is True
-            fill, give_up = (0.0, 1.0) if forced else (kernels.BLOCK_FILL, kernels.GIVE_UP)
-            kernel(q_offsets, q_ids, q_weights, *self._main, *tail, self._table, term_max, self.block_shift, *blocks,
-                   fill, give_up, allowed, k, acc, touched, cand, bits, out_docs, out_scores, out_counts)
+                blocks = _NO_BLOCKS[self._main[2].dtype]
+            search = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
+            # Each group a plain tuple of the fields of its named tuple (kernels.Queries, Segment, Blocks,
+            # SearchOptions, Workspace, Hits): numba types plain tuples faster, a few microseconds a search.
+            search(queries, self._main, tail, self._table, term_max, blocks, allowed, (k, fill, give_up),
+                   self._workspace(workers, n_rows), (out_docs, out_scores, out_counts))
         return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
                 for q in range(n_queries)]
 
@@ -522,7 +525,7 @@ class LocalIndex:
             raise IndexFormatError(
                 f"the local index at {path} was built with model {params.get('model')!r} "
                 f"(sha256 {params.get('model_sha256')}), not {model!r}: search it with that model, or rebuild it "
-                f"with `spladekit index-local CORPUS --output {path} --model {model}`"
+                f"with `spladekit ingest CORPUS --local {path} --model {model}`"
             )
         mode = params["mode"]
         index = cls(mode=mode, meta=params.get("meta") or {}, use_numba=use_numba)
@@ -534,7 +537,7 @@ class LocalIndex:
                 array = np.load(arrays_dir / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise IndexFormatError(f"the local index at {path} is incomplete ({name}.npy: {exc}); "
-                                       "rebuild it with `spladekit index-local`") from exc
+                                       "rebuild it with `spladekit ingest CORPUS --local DIR`") from exc
             arrays[name] = array.view(np.ndarray)
         expected = {"offsets": np.int64, "docs": np.int32, "values": _value_dtype(mode), "term_max": np.float32,
                     "keys": np.uint8, "key_offsets": np.int64}
@@ -544,7 +547,8 @@ class LocalIndex:
                 or arrays["key_offsets"].shape[0] != n_docs + 1 or int(arrays["offsets"][-1]) != n_postings
                 or arrays["term_max"].shape[0] != arrays["offsets"].shape[0] - 1):
             raise IndexFormatError(f"the local index at {path} does not match its params.json "
-                                   f"(arrays {bad or 'of the wrong length'}); rebuild it with `spladekit index-local`")
+                                   f"(arrays {bad or 'of the wrong length'}); rebuild it with `spladekit ingest "
+                                   f"CORPUS --local {path}`")
         index._main = (arrays["offsets"], arrays["docs"], arrays["values"])
         index._term_max = arrays["term_max"]
         index._n_main = n_docs
@@ -564,7 +568,7 @@ def read_params(directory: str | os.PathLike[str]) -> dict[str, Any]:
         params = json.loads((path / PARAMS).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise IndexFormatError(f"no local index at {path} (no {PARAMS}); build one with "
-                               f"`spladekit index-local CORPUS --output {path}`") from None
+                               f"`spladekit ingest CORPUS --local {path}`") from None
     except json.JSONDecodeError as exc:
         raise IndexFormatError(f"{path / PARAMS} is not valid JSON ({exc}); rebuild the index") from exc
     if params.get("format") != FORMAT:
@@ -573,7 +577,7 @@ def read_params(directory: str | os.PathLike[str]) -> dict[str, Any]:
     if version != FORMAT_VERSION:
         raise IndexFormatError(
             f"the local index at {path} has format version {version}; this spladekit ({__version__}) reads version "
-            f"{FORMAT_VERSION}: rebuild it with `spladekit index-local CORPUS --output {path}` "
+            f"{FORMAT_VERSION}: rebuild it with `spladekit ingest CORPUS --local {path}` "
             "(or use the spladekit version that wrote it)"
         )
     if params.get("mode") not in MODES:

@@ -9,7 +9,7 @@ halves while the pair's summed gain is positive; stop early when nothing swaps; 
 way until parts hold at most ``leaf_size`` documents. The halves' order after the last round is kept, so each
 child starts from its parent's gain order, as in PISA's ``recursive_graph_bisection``.
 
-Written once in plain numpy and loops (the numba subset); :func:`spladekit.local._numba.functions` compiles
+Written once in plain numpy and loops (the numba subset); :func:`spladekit.jit.functions` compiles
 it, and without numba the same code runs as plain Python (slowly, same order). Logarithms come from one table
 computed by numpy and sorts are stable, so the two backends agree exactly. Nodes of one level are independent
 and each is bisected from its own documents only, so the order does not depend on the number of threads.
@@ -32,9 +32,9 @@ import sys
 
 import numpy as np
 
-from spladekit.local import _numba
+from spladekit import jit
 
-# numba swaps this for numba.prange (see _numba.py); here every loop runs serially.
+# numba swaps this for numba.prange (see spladekit.jit); here every loop runs serially.
 prange = range
 
 
@@ -208,13 +208,13 @@ def gap_cost(doc_offsets, term_ids, order, n_terms, log2):
     return total
 
 
-#: The functions ``_numba.py`` compiles; ``PARALLEL`` ones also as ``<name>_parallel`` with a parallel prange.
+#: The functions :mod:`spladekit.jit` compiles; ``PARALLEL`` ones also as ``<name>_parallel`` with a parallel prange.
 COMPILED = ("filter_terms", "count_degrees", "term_gains", "move_doc", "bisect_node", "gap_cost")
 PARALLEL = ("gather_rows", "bisect_level")
 
 
-def _functions() -> _numba.Functions:
-    return _numba.functions(sys.modules[__name__], COMPILED, PARALLEL)
+def _functions() -> jit.Functions:
+    return jit.functions(sys.modules[__name__], COMPILED, PARALLEL)
 
 
 # --- public API ----------------------------------------------------------------------------------------------
