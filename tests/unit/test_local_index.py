@@ -282,7 +282,6 @@ def test_a_crash_during_save_leaves_the_previous_index_readable(tmp_path, monkey
 
 def test_ingest_upserts_into_a_local_index_and_refuses_another_mode(tmp_path):
     from _support import FakeEncoder
-
     from spladekit.errors import IndexFormatError
     from spladekit.ingest import ingest
 

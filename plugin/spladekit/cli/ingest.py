@@ -42,7 +42,7 @@ from spladekit.cli._common import (
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "beir", "csv", "tsv", "parquet"]), default=None,
               help="Input format (default: from the name; a folder is BEIR; - is JSONL).")
 @click.option("--id-field", default=None, help="Id field (default _id, then id).")
-@click.option("--text-field", default="text", show_default=True)
+@click.option("--text-field", default="text", show_default=True, help="Field holding the document text.")
 @click.option("--title-field", default="title", show_default=True, help="Joined before the text as BEIR does.")
 @click.option("--require-id", is_flag=True, help="Dead-letter records without an id instead of deriving one.")
 @click.option("--max-doc-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
