@@ -93,7 +93,7 @@ def test_urls_and_credentials_hide_secrets() -> None:
 def test_bad_url_and_index_name() -> None:
     with pytest.raises(InputError, match="needs a scheme"):
         connect("127.0.0.1:9200", "docs", engine="opensearch")
-    with pytest.raises(InputError, match="lower-case"):
+    with pytest.raises(InputError, match="lower case"):
         connect("http://127.0.0.1:9200", "Docs", engine="opensearch")
     with pytest.raises(ValueError, match="valid engines"):
         connect("http://127.0.0.1:9200", "docs", engine="solr")

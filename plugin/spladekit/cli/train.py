@@ -26,7 +26,8 @@ from spladekit.cli._common import friendly_errors
 @click.option("--corpus", type=click.Path(exists=True, dir_okay=False), default=None,
               help="corpus.jsonl to mine negatives from (default: the BEIR folder's corpus, else the pairs).")
 @click.option("--max-length", default=256, show_default=True, help="Tokens per text during training.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where training runs (cuda: a GPU).")
 @click.option("--seed", default=13, show_default=True, help="Seed for initialisation, shuffling and mining.")
 @click.option("--save-steps", default=200, show_default=True, help="Steps between checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in OUTPUT/checkpoints.")
