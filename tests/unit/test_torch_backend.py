@@ -1,0 +1,97 @@
+"""The torch backend: the same SPLADE function as the ONNX export (float32 on CPU: identical term sets, weights
+within 1e-4) on random tiny BERT and DistilBERT models, the token budget, the low precisions, and the errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _support import need
+
+need("torch", "the torch backend is the 'export' extra (torch, transformers)")
+
+import torch  # noqa: E402
+from _tiny_models import WORDS, make_tiny_model  # noqa: E402
+
+from spladekit.encoder.export import export  # noqa: E402
+from spladekit.encoder.runtime import SpladeEncoder  # noqa: E402
+from spladekit.encoder.torch_backend import TorchEncoder  # noqa: E402
+from spladekit.errors import ModelError  # noqa: E402
+
+MAX_LENGTH = 32
+
+
+def _words(n: int, offset: int = 0) -> str:
+    return " ".join(WORDS[(offset + i) % len(WORDS)] for i in range(n))
+
+
+TEXTS = [_words(3), _words(9, 2), "x", _words(30, 5), _words(60, 7), "   ", _words(12, 11), "shock wave at mach 2.5"]
+
+
+@pytest.fixture(scope="module", params=["bert", "distilbert"])
+def pair(request, tmp_path_factory):
+    model = make_tiny_model(tmp_path_factory.mktemp(request.param), kind=request.param)
+    onnx = export(model, tmp_path_factory.mktemp("onnx") / "enc", max_length=MAX_LENGTH, vocab_blocks=3)
+    return model, onnx
+
+
+def assert_same_vectors(a, b, atol=1e-4):
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.ids, y.ids)  # identical term sets
+        np.testing.assert_allclose(x.weights, y.weights, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("long_text", ["truncate", "split"])
+def test_float32_on_cpu_equals_the_onnx_backend(pair, long_text):
+    model, onnx = pair
+    ref = SpladeEncoder.load(onnx, long_text=long_text)
+    enc = SpladeEncoder.load(model, backend="torch", long_text=long_text, max_length=MAX_LENGTH)
+    assert isinstance(enc, TorchEncoder) and enc.names.names == ref.names.names  # same feature names
+    assert_same_vectors(enc.encode_documents(TEXTS), ref.encode_documents(TEXTS))
+    assert_same_vectors(enc.encode_queries(TEXTS[:3]), ref.encode_queries(TEXTS[:3]))
+    assert (enc.last_stats.windows, enc.last_stats.texts) == (ref.last_stats.windows, ref.last_stats.texts)
+    ident, ref_ident = enc.identity(), ref.identity()
+    assert (ident.backend, ident.dtype, ref_ident.backend) == ("torch", "float32", "onnx")
+    assert ident.weights_sha256 == ref_ident.weights_sha256 and ident.max_length == ref_ident.max_length
+
+
+def test_batches_follow_the_token_budget(pair):
+    model, _ = pair
+    small = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH, max_batch_tokens=MAX_LENGTH)
+    big = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH, max_batch_tokens=4096)
+    texts = [_words(n) for n in (2, 5, 30, 30, 3, 12)]
+    a, b = small.encode_documents(texts), big.encode_documents(texts)
+    assert small.last_stats.batches > big.last_stats.batches == 1
+    assert small.last_stats.positions <= big.last_stats.positions  # sorted by length: little padding either way
+    assert_same_vectors(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="max_batch_tokens must be >= max_length"):
+        SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH, max_batch_tokens=8)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_low_precisions_run_and_stay_close(pair, dtype):
+    model, _ = pair
+    full = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH)
+    low = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH, dtype=dtype)
+    assert low.identity().dtype == dtype
+    for x, y in zip(full.encode_documents(TEXTS), low.encode_documents(TEXTS), strict=True):
+        if not len(x):
+            assert not len(y)
+            continue
+        overlap = len(np.intersect1d(x.ids, y.ids)) / len(np.union1d(x.ids, y.ids))
+        assert overlap > 0.8  # the measured overlap on real text is in docs/benchmarks.md
+        assert y.weights.dtype == np.float32
+
+
+def test_errors_name_the_fix(pair, monkeypatch):
+    model, onnx = pair
+    with pytest.raises(ModelError, match="is an ONNX export; the torch backend runs the model itself"):
+        SpladeEncoder.load(onnx, backend="torch")
+    with pytest.raises(ValueError, match="needs backend='torch'"):
+        SpladeEncoder.load(onnx, dtype="bfloat16")
+    with pytest.raises(ValueError, match="valid values: 'onnx', 'torch'"):
+        SpladeEncoder.load(onnx, backend="tensorrt")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError, match="torch.cuda.is_available\\(\\) is False.*--device cpu"):
+        SpladeEncoder.load(model, backend="torch", device="cuda")
