@@ -62,4 +62,4 @@ def test_nothing_points_outside_the_repository():
             continue
         if re.search(SIBLING, path.read_text(encoding="utf-8", errors="replace")):
             offenders.append(name)
-    assert offenders == [], f"these name the sibling folder of the development machines, which a user's clone does not have: {offenders}"
+    assert offenders == [], f"these name a folder outside the repository, which a user's clone lacks: {offenders}"
