@@ -91,6 +91,8 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["eval", CRANFIELD, "--metrics", "nDCG@@10"], 1, "unknown measure"),
         (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
         (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
+        (["eval", CRANFIELD, "--decode-errors", "ignore"], 2, "--decode-errors"),
+        (["eval", CRANFIELD, "--encoding", "utf-32"], 2, "--encoding"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
         # encode, export, model
         (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),

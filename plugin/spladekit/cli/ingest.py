@@ -13,6 +13,7 @@ from spladekit.cli._common import (
     Progress,
     connect_kwargs,
     connection_options,
+    decoding_options,
     encoder_options,
     friendly_errors,
     report_option,
@@ -42,13 +43,7 @@ from spladekit.cli._common import (
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "beir", "csv", "tsv", "parquet"]), default=None,
               help="Input format (default: from the name; a folder is BEIR; - is JSONL). gzip, zstd, bzip2 and xz "
                    "input is decompressed whatever its name (.jsonl.gz, .csv.zst, ...).")
-@click.option("--encoding", default="utf-8", show_default=True, metavar="CODEC",
-              help="The input's codec (JSONL/CSV/TSV): any ASCII-compatible Python codec (latin-1, cp1252, ...).")
-@click.option("--decode-errors", type=click.Choice(["strict", "replace", "skip"]), default="strict",
-              show_default=True,
-              help="Records with bytes the codec cannot decode: strict sends them to the dead letter "
-                   "(invalid_utf8); replace indexes them with U+FFFD in place of those bytes, skip without them. "
-                   "The report counts the repaired records.")
+@decoding_options
 @click.option("--id-field", default=None, help="Id field (default _id, then id).")
 @click.option("--text-field", default="text", show_default=True, help="Field holding the document text.")
 @click.option("--title-field", default="title", show_default=True, help="Joined before the text as BEIR does.")
@@ -83,7 +78,7 @@ from spladekit.cli._common import (
 @friendly_errors
 def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str | None, local_mode: str,
            model: str, max_length: int | None, long_text: str, max_windows: int | None, fmt: str | None,
-           encoding: str, decode_errors: str, id_field: str | None, text_field: str, title_field: str,
+           decoding: dict[str, str], id_field: str | None, text_field: str, title_field: str,
            require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
            batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int, max_retries: int, threads: int | None,
@@ -110,10 +105,6 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         limit = ErrorLimit.parse(max_errors)
     except ValueError as exc:
         raise click.BadParameter(str(exc).removeprefix("--max-errors "), param_hint="--max-errors") from None
-    try:
-        readers.Decoding(encoding)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).removeprefix("--encoding "), param_hint="--encoding") from None
     auth = connect_kwargs(connection, with_timeout=False) if engine_url is not None else {}
     bar = None
     if not silent:
@@ -128,8 +119,8 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         try:
             report = run_ingest(
                 input, engine_url=engine_url, index=index, local_dir=local_dir, local_mode=local_mode, model=model,
-                max_length=max_length, long_text=long_text, max_windows=max_windows, format=fmt, encoding=encoding,
-                decode_errors=decode_errors, id_field=id_field,
+                max_length=max_length, long_text=long_text, max_windows=max_windows, format=fmt, **decoding,
+                id_field=id_field,
                 text_field=text_field, title_field=title_field or None, require_id=require_id,
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
                 dead_letter=dead_letter, force=force, batch_size=batch_size, bulk_docs=bulk_docs,
