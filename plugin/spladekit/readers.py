@@ -97,8 +97,8 @@ class Decoding:
     undecodable sequence, ``skip`` drops it. A repaired record is indexed and counted (``Raw.repaired``); JSON
     escapes of lone surrogates (``"\\ud800"``) are repaired the same way.
 
-    >>> Decoding("latin1").encoding, Decoding(errors="skip").fix("caf\\udce9")
-    ('iso8859-1', 'caf')
+    >>> Decoding("latin1").encoding, Decoding(errors="skip").fix("caf\\ud800"), Decoding().fix_bytes("caf\\udce9")
+    ('iso8859-1', 'caf', 'caf\ufffd')
     >>> Decoding("utf-16")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -145,15 +145,15 @@ class Decoding:
             return data.decode(self.encoding, _HANDLERS[self.errors]), True
 
     def fix(self, text: str) -> str:
-        """``text`` with its lone surrogates (from JSON escapes or ``surrogateescape``) replaced or dropped.
-
-        Bytes kept by ``surrogateescape`` are decoded again as bytes, so a CSV field is repaired exactly as a
-        JSONL line with the same bytes would be.
-        """
-        if _ESCAPED_BYTES.search(text):
-            raw = text.encode("utf-8" if self.utf8 else self.encoding, "surrogateescape")
-            text = raw.decode("utf-8" if self.utf8 else self.encoding, _HANDLERS.get(self.errors, "replace"))
+        """``text`` (from JSON) with its lone surrogates (JSON escapes such as ``\\ud800``) replaced or dropped."""
         return _SURROGATES.sub("\ufffd" if self.errors == "replace" else "", text)
+
+    def fix_bytes(self, text: str) -> str:
+        """``text`` decoded with ``surrogateescape`` (CSV/TSV) with the undecodable bytes it kept replaced or
+        dropped: they are decoded again as bytes, so a CSV field is repaired exactly as a JSONL line with the
+        same bytes would be."""
+        codec = "utf-8" if self.utf8 else self.encoding
+        return text.encode(codec, "surrogateescape").decode(codec, _HANDLERS.get(self.errors, "replace"))
 
 
 def _undecodable(decoding: Decoding, exc: UnicodeDecodeError, data: bytes) -> str:
@@ -326,7 +326,7 @@ def read_delimited(stream: IO[bytes], delimiter: str, *, encoding: str = "utf-8"
                     yield Raw(position, None, Reject(position, None, dec.reason, shown,
                                                      _undecodable(dec, exc, raw)))
                     continue
-            values = [dec.fix(v) for v in values]
+            values = [dec.fix_bytes(v) if _ESCAPED_BYTES.search(v) else v for v in values]
             repaired = True
         if len(values) != len(header):
             shown = excerpt(delimiter.join(values))
