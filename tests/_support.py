@@ -178,8 +178,12 @@ class FakeEngine:
     def count(self) -> int:
         return len(self.docs)
 
-    def refresh(self) -> None:
+    def refresh(self, *, required: bool = True) -> bool:
         self.refreshed += 1
+        return True
+
+    def check_write(self) -> None:
+        return None
 
     def get_features(self, ids: Sequence[str]) -> dict[str, dict[str, float]]:
         return {i: self.docs[i][SCHEMA.sparse] for i in ids if i in self.docs}

@@ -175,7 +175,9 @@ class EngineSink:
         return None
 
     def finish(self) -> None:
-        self.index.refresh()
+        # An ingest-only role may lack the refresh privilege: the engine then refreshes by itself within
+        # index.refresh_interval (1 s by default).
+        self.index.refresh(required=False)
 
 
 class LocalSink:
