@@ -52,15 +52,26 @@ def fetch(engine: str, force: bool) -> None:
               help="Security on: HTTPS (and TLS between nodes) with a CA and certificates made for this node, the "
                    "superuser's password made for it; both kept in the node folder's security/ (restarts reuse "
                    "them).")
+@click.option("--cert-host", "cert_hosts", multiple=True, metavar="NAME",
+              help="With --secure: a host name or IP address the node certificate is issued for (repeatable; "
+                   "default 127.0.0.1 and localhost). The first one is the host of the URL printed.")
 @friendly_errors
-def start(engine: str, port: int | None, data_dir: str | None, timeout: float, secure: bool) -> None:
+def start(engine: str, port: int | None, data_dir: str | None, timeout: float, secure: bool,
+          cert_hosts: tuple[str, ...]) -> None:
     """Start a node (512 MB heap, 127.0.0.1 only; security off unless --secure) and wait until it is healthy."""
+    from pathlib import Path
+
     from spladekit import dialects
     from spladekit.engines import node
+    from spladekit.engines import security as tls
+
+    if cert_hosts and not secure:
+        raise click.UsageError("--cert-host applies to --secure only")
     port = _port(engine, port)
     if data_dir is None:
         data_dir = str(node.node_root() / f"{engine}-{port}")
-    n = node.start(engine, port=port, data_dir=data_dir, timeout=timeout, security=secure or None)
+    security = tls.make(Path(data_dir) / "security", hosts=cert_hosts) if cert_hosts else secure or None
+    n = node.start(engine, port=port, data_dir=data_dir, timeout=timeout, security=security)
     click.echo(f"{engine} is up at {n.url} (pid {n.pid}, {n.started_in:.1f} s, data in {n.data_dir})")
     if n.security is not None:
         user, ca = dialects.get(engine).admin_user, n.security.ca

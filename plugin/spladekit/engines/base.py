@@ -166,10 +166,9 @@ def connection_error(url: str, reason: object) -> EngineError:
 
 
 def _ssl_reason(text: str) -> str:
-    m = re.search(r"certificate verify failed: ([^(]*)|\[SSL: (\w+)\]", text)
-    if not m:
-        return text[:160]
-    return (m.group(1) or m.group(2) or "").strip().rstrip(".")
+    """The reason in an OpenSSL message: what follows 'certificate verify failed:', else the [SSL: ...] code."""
+    m = re.search(r"certificate verify failed: ([^(]*)", text) or re.search(r"\[SSL: (\w+)\]", text)
+    return m.group(1).strip().rstrip(".") if m else text[:160]
 
 
 def _error_reason(body: object) -> str:
@@ -191,16 +190,16 @@ def _error_reason(body: object) -> str:
     return str(body or "")[:200]
 
 
-def _get(url: str, headers: Mapping[str, str], ctx: ssl.SSLContext | None,
+def _get(base: str, path: str, headers: Mapping[str, str], ctx: ssl.SSLContext | None,
          timeout: float) -> tuple[int, Mapping[str, str], bytes]:
-    req = urllib.request.Request(url, headers=dict(headers))
+    req = urllib.request.Request(base + path, headers=dict(headers))
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310
             return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()
     except (urllib.error.URLError, OSError) as exc:
-        raise connection_error(url, getattr(exc, "reason", exc)) from None
+        raise connection_error(base, getattr(exc, "reason", exc)) from None
 
 
 def tls_context(url: str, creds: Credentials) -> ssl.SSLContext | None:
@@ -232,14 +231,14 @@ def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float =
             variants.append(hdrs)
     refused: tuple[int, bytes] | None = None
     for hdrs in variants:
-        status, headers, body = _get(base + "/", hdrs, ctx, timeout)
+        status, headers, body = _get(base, "/", hdrs, ctx, timeout)
         if status == 401:
             refused = (status, body)
             continue
         if status == 403:
             for spec in specs:
                 if spec.recognizes(headers, {}) or (
-                        spec.whoami_path and _get(base + spec.whoami_path, hdrs, ctx, timeout)[0] == 200):
+                        spec.whoami_path and _get(base, spec.whoami_path, hdrs, ctx, timeout)[0] == 200):
                     return spec.name
             refused = (status, body)
             continue

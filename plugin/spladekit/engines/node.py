@@ -873,6 +873,17 @@ def _read_state(engine: str, port: int) -> dict[str, Any] | None:
         return None
 
 
+def running(engine: str, port: int) -> Node | None:
+    """The node spladekit started for ``engine`` on ``port`` (``spladekit engine start``, or another process),
+    with its security when it has some; None when none runs there."""
+    engine = _spec(engine).name
+    state = _read_state(engine, port)
+    if not state or not _pid_alive(int(state["pid"])):
+        return None
+    sec = tls.load(state["security"]) if state.get("security") else None
+    return Node(engine, port, Path(state["data_dir"]), int(state["pid"]), security=sec)
+
+
 def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the node spladekit started for ``engine`` on ``port`` (by its pid file). False if none ran."""
     engine = _spec(engine).name
@@ -924,8 +935,10 @@ def status(engine: str, port: int, *, url: str | None = None, user: str | None =
         info["version"] = next(iter(nodes.get("nodes", {}).values()), {}).get("version")
     except urllib.error.HTTPError as exc:
         info.setdefault("health", None)
-        if exc.code in (401, 403):
-            info["auth"] = f"refused (HTTP {exc.code})"
+        if exc.code == 401:
+            info["auth"] = "refused (HTTP 401): wrong user or password, or an unknown or expired API key"
+        elif exc.code == 403:
+            info["auth"] = "refused (HTTP 403): the user may not read the cluster's health (a monitor privilege)"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         info.setdefault("health", None)
         if isinstance(getattr(exc, "reason", exc), ssl.SSLError):
