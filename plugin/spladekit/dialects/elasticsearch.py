@@ -37,12 +37,22 @@ _INGEST_PRIVILEGES = ["index", "view_index_metadata"]
 _RELOAD_TIMEOUT = 60.0
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_roles(path: Path) -> dict[str, Any]:
+    """The roles of a roles.yml written by :meth:`ElasticsearchSpec.put_role`: one ``name: {json}`` line each
+    (Elasticsearch parses the file one top-level block at a time, so each role keeps to its line)."""
     try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # absent, or the distribution's file of comments
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
         return {}
-    return found if isinstance(found, dict) else {}
+    roles = {}
+    for line in lines:
+        name, sep, body = line.partition(": ")
+        if sep and not line.startswith(("#", " ")):
+            try:
+                roles[name] = json.loads(body)
+            except ValueError:
+                continue
+    return roles
 
 
 def _read_pairs(path: Path) -> dict[str, str]:
@@ -63,7 +73,7 @@ def _pbkdf2(password: str, cost: int = 10_000) -> str:
 
 def _wait_for_user(user: NodeAdmin, conf: Path, roles: Sequence[str]) -> None:
     """Until the node authenticates the new user and grants it what its file-based roles say."""
-    defined = _read_json(conf / "roles.yml")
+    defined = _read_roles(conf / "roles.yml")
     wanted = [grant for role in roles for grant in defined.get(role, {}).get("indices", [])]
     deadline = time.monotonic() + _RELOAD_TIMEOUT
     while True:
@@ -125,9 +135,11 @@ class ElasticsearchSpec(EngineSpec):
 
     def put_role(self, admin: NodeAdmin, name: str, index: str, access: Access) -> None:
         # File-based (config/roles.yml): the integ-test zip cannot create the security index (see the module doc).
-        roles = _read_json(admin.conf / "roles.yml")
-        roles[name] = {"cluster": [], "indices": [{"names": [index], "privileges": _ROLE_PRIVILEGES[access]}]}
-        admin.write_config("roles.yml", json.dumps(roles, indent=2) + "\n")
+        roles = _read_roles(admin.conf / "roles.yml")
+        # manage_own_api_key: the user may make API keys that act as itself (create_api_key)
+        roles[name] = {"cluster": ["manage_own_api_key"],
+                       "indices": [{"names": [index], "privileges": _ROLE_PRIVILEGES[access]}]}
+        admin.write_config("roles.yml", "".join(f"{k}: {json.dumps(v)}\n" for k, v in roles.items()))
 
     def put_user(self, admin: NodeAdmin, name: str, password: str, roles: Sequence[str]) -> None:
         # The file realm (config/users, config/users_roles), which needs no security index; the node reloads both
