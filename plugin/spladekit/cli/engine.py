@@ -31,8 +31,10 @@ def engine() -> None:
 @engine.command()
 @_ENGINE
 @click.option("--force", is_flag=True, help="Download and unpack again.")
+@click.option("--secure", is_flag=True,
+              help="Also what 'engine start --secure' runs (OpenSearch: a copy with its security plugin).")
 @friendly_errors
-def fetch(engine: str, force: bool) -> None:
+def fetch(engine: str, force: bool, secure: bool) -> None:
     """Download the pinned test distribution with mvn into $SPLADEKIT_CACHE/engines.
 
     Another release: set SPLADEKIT_OPENSEARCH_VERSION or SPLADEKIT_ELASTICSEARCH_VERSION (fetch and start).
@@ -40,6 +42,8 @@ def fetch(engine: str, force: bool) -> None:
     from spladekit.engines import node
 
     click.echo(str(node.fetch(engine, force=force)))
+    if secure:
+        click.echo(str(node.fetch(engine, force=force, secure=True)))
 
 
 @engine.command()

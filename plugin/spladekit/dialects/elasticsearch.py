@@ -201,15 +201,17 @@ class ElasticsearchSpec(EngineSpec):
 
     def connect(self, url: str, creds: Any, timeout: float) -> Any:
         es = self.client_lib()
-        kwargs: dict[str, Any] = {"request_timeout": timeout, "verify_certs": creds.verify_certs}
-        if creds.ca_certs:
-            kwargs["ca_certs"] = creds.ca_certs
+        kwargs: dict[str, Any] = {"request_timeout": timeout}
+        if url.startswith("https"):  # the client refuses TLS options for http:// (the request then says why)
+            kwargs["verify_certs"] = creds.verify_certs
+            if creds.ca_certs:
+                kwargs["ca_certs"] = creds.ca_certs
+            if not creds.verify_certs:
+                kwargs["ssl_show_warn"] = False
         if creds.api_key:
             kwargs["api_key"] = creds.api_key
         elif creds.user is not None:
             kwargs["basic_auth"] = (creds.user, creds.password or "")
-        if not creds.verify_certs:
-            kwargs["ssl_show_warn"] = False
         return es.Elasticsearch(url, **kwargs)
 
     def error_types(self) -> tuple[type[BaseException], ...]:

@@ -144,8 +144,9 @@ def connection_error(url: str, reason: object) -> EngineError:
     text = " ".join(str(reason).split())
     shown = safe_url(url)
     host = urlsplit(shown).hostname or ""
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-        if "mismatch" in text or "not valid for" in text:
+    mismatch = re.search(r"hostname '[^']*' doesn't match", text)  # urllib3's own check (the clients)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or mismatch:
+        if "mismatch" in text or "not valid for" in text or mismatch:
             return EngineError(
                 f"the TLS certificate of {shown} is not valid for the host name {host!r} ({_ssl_reason(text)}): "
                 "connect with a host name or address the certificate lists (spladekit engine start --secure "
@@ -167,7 +168,8 @@ def connection_error(url: str, reason: object) -> EngineError:
 
 def _ssl_reason(text: str) -> str:
     """The reason in an OpenSSL message: what follows 'certificate verify failed:', else the [SSL: ...] code."""
-    m = re.search(r"certificate verify failed: ([^(]*)", text) or re.search(r"\[SSL: (\w+)\]", text)
+    m = (re.search(r"certificate verify failed: ([^(]*)", text) or re.search(r"(hostname '[^']*' doesn't match "
+         r"'[^']*')", text) or re.search(r"\[SSL: (\w+)\]", text))
     return m.group(1).strip().rstrip(".") if m else text[:160]
 
 
