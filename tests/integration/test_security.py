@@ -15,7 +15,9 @@ and no password or key is left in any file the jobs wrote, in ``_meta`` or in wh
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -101,8 +103,10 @@ def secured(request: pytest.FixtureRequest) -> Iterator[Secured]:
         node.put_user(*writer, ["ingest-one-index"])
         node.put_user(*reader, ["search-one-index"])
         admin = (node.credentials()["user"], admin_password)
-        yield Secured(engine, node, node.url, str(node.security.ca), index, admin, writer, reader,
-                      secrets=[admin_password, writer[1], reader[1]])
+        # each password, and each user:password as a basic-auth header carries it
+        secrets = [p for u, p in (admin, writer, reader)]
+        secrets += [base64.b64encode(f"{u}:{p}".encode()).decode() for u, p in (admin, writer, reader)]
+        yield Secured(engine, node, node.url, str(node.security.ca), index, admin, writer, reader, secrets=secrets)
     finally:
         stopped = CliRunner().invoke(main, ["engine", "stop", "--engine", engine, "--port", str(port)])
         assert stopped.exit_code == 0, stopped.output
@@ -151,8 +155,10 @@ def _one_line_error(result: Result, *needles: str) -> str:
     return lines[0]
 
 
-def test_every_verb_works_with_least_privileged_users(secured: Secured, tmp_path: Path, monkeypatch) -> None:
+def test_every_verb_works_with_least_privileged_users(secured: Secured, tmp_path: Path, monkeypatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     s = secured
+    caplog.set_level(logging.DEBUG)  # every log line of spladekit and the client libraries, searched below
     monkeypatch.chdir(tmp_path)  # job folders (checkpoint, dead letter) land here, to be searched for secrets
     url, idx = s.url, s.index
 
@@ -211,6 +217,8 @@ def test_every_verb_works_with_least_privileged_users(secured: Secured, tmp_path
     indexed, failed = bad_input_expected()
     assert report["indexed"] == indexed and report["failed"] == failed
     assert Path(report["dead_letter"]).stat().st_size > 0
+    assert "_bulk" in caplog.text  # the client libraries' request log lines were captured, and are searched too
+    s.outputs.append(caplog.text)
     _no_secret_anywhere(s, tmp_path)
 
 
@@ -324,3 +332,21 @@ def test_api_keys(secured: Secured, tmp_path: Path, monkeypatch) -> None:
         r = s.run("search", "wings", "--engine", s.url, "--index", s.index, "--ca-certs", s.ca, api_key=gone)
         _one_line_error(r, "refused the credentials (HTTP 401")
     _no_secret_anywhere(s, tmp_path)
+
+
+def test_restart_on_the_same_data_keeps_certificates_users_and_documents(secured: Secured) -> None:
+    s = secured
+    s.filled()
+    port, data_dir = s.node.port, s.node.data_dir
+    ca_before = Path(s.ca).read_bytes()
+    assert CliRunner().invoke(main, ["engine", "stop", "--engine", s.engine, "--port", str(port)]).exit_code == 0
+    r = CliRunner().invoke(main, ["engine", "start", "--engine", s.engine, "--port", str(port), "--data-dir",
+                                  str(data_dir), "--secure"])
+    assert r.exit_code == 0, r.output + r.stderr
+    restarted = nodes.running(s.engine, port)
+    assert restarted is not None and restarted.security is not None
+    s.node = restarted
+    assert Path(s.ca).read_bytes() == ca_before and restarted.url == s.url  # the same CA and host names
+    assert restarted.security.password() == s.admin[1]
+    r = s.as_user(s.reader, "search", "how do wings stall", "--engine", s.url, "--index", s.index, "--format", "trec")
+    assert r.exit_code == 0 and r.output.count(" Q0 ") == 10, r.output + r.stderr
