@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -77,6 +78,17 @@ class Secured:
         r = self.as_user(self.writer, "ingest", str(SAMPLE), "--engine", self.url, "--index", self.index, "--silent",
                          "--checkpoint", str(Path(tempfile.mkdtemp()) / "checkpoint.json"))
         assert r.exit_code == 0, r.output + r.stderr
+        self.count(at_least=len(SAMPLE.read_text(encoding="utf-8").splitlines()))
+
+    def count(self, at_least: int = 0) -> int:
+        """Documents in the index, once at least ``at_least`` are visible (the writer may not refresh: the engine
+        does, within refresh_interval)."""
+        deadline = time.monotonic() + 30
+        while (n := self.node.admin()("GET", f"/{self.index}/_count")["count"]) < at_least:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        return n
 
 
 @pytest.fixture(scope="module", params=["opensearch", "elasticsearch"])
@@ -169,10 +181,7 @@ def test_every_verb_works_with_least_privileged_users(secured: Secured, tmp_path
     n_sample = len(SAMPLE.read_text(encoding="utf-8").splitlines())
     assert json.loads((tmp_path / "ingest.json").read_text())["indexed"] == n_sample
     # The writer may not refresh (HTTP 403, tolerated): the engine refreshes by itself within refresh_interval (1 s).
-    deadline = time.monotonic() + 30
-    while (counted := s.node.admin()("GET", f"/{idx}/_count")["count"]) < n_sample and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert counted == n_sample
+    assert s.count(at_least=n_sample) == n_sample
     # ... and may not read what it wrote
     r = s.as_user(s.writer, "search", "how do wings stall", "--engine", url, "--index", idx)
     _one_line_error(r, "accepted the credentials but refused", "HTTP 403")
@@ -331,6 +340,56 @@ def test_api_keys(secured: Secured, tmp_path: Path, monkeypatch) -> None:
     else:
         r = s.run("search", "wings", "--engine", s.url, "--index", s.index, "--ca-certs", s.ca, api_key=gone)
         _one_line_error(r, "refused the credentials (HTTP 401")
+    _no_secret_anywhere(s, tmp_path)
+
+
+def test_password_changed_mid_job_stops_it_and_resume_finishes(secured: Secured, tmp_path: Path, monkeypatch,
+                                                                datasets_dir: Path) -> None:
+    """The writer's password changes while it ingests Cranfield (1,398 documents): the job stops with exit 4 and
+    nothing in the dead letter (every document after would fail the same way), and --resume with the new
+    password finishes with every document once."""
+    s = secured
+    s.filled()
+    monkeypatch.chdir(tmp_path)
+    # Cranfield's documents, less the two with neither title nor text (the dead letter is for bad input only)
+    lines = (datasets_dir / "cranfield" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if (json.loads(ln).get("text") or json.loads(ln).get("title") or "").strip()]
+    corpus = tmp_path / "cranfield.jsonl"
+    corpus.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    total = len(kept)
+    before = s.count()
+    new = (s.writer[0], tls.new_password())
+    s.secrets += [new[1], base64.b64encode(f"{new[0]}:{new[1]}".encode()).decode()]
+    changed = threading.Event()
+
+    def change_when_documents_arrive() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if s.count() > before:
+                s.node.put_user(*new, ["ingest-one-index"])
+                changed.set()
+                return
+            time.sleep(0.2)
+
+    changer = threading.Thread(target=change_when_documents_arrive, daemon=True)
+    changer.start()
+    args = ["ingest", str(corpus), "--engine", s.url, "--index", s.index, "--bulk-docs", "20", "--silent",
+            "--report", str(tmp_path / "first.json")]
+    r = s.as_user(s.writer, *args)
+    changer.join(timeout=300)
+    assert changed.is_set()
+    assert r.exit_code == 4, r.output + r.stderr
+    assert "refused the credentials mid-job (HTTP 401" in r.stderr and "--resume" in r.stderr
+    first = json.loads((tmp_path / "first.json").read_text())
+    assert first["failed"] == {} and 0 < first["indexed"] < total
+    s.writer = new
+    r = s.as_user(s.writer, *args[:-1], str(tmp_path / "second.json"), "--resume")
+    assert r.exit_code == 0, r.output + r.stderr
+    second = json.loads((tmp_path / "second.json").read_text())
+    assert second["complete"] and second["failed"] == {}
+    dead = Path(second["dead_letter"])
+    assert not dead.exists() or dead.read_text() == ""
+    assert s.count(at_least=before + total) == before + total
     _no_secret_anywhere(s, tmp_path)
 
 
