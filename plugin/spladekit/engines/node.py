@@ -35,6 +35,7 @@ from typing import Any
 
 from spladekit import dialects
 from spladekit.dialects import EngineSpec
+from spladekit.dialects.base import Access
 from spladekit.engines import security as tls
 from spladekit.engines.security import Security
 from spladekit.errors import EngineError
@@ -234,9 +235,11 @@ def secure_home(engine: str, *, force: bool = False) -> Path:
         spec.install_security(top, zips, _tool_runner(top, env, None, engine))
         _make_world_readable(top)
         (top / ".spladekit-complete").write_text(json.dumps({"version": spec.release(), "secure": True}) + "\n")
-        if home.exists():
+        if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
+            # Replaced only on request or when incomplete: running nodes may use this folder.
             shutil.rmtree(home)
-        top.rename(home)
+        if not home.exists():
+            top.rename(home)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return home
@@ -444,9 +447,9 @@ class Node:
                      self.data_dir / "config", _node_user())
 
     # The dialect's security calls, on this node (see EngineSpec.put_role and the others).
-    def put_role(self, name: str, index: str, access: str) -> None:
+    def put_role(self, name: str, index: str, access: Access) -> None:
         """Role ``name``: what spladekit needs on ``index`` to ``ingest`` (write, no read) or to ``search``."""
-        _spec(self.engine).put_role(self.admin(), name, index, access)  # type: ignore[arg-type]
+        _spec(self.engine).put_role(self.admin(), name, index, access)
 
     def put_user(self, name: str, password: str, roles: list[str]) -> None:
         """User ``name`` with ``password`` and ``roles`` (usable when this returns)."""
@@ -813,7 +816,8 @@ def _bootstrap_security(node: Node, deadline: float) -> None:
     security index initialises, then check that the superuser's password is accepted."""
     spec = _spec(node.engine)
     sec = node.security
-    assert sec is not None
+    if sec is None:
+        return
     headers, context = _secure_probe(spec, sec, bootstrapped=False)
     admin = Admin(node.url, context, headers, node.data_dir / "config", _node_user())
     while True:
