@@ -130,7 +130,8 @@ def _speaks_tls(url: str, timeout: float = 5.0) -> bool:
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 443), timeout=timeout) as raw:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout) as raw:
             with ctx.wrap_socket(raw, server_hostname=parts.hostname):
                 return True
     except (OSError, ValueError):
@@ -158,7 +159,8 @@ def connection_error(url: str, reason: object) -> EngineError:
                                                   r"packet length too long|unknown protocol", text, re.I):
         return EngineError(f"{shown} does not speak TLS ({_ssl_reason(text)}): use "
                            f"{shown.replace('https://', 'http://', 1)}")
-    if shown.startswith("http://") and _speaks_tls(shown):
+    hung_up = re.search(r"closed|reset|aborted|BadStatusLine|RemoteDisconnected|EOF", text, re.I)
+    if shown.startswith("http://") and hung_up and _speaks_tls(shown):  # the port answered, but not in HTTP
         return EngineError(f"{shown} serves HTTPS, not plain HTTP (it closed the connection: {text[:120]}): use "
                            f"{shown.replace('http://', 'https://', 1)} (with --ca-certs for its CA)")
     return EngineError(
