@@ -107,6 +107,10 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["engine", "start", "--engine", "solr"], 2, "--engine"),
         (["engine", "start", "--engine", "opensearch", "--port", "99999"], 2, "--port"),
         (["engine", "stop", "--engine", "opensearch", "--port", "abc"], 2, "--port"),
+        (["engine", "start", "--engine", "opensearch", "--cert-host", "db.local"], 2, "--secure"),
+        (["engine", "status", "--engine", "opensearch", "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
+        (["engine", "status", "--engine", "opensearch", "--timeout", "0"], 2, "--timeout"),
+        (["engine", "fetch", "--engine", "solr", "--secure"], 2, "--engine"),
         (["mappings", "--engine", "solr"], 2, "--engine"),
         # demo, train, doctor
         (["demo", "--corpus", f"{tmp}/none.jsonl"], 1, "not found"),
@@ -114,6 +118,8 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["train", f"{tmp}/none.jsonl", "-o", f"{tmp}/m"], 2, "does not exist"),
         (["train", SAMPLE, "-o", f"{tmp}/m", "--epochs", "-1"], 2, "epochs"),
         (["doctor", "--engine", dead], 1, "cannot reach an engine"),
+        (["doctor", "--engine", dead, "--timeout", "0"], 2, "--timeout"),
+        (["doctor", "--engine", dead, "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
     ]
 
 

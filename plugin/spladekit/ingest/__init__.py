@@ -203,6 +203,16 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     # Lazy (nothing is opened yet), but a bad option is refused now, before the model loads.
     rows = readers.read(source, fmt, policy.columns, encoding=decoding.encoding, decode_errors=decoding.errors)
 
+    target_index = None
+    existed = False
+    if sink is None and engine_url is not None:
+        # Credentials, TLS and privileges are checked before the model loads and before any document is read.
+        target_index = connect(engine_url, index, engine=engine, user=user, password=password,  # type: ignore[arg-type]
+                               api_key=api_key, ca_certs=ca_certs, verify_certs=verify_certs)
+        existed = target_index.exists()
+        if existed:
+            target_index.check_write()
+
     if encoder is None:
         encoder = SpladeEncoder.load(model, threads=threads, max_length=max_length, long_text=long_text,
                                      max_windows=max_windows, backend=backend, device=device, dtype=dtype)
@@ -215,15 +225,15 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
                           input_encoding=decoding.encoding, decode_errors=decoding.errors)
     if sink is not None:
         target = f"sink:{type(sink).__name__}"
-    elif engine_url is not None:
-        target_index = connect(engine_url, index, engine=engine, user=user, password=password,  # type: ignore[arg-type]
-                               api_key=api_key, ca_certs=ca_certs, verify_certs=verify_certs, names=encoder.names)
+    elif target_index is not None and engine_url is not None:
+        target_index.names = encoder.names
         target = f"{redact_url(engine_url)}/{index}"
-        if target_index.exists():
+        if existed:
             report.forced = check_identity(target_index.meta(), ident,
                                            f"index {index!r} at {redact_url(engine_url)}", force)
         else:
             target_index.create(index_meta)
+            target_index.check_write()
         sink = EngineSink(target_index, encoder.names, writers=writers, chunk_docs=bulk_docs,
                           chunk_bytes=bulk_bytes, stop=stop, scrub=scrub,
                           backoff=Backoff(initial_backoff, max_backoff, max_retries))
