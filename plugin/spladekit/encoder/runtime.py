@@ -273,8 +273,33 @@ class SpladeEncoder:
 
     def encode_queries(self, texts: Sequence[str], *, top_k: int | None = None,
                        progress: bool = False) -> list[SparseVector]:
-        """One SparseVector per query (input order); a query longer than max_length is truncated."""
+        """One SparseVector per query (input order); a query longer than max_length is truncated.
+
+        On CPU, when the export has the single-text query path, each query runs alone, as a search of that one
+        query would run it: a query's vector never depends on the queries it was encoded with (a query service
+        that batches concurrent requests returns what ``spladekit search`` computes), and on CPU the query path
+        outruns the padded batch graph (2.6x on splade-tiny, benchmarks/serve.py).
+        """
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k}")
+        texts = _check_texts(texts)
+        if len(texts) > 1 and self._device == "cpu" and self._query_path() is not None:
+            return self._encode_each(texts, top_k, progress)
         return self._encode(texts, "truncate", top_k, progress)
+
+    def _encode_each(self, texts: list[str], top_k: int | None, progress: bool) -> list[SparseVector]:
+        stats = EncodeStats()
+        graphs: set[str] = set()
+        out = []
+        for text in tqdm(texts, desc="encoding", unit="query", disable=not progress):
+            one = EncodeStats(texts=1)
+            vec = self._encode_one(text, one)
+            stats.add(one)
+            graphs.add(one.graph)
+            out.append(vec.top_k(top_k) if top_k is not None else vec)
+        stats.graph = "+".join(sorted(graphs - {""}))
+        self.last_stats = stats
+        return out
 
     def _encode(self, texts: Sequence[str], long_text: str, top_k: int | None, progress: bool) -> list[SparseVector]:
         if top_k is not None and top_k < 1:
