@@ -472,11 +472,7 @@ class SpladeEncoder:
     # ----------------------------------------------------------------------------------- interpretation
     def decode(self, vec: SparseVector, top_k: int | None = None) -> list[tuple[str, float]]:
         """``[(token, weight)]`` by decreasing weight (ties by id), at most ``top_k`` of them."""
-        if top_k is not None:
-            vec = vec.top_k(top_k)
-        order = np.lexsort((vec.ids, -vec.weights))
-        tokens = self.names.tokens
-        return [(tokens[int(vec.ids[k])], float(vec.weights[k])) for k in order]
+        return self.names.decode(vec, top_k)
 
     def __repr__(self) -> str:
         return (f"SpladeEncoder({self.info.get('source_model')!r}, max_length={self.max_length}, "
