@@ -146,12 +146,35 @@ def _fields_at(model: type[BaseModel] | None, path: Iterable[Any]) -> list[str] 
     return None if model is None else list(model.model_fields)
 
 
+def _clean(model: type[BaseModel] | None, loc: Iterable[Any]) -> list[Any]:
+    """The location of an error as the client wrote it: field names and list positions, without the names
+    pydantic gives the branches of a union (``two_phase.TwoPhaseOptions.window`` is ``two_phase.window``)."""
+    out: list[Any] = []
+    for key in loc:
+        if isinstance(key, int):
+            out.append(key)
+        elif model is not None and key in model.model_fields:
+            out.append(key)
+            model = next(iter(_models_in(model.model_fields[key].annotation)), None)
+    return out
+
+
 def describe(errors: list[dict[str, Any]], path: str) -> tuple[int, str]:
     """(status, one line) for pydantic/FastAPI validation errors of a request body."""
-    parts = []
+    parts: dict[str, list[str]] = {}
     status = 422
+    model = BODY_MODELS.get(path)
+    cleaned = []
     for err in errors:
         loc = [x for x in err.get("loc", ()) if x != "body"]
+        if err.get("type") == "extra_forbidden" and loc:  # the last key is the unknown field itself
+            cleaned.append(([*_clean(model, loc[:-1]), loc[-1]], err))
+        else:
+            cleaned.append((_clean(model, loc), err))
+    locs = [tuple(loc) for loc, _ in cleaned]
+    for loc, err in cleaned:
+        if any(len(other) > len(loc) and other[:len(loc)] == tuple(loc) for other in locs):
+            continue  # a union branch that failed at the top, where another failed deeper: keep the deeper one
         where = ".".join(str(x) for x in loc)
         kind = err.get("type", "")
         if kind == "json_invalid":
@@ -162,13 +185,15 @@ def describe(errors: list[dict[str, Any]], path: str) -> tuple[int, str]:
         if kind in ("model_attributes_type", "dict_type", "model_type") and not loc:
             return 400, "the body must be a JSON object (see /openapi.json)"
         if kind == "extra_forbidden":
-            valid = _fields_at(BODY_MODELS.get(path), loc[:-1])
-            parts.append(f"unknown field {where!r}" + (f" (valid fields: {', '.join(valid)})" if valid else ""))
+            valid = _fields_at(model, loc[:-1])
+            parts.setdefault(f"unknown field {where!r}" + (f" (valid fields: {', '.join(valid)})" if valid else ""),
+                             [])
         elif kind == "missing":
-            parts.append(f"{where}: required")
-        else:
-            parts.append(f"{where}: {err.get('msg', kind)}" if where else str(err.get("msg", kind)))
-    return status, "; ".join(dict.fromkeys(parts)) or "invalid request"
+            parts.setdefault(f"{where}: required", [])
+        else:  # several branches of a union that failed at one place: "where: A or B"
+            parts.setdefault(f"{where}:" if where else "", []).append(str(err.get("msg", kind)))
+    line = "; ".join(f"{head} {' or '.join(msgs)}".strip() for head, msgs in parts.items())
+    return status, line or "invalid request"
 
 
 # ---------------------------------------------------------------------------------------------- middleware
