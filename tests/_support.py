@@ -329,8 +329,8 @@ def serving(app: Any, *, timeout: float = 60.0, **options: Any) -> Iterator[str]
     uvicorn = need("uvicorn", "the serve extra runs the service")
     from spladekit.engines.node import free_port
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=30, **options)
+    settings = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 30, **options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), **settings)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-serve", daemon=True)
     thread.start()

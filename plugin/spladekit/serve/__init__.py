@@ -20,6 +20,10 @@ docs/serve.md describes the endpoints, the playground and the measured throughpu
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -37,4 +41,21 @@ def run(service: Service, *, host: str = "127.0.0.1", port: int = 8080, shutdown
     get up to ``shutdown_timeout`` seconds to finish, and the encoder's queued work is done before it stops."""
     config = uvicorn.Config(create_app(service), host=host, port=port, access_log=access_log, log_level=log_level,
                             timeout_graceful_shutdown=shutdown_timeout, **uvicorn_options)
-    uvicorn.Server(config).run()
+    _Server(config).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a graceful stop on SIGTERM/SIGINT ends the process with status 0: uvicorn
+    raises the signal again once it has stopped, so that the process would die by it (status -15)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

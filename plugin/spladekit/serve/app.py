@@ -29,6 +29,7 @@ The engine's credentials never reach a response or the log: the library's messag
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -261,6 +262,13 @@ class Guard:
                 ticket = service.batcher.expect()
                 state["ticket"] = ticket
             await self.app(scope, _limited(receive, limit), send_wrapped)
+        except asyncio.CancelledError:  # shutting down, and this request ran past the graceful-shutdown timeout
+            # uvicorn cancels it to stop; the client still gets a status it can act on. Nothing waits for this
+            # task's result, so the cancellation ends here.
+            status["code"] = 503
+            if not status["sent"]:
+                await reply(error(503, "the service stopped before this request finished (it ran past spladekit "
+                                       "serve --shutdown-timeout); send it again"))
         except Exception:  # noqa: BLE001 (whatever escapes the app: one line, the traceback into the log)
             log.exception("request %s failed", request_id)
             if not status["sent"]:

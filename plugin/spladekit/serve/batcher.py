@@ -228,6 +228,8 @@ class MicroBatcher:
                 batch = [first]
             else:
                 batch, stop = self._collect(first, carry)
+            # A caller that went away (a cancelled request, or one cut off by a shutdown) needs no vectors.
+            batch = [job for job in batch if not job.future.cancelled()]
             for kind in KINDS:
                 jobs = [j for j in batch if j.kind == kind]
                 if jobs:

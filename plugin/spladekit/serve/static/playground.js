@@ -65,7 +65,8 @@ function renderChart(top, text) {
   const max = top.length ? top[0][1] : 1;
   for (const [token, weight] of top.slice(0, CHART_TERMS)) {
     const bare = token.replace(/^##/, "").toLowerCase();
-    const literal = words.some((w) => (bare.length >= 2 && w.startsWith(bare)) || (w.length >= 3 && bare.startsWith(w)));
+    // A word of the query, or a word piece of one ("wing" of "wings"); anything else the model added.
+    const literal = words.some((w) => bare.length >= 2 && w.startsWith(bare)) || words.includes(bare);
     const bar = el("span", { class: "bar " + (literal ? "literal" : "expanded") });
     bar.style.width = `${Math.max(1, (100 * weight) / max)}%`;
     chart.append(el("div", { class: "term", "data-token": token, title: `${token}: ${weight}` },
@@ -150,7 +151,7 @@ function renderHit(hit, mode, words) {
   if (hit.explanation && hit.explanation.length) {
     const why = el("div", { class: "why" }, el("span", { class: "label", text: "why:" }));
     hit.explanation.forEach((c, i) => {
-      const inText = found.has(c.token);
+      const inText = !text || found.has(c.token);  // without text there is nothing to be missing from
       why.append(el("span", {
         class: `chip r${Math.min(i, 4)}` + (inText ? "" : " unseen"), "data-token": c.token,
         title: `${c.token}: query ${fmt(c.query_weight)} × document ${fmt(c.doc_weight)} = ${c.contribution}` +
