@@ -465,7 +465,8 @@ def test_graceful_shutdown_finishes_requests_in_flight(local_dir):
             encoder.hold()
             futures = [pool.submit(lambda i=i: httpx.post(f"{url}/v1/search", json={"text": f"wing {i}"},
                                                           timeout=60).status_code) for i in range(4)]
-            _wait_for(lambda: len(encoder.sizes) >= 1, "a request in the encoder")
+            _wait_for(lambda: encoder.sizes and encoder.sizes[0][1] + service.batcher._queue.qsize() == 4,
+                      "four requests in the encoder or queued")
             threading.Timer(0.3, encoder.gate.set).start()  # the shutdown begins while it is held
         # leaving `serving` is the shutdown (uvicorn's SIGTERM path); it returned after the requests finished
         results = [f.result() for f in futures]

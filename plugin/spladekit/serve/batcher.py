@@ -38,8 +38,6 @@ from typing import Any
 
 #: What a text is encoded as.
 KINDS: tuple[str, ...] = ("query", "document")
-#: How often the worker looks again while it waits for an expected request (seconds).
-_POLL = 0.0002
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +194,13 @@ class MicroBatcher:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                if self._expected <= 0 or time.perf_counter() >= deadline:
+                remaining = deadline - time.perf_counter()
+                if self._expected <= 0 or remaining <= 0:
                     break
-                try:
-                    job = self._queue.get(timeout=_POLL)
+                try:  # an expected request queues its job when it submits, which ends this wait
+                    job = self._queue.get(timeout=remaining)
                 except queue.Empty:
-                    continue
+                    break
             if job is None:
                 return batch, True
             if n + len(job.texts) > self.max_batch:
