@@ -54,7 +54,7 @@ def _loopback(host: str) -> bool:
               help="Serve this local index [default: $SPLADEKIT_INDEX or ./.spladekit/index without --engine].")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface; then use --token-file).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--model", default=None, help="Query encoder [default: the index's model, else splade-tiny].")
 @click.option("--max-length", type=click.IntRange(8), default=None,
               help="Tokens of a text the encoder reads [default: the model's own].")

@@ -222,7 +222,7 @@ class Service:
             raise RequestRefused(413, f"{what} has {len(text)} characters, above this service's limit of {limit} "
                                       "(spladekit serve --max-text-chars)")
 
-    def _check_search(self, req: SearchRequest) -> None:
+    def _check_search(self, req: SearchRequest, searcher: Searcher) -> None:
         self._check_text(req.text)
         limit = self.limits.max_k
         if req.k > limit:
@@ -231,7 +231,7 @@ class Service:
         if isinstance(req.two_phase, TwoPhaseOptions) and (req.two_phase.window or 0) > limit:
             raise RequestRefused(422, f"two_phase.window is {req.two_phase.window}, above this service's limit of "
                                       f"{limit} (spladekit serve --max-k)")
-        reason = self.modes.get(req.mode)
+        reason = self.modes.get(req.mode) if searcher is self.searcher else searcher.modes().get(req.mode)
         if reason is not None and not isinstance(req, QueryRequest):
             raise InputError(reason)
 
@@ -256,10 +256,10 @@ class Service:
         return (await self.batcher.encode([req.text], "query", ticket=ticket))[0]
 
     async def search(self, req: SearchRequest, ticket: Ticket | None = None) -> dict[str, Any]:
-        self._check_search(req)
         started = time.perf_counter()
-        vector = await self._vector(req, ticket)
         searcher = self.current()
+        self._check_search(req, searcher)
+        vector = await self._vector(req, ticket)
         hits = await asyncio.get_running_loop().run_in_executor(None, lambda: searcher.search(
             req.text, vector=vector, k=req.k, mode=req.mode, two_phase=_plan(req.two_phase), prune=_prune(req),
             filter=req.filter, explain=req.explain, fusion=req.fusion, alpha=req.alpha))
@@ -267,12 +267,13 @@ class Service:
                 "hits": [h.to_dict() for h in hits]}
 
     async def query(self, req: QueryRequest, ticket: Ticket | None = None) -> dict[str, Any]:
-        self._check_search(req)
+        searcher = self.current()
+        self._check_search(req, searcher)
         vector = await self._vector(req, ticket)
-        out = self.searcher.requests(req.text, vector=vector, engine=req.engine, k=req.k, mode=req.mode,
+        out = searcher.requests(req.text, vector=vector, engine=req.engine, k=req.k, mode=req.mode,
                                      two_phase=_plan(req.two_phase), prune=_prune(req), filter=req.filter,
                                      explain=req.explain)
-        idx = self.searcher.engine_index
+        idx = searcher.engine_index
         fusion = None
         if req.mode == "hybrid":
             fusion = {"method": "rrf", "rrf_k": RRF_K} if req.fusion == "rrf" else {"method": "weighted",
