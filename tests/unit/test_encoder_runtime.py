@@ -81,22 +81,26 @@ def test_one_short_text_runs_the_query_graph_with_the_same_result(encoder, monke
         np.testing.assert_allclose(alone.weights, batched.weights, atol=1e-6, rtol=0)
 
 
-def test_queries_encoded_together_equal_each_alone_bit_for_bit(encoder, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_queries_encoded_together_equal_each_alone_bit_for_bit(onnx_dir, threads, monkeypatch):
     """A query's vector does not depend on the queries it is encoded with (a service batching concurrent requests
-    must return what a search of that one query computes): on CPU each query runs as it would alone."""
+    must return what a search of that one query computes): on CPU each query runs as it would alone, a list on
+    ``threads`` threads (single-threaded sessions) giving the same bits as one query on the multi-threaded one."""
     from spladekit.encoder import runtime
 
     monkeypatch.setattr(runtime, "QUERY_GRAPH_MAX_TOKENS", 8)
-    texts = [_words(6), _words(7, offset=2), "", _words(2, offset=5), _words(40)]  # short, long, empty, truncated
+    encoder = SpladeEncoder.load(onnx_dir, threads=threads)
+    alone_encoder = SpladeEncoder.load(onnx_dir, threads=4)
+    texts = [_words(6), _words(7, offset=2), "", _words(2, offset=5), _words(40)] * 3  # short, long, empty, cut
     alone = []
     for text in texts:
-        alone += encoder.encode_queries([text])
+        alone += alone_encoder.encode_queries([text])
     together = encoder.encode_queries(texts)
     for a, b in zip(alone, together, strict=True):
         np.testing.assert_array_equal(a.ids, b.ids)
         np.testing.assert_array_equal(a.weights, b.weights)
     stats = encoder.last_stats
-    assert (stats.texts, stats.empty, stats.truncated) == (5, 1, 1)
+    assert (stats.texts, stats.empty, stats.truncated) == (15, 3, 3)
     assert stats.graph == "batch+query"
     assert [len(v) for v in encoder.encode_queries(texts, top_k=2)] == [min(2, len(v)) for v in alone]
 
