@@ -6,7 +6,9 @@ Prints one JSON object (and writes it to ``--out``). Each configuration is a ``s
 own (the load generator, an asyncio loop with one httpx client per configuration, runs in this process);
 batching and no batching alternate at every (endpoint, clients) point, ``--rounds`` times, and the medians over
 rounds are reported. For scale, ``library`` is the same work called in process on one thread, without HTTP
-(``SpladeEncoder.encode_queries`` + ``Searcher.search``): the ceiling of a single client.
+(``SpladeEncoder.encode_queries`` + ``Searcher.search``): the ceiling of a single client; and
+``encoder_paths_qps`` compares the ways a list of queries can run through the encoder (see
+:func:`encoder_paths`).
 
 The index is cranfield (1,400 documents) encoded with the default model, built once into
 ``$SPLADEKIT_CACHE/bench/serve-cranfield``; the queries are cranfield's 225, cycled.
@@ -185,6 +187,31 @@ def library_baseline(index: Path, texts: list[str], seconds: float) -> dict:
     return out
 
 
+def encoder_paths(texts: list[str], rounds: int) -> dict:
+    """Queries/s of ``encode_queries`` on all the queries, three ways: the padded batch graph in batches of 32
+    (what a list of queries ran before 2026-12-05), each query on the query path one after another (one
+    multi-threaded session), and each query on the query path one per core (single-threaded sessions: what a list
+    runs now). The three give the same terms; the last two the same bits."""
+    from spladekit.encoder.runtime import SpladeEncoder
+
+    enc = SpladeEncoder.load()
+    ways = {
+        "batch_graph_batches_of_32": lambda: enc._encode(texts, "truncate", None, False),  # noqa: SLF001
+        "query_path_one_after_another": lambda: [enc.encode_queries([t])[0] for t in texts],
+        "query_path_one_per_core": lambda: enc.encode_queries(texts),
+    }
+    for fn in ways.values():
+        fn()  # load the sessions, compile
+    got: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, fn in ways.items():
+            started = time.perf_counter()
+            fn()
+            got[name].append(len(texts) / (time.perf_counter() - started))
+    return {name: round(statistics.median(v), 1) for name, v in got.items()} | {"threads": enc.threads,
+                                                                                 "queries": len(texts)}
+
+
 def soak(index: Path, texts: list[str], port: int, seconds: float, clients: int) -> dict:
     server = Server(index, port, batching=True)
     rss: list[tuple[float, float]] = []
@@ -228,6 +255,7 @@ def main() -> None:
                      "batch_wait_ms": 2.0},
         "load_average": {"start": load_average()},
     }
+    report["encoder_paths_qps"] = encoder_paths(texts, max(3, args.rounds))
     report["library_one_thread"] = library_baseline(index, texts, args.seconds / 2)
     runs: dict[str, dict[str, dict[str, list[dict]]]] = {}
     servers = {"batching": Server(index, args.port, True), "no_batching": Server(index, args.port + 1, False)}
