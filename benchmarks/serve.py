@@ -62,6 +62,12 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: what a request costs, whatever else loads the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -222,17 +228,25 @@ def soak(index: Path, texts: list[str], port: int, seconds: float, clients: int)
         result |= batch_stats(server.url)
     finally:
         code = server.stop()
-    times = [t for t, _ in rss]
     mibs = [m for _, m in rss]
     n = len(rss)
-    mean_t, mean_m = sum(times) / n, sum(mibs) / n
-    slope = sum((t - mean_t) * (m - mean_m) for t, m in rss) / max(1e-9, sum((t - mean_t) ** 2 for t in times))
+
+    def slope(points: list[tuple[float, float]]) -> float:
+        mean_t = sum(t for t, _ in points) / len(points)
+        mean_m = sum(m for _, m in points) / len(points)
+        return sum((t - mean_t) * (m - mean_m) for t, m in points) / max(1e-9, sum((t - mean_t) ** 2
+                                                                                    for t, _ in points))
+
+    steady = [(t, m) for t, m in rss if t >= 10.0]  # after the first 10 s: connections and buffers in place
     half = n // 2
     return {**result, "clients": clients, "seconds": seconds, "exit_status": code,
             "rss_mib": {"first": round(mibs[0], 1), "last": round(mibs[-1], 1), "max": round(max(mibs), 1),
                         "min": round(min(mibs), 1), "first_half_mean": round(statistics.mean(mibs[:half]), 1),
                         "second_half_mean": round(statistics.mean(mibs[half:]), 1),
-                        "slope_mib_per_min": round(60 * slope, 3), "samples": n}}
+                        "slope_mib_per_min": round(60 * slope(rss), 3),
+                        "steady_slope_mib_per_min_after_10s": round(60 * slope(steady), 3),
+                        "after_10s_min": round(min(m for _, m in steady), 1),
+                        "after_10s_max": round(max(m for _, m in steady), 1), "samples": n}}
 
 
 def main() -> None:
@@ -264,11 +278,13 @@ def main() -> None:
             for endpoint in ENDPOINTS:
                 for clients in args.clients:
                     for mode, server in servers.items():  # alternate the contenders at every point
-                        before = batch_stats(server.url)
+                        before, cpu = batch_stats(server.url), cpu_seconds(server.proc.pid)
                         got = asyncio.run(drive(server.url, endpoint, texts, clients, args.seconds))
+                        cpu = cpu_seconds(server.proc.pid) - cpu
                         after = batch_stats(server.url)
-                        calls = after["encoder_calls"] - before["encoder_calls"]
-                        got["encoder_calls"] = calls
+                        got["encoder_calls"] = after["encoder_calls"] - before["encoder_calls"]
+                        # the clients' warm-up requests (one per client) count too
+                        got["server_cpu_ms_per_request"] = round(1e3 * cpu / (got["requests"] + clients), 3)
                         runs.setdefault(endpoint, {}).setdefault(str(clients), {}).setdefault(mode, []).append(got)
     finally:
         for server in servers.values():
@@ -283,10 +299,14 @@ def main() -> None:
                              "p50_ms": statistics.median(r["p50_ms"] for r in results),
                              "p99_ms": statistics.median(r["p99_ms"] for r in results),
                              "errors": sum(sum(r["errors"].values()) for r in results),
+                             "server_cpu_ms_per_request": statistics.median(r["server_cpu_ms_per_request"]
+                                                                             for r in results),
                              "requests_per_encoder_call": round(sum(r["requests"] for r in results)
                                                                 / max(1, sum(r["encoder_calls"] for r in results)), 2)
                              if mode == "batching" else 1.0}
             row["qps_ratio_batching"] = round(row["batching"]["qps"] / row["no_batching"]["qps"], 2)
+            row["cpu_ratio_batching"] = round(row["batching"]["server_cpu_ms_per_request"]
+                                              / row["no_batching"]["server_cpu_ms_per_request"], 2)
             table.setdefault(endpoint, {})[clients] = row
     report["points"] = table
     report["rounds_raw"] = runs

@@ -119,6 +119,7 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["serve", "--max-text-chars", "0"], 2, "--max-text-chars"),
         (["serve", "--max-body-bytes", "0"], 2, "--max-body-bytes"),
         (["serve", "--shutdown-timeout", "-5"], 2, "--shutdown-timeout"),
+        (["serve", "--keep-alive-timeout", "0"], 2, "--keep-alive-timeout"),
         (["serve", "--token-file", f"{tmp}/no-token"], 2, "--token-file"),
         (["serve", "--token-file", f"{tmp}/empty-token", "--local", local, "--port", port], 2, "one token"),
         (["serve", "--local", local, "--port", taken], 1, f"port {taken} on 127.0.0.1 is taken"),

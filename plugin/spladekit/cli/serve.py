@@ -76,13 +76,15 @@ def _loopback(host: str) -> bool:
               help="Largest request body, in bytes.")
 @click.option("--shutdown-timeout", default=30.0, show_default=True, type=click.FloatRange(0),
               help="On SIGTERM/Ctrl-C: seconds requests in flight get to finish.")
+@click.option("--keep-alive-timeout", default=65.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Seconds an idle client connection stays open (keep it above your load balancer's idle timeout).")
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status) to stderr.")
 @connection_options
 @friendly_errors
 def serve(engine_url: str | None, index_name: str | None, local_dir: Path | None, host: str, port: int,
           model: str | None, max_length: int | None, token_file: Path | None, max_batch: int, batch_wait_ms: float,
           no_batching: bool, max_text_chars: int, max_texts: int, max_k: int, max_body_bytes: int,
-          shutdown_timeout: float, access_log: bool, connection: dict[str, Any]) -> None:
+          shutdown_timeout: float, keep_alive_timeout: float, access_log: bool, connection: dict[str, Any]) -> None:
     """Serve encoding, search and engine request bodies over HTTP (JSON, OpenAPI at /docs), with a relevance
     playground at / that shows SPLADE, BM25 and hybrid side by side.
 
@@ -121,5 +123,5 @@ def serve(engine_url: str | None, index_name: str | None, local_dir: Path | None
         f"index {index['name']!r} on {index['backend']} at {index['url']}"
     click.echo(f"spladekit: serving {where} with model {service.searcher.model} on http://{host}:{port} "
                f"(playground /, API docs /docs; Ctrl-C stops)", err=True)
-    run(service, host=host, port=port, shutdown_timeout=shutdown_timeout, access_log=access_log,
-        log_level="info" if access_log else "warning")
+    run(service, host=host, port=port, shutdown_timeout=shutdown_timeout, keep_alive=keep_alive_timeout,
+        access_log=access_log, log_level="info" if access_log else "warning")

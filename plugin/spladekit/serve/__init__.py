@@ -36,11 +36,16 @@ __all__ = ["Limits", "MicroBatcher", "RequestRefused", "Service", "create_app", 
 
 
 def run(service: Service, *, host: str = "127.0.0.1", port: int = 8080, shutdown_timeout: float = 30.0,
-        access_log: bool = False, log_level: str = "info", **uvicorn_options: Any) -> None:
+        keep_alive: float = 65.0, access_log: bool = False, log_level: str = "info", **uvicorn_options: Any) -> None:
     """Serve ``service`` with uvicorn until SIGINT/SIGTERM: then no new connection is taken, requests in flight
-    get up to ``shutdown_timeout`` seconds to finish, and the encoder's queued work is done before it stops."""
+    get up to ``shutdown_timeout`` seconds to finish, and the encoder's queued work is done before it stops.
+
+    ``keep_alive``: seconds an idle client connection stays open. Longer than a load balancer's idle timeout
+    (60 s on the common ones), so that the service never closes a connection the balancer is about to reuse
+    (uvicorn's 5 s default lets a busy client's next request meet a closing socket)."""
     config = uvicorn.Config(create_app(service), host=host, port=port, access_log=access_log, log_level=log_level,
-                            timeout_graceful_shutdown=shutdown_timeout, **uvicorn_options)
+                            timeout_graceful_shutdown=shutdown_timeout, timeout_keep_alive=keep_alive,
+                            **uvicorn_options)
     _Server(config).run()
 
 

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ ENDPOINTS: tuple[str, ...] = ("/v1/encode", "/v1/search", "/v1/query", "/v1/info
 ENCODING: frozenset[str] = frozenset({"/v1/encode", "/v1/search", "/v1/query"})
 #: The query a starting service runs once, so that no user's query pays for the first call's compilation.
 WARM_UP = "how do wings stall at a high angle of attack"
+#: Searches in flight at once (each holds a thread while it waits for the engine).
+SEARCH_THREADS = 32
 #: How often a service on a local index looks whether the index was rewritten (a re-ingest), in seconds.
 RELOAD_CHECK_S = 1.0
 
@@ -102,6 +105,9 @@ class Service:
                                     on_batch=self.metrics.on_batch)
         self.modes = searcher.modes()
         self.started = time.time()
+        # Searches wait on the engine (I/O) or on the local index's lock: their own threads, so that a slow
+        # engine never holds up the event loop's pool.
+        self._searches = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="spladekit-search")
 
     @classmethod
     def open(cls, *, engine_url: str | None = None, index: str | None = None, local_dir: str | None = None,
@@ -150,6 +156,7 @@ class Service:
         the encoder's query path, which must not be a user's request's latency."""
         self.batcher.start()
         started = time.perf_counter()
+        self.encoder.encode_queries([WARM_UP, WARM_UP])  # a list (a batch) loads its sessions now, not under load
         vec = self.encoder.encode_queries([WARM_UP])[0]
         try:
             self.searcher.search(WARM_UP, vector=vec, k=1)
@@ -160,6 +167,7 @@ class Service:
     def close(self) -> None:
         """Finish the encoder work already queued, then stop taking any."""
         self.batcher.close()
+        self._searches.shutdown(wait=True)
 
     # -- what the service is ------------------------------------------------------------------------------
 
@@ -260,7 +268,7 @@ class Service:
         searcher = self.current()
         self._check_search(req, searcher)
         vector = await self._vector(req, ticket)
-        hits = await asyncio.get_running_loop().run_in_executor(None, lambda: searcher.search(
+        hits = await asyncio.get_running_loop().run_in_executor(self._searches, lambda: searcher.search(
             req.text, vector=vector, k=req.k, mode=req.mode, two_phase=_plan(req.two_phase), prune=_prune(req),
             filter=req.filter, explain=req.explain, fusion=req.fusion, alpha=req.alpha))
         return {"mode": req.mode, "backend": self.backend, "took_ms": round((time.perf_counter() - started) * 1e3, 3),
