@@ -50,7 +50,7 @@ say "default model (splade-tiny): fetch, verify, export to ONNX"
 if [ "$with_engines" = 1 ]; then
   for engine in opensearch elasticsearch; do
     say "engine distribution: $engine"
-    .venv/bin/spladekit engine fetch --engine "$engine"
+    .venv/bin/spladekit engine fetch --engine "$engine" --secure
   done
 fi
 # 4. A headless browser for the playground's tests (tests/integration/test_serve_playground.py): Debian's

@@ -140,7 +140,8 @@ class FakeEngine:
     Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
     dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
     and record every body in :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
-    status, or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
+    status: 429 and 5xx retried, 401/403 refused credentials; or ``"down"`` for a refused connection),
+    ``reject_ids`` always fail with a 400.
     """
 
     def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
@@ -183,8 +184,12 @@ class FakeEngine:
     def count(self) -> int:
         return len(self.docs)
 
-    def refresh(self) -> None:
+    def refresh(self, *, required: bool = True) -> bool:
         self.refreshed += 1
+        return True
+
+    def check_write(self) -> None:
+        return None
 
     def get_features(self, ids: Sequence[str]) -> dict[str, dict[str, float]]:
         return {i: self.docs[i][SCHEMA.sparse] for i in ids if i in self.docs}
@@ -207,6 +212,9 @@ class FakeEngine:
                     "type": "es_rejected_execution_exception", "reason": "queue full"}}))
             elif action in (502, 503, 504):
                 out.append(BulkResult(False, doc_id, {"status": action, "error": "gateway"}))
+            elif action in (401, 403):
+                out.append(BulkResult(False, doc_id, {"status": action, "error": {
+                    "type": "security_exception", "reason": "unable to authenticate user [ingester]"}}))
             else:
                 with self.lock:
                     self.docs[doc_id] = src

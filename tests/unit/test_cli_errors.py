@@ -54,6 +54,10 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["ingest", SAMPLE, "--max-errors", "lots"], 2, "--max-errors"),
         (["ingest", SAMPLE, "--max-errors", "150%"], 2, "--max-errors"),
         (["ingest", SAMPLE, "--format", "xml"], 2, "--format"),
+        (["ingest", SAMPLE, "--decode-errors", "lenient"], 2, "--decode-errors"),
+        (["ingest", SAMPLE, "--encoding", "klingon"], 2, "--encoding"),
+        (["ingest", SAMPLE, "--encoding", "utf-16"], 2, "iconv -f utf-16 -t utf-8"),
+        (["ingest", SAMPLE, "--format", "parquet", "--encoding", "latin-1"], 2, "does not apply to Parquet"),
         (["ingest", SAMPLE, "--long-text", "drop"], 2, "--long-text"),
         (["ingest", SAMPLE, "--max-length", "4"], 2, "--max-length"),
         (["ingest", SAMPLE, "--max-windows", "3"], 2, "--long-text split"),
@@ -89,6 +93,8 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["eval", CRANFIELD, "--metrics", "nDCG@@10"], 1, "unknown measure"),
         (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
         (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
+        (["eval", CRANFIELD, "--decode-errors", "ignore"], 2, "--decode-errors"),
+        (["eval", CRANFIELD, "--encoding", "utf-32"], 2, "--encoding"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
         # encode, export, model
         (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),
@@ -103,6 +109,10 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["engine", "start", "--engine", "solr"], 2, "--engine"),
         (["engine", "start", "--engine", "opensearch", "--port", "99999"], 2, "--port"),
         (["engine", "stop", "--engine", "opensearch", "--port", "abc"], 2, "--port"),
+        (["engine", "start", "--engine", "opensearch", "--cert-host", "db.local"], 2, "--secure"),
+        (["engine", "status", "--engine", "opensearch", "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
+        (["engine", "status", "--engine", "opensearch", "--timeout", "0"], 2, "--timeout"),
+        (["engine", "fetch", "--engine", "solr", "--secure"], 2, "--engine"),
         (["mappings", "--engine", "solr"], 2, "--engine"),
         # serve (each fails before it would listen)
         (["serve", "--engine", dead], 2, "--index"),
@@ -130,6 +140,8 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["train", f"{tmp}/none.jsonl", "-o", f"{tmp}/m"], 2, "does not exist"),
         (["train", SAMPLE, "-o", f"{tmp}/m", "--epochs", "-1"], 2, "epochs"),
         (["doctor", "--engine", dead], 1, "cannot reach an engine"),
+        (["doctor", "--engine", dead, "--timeout", "0"], 2, "--timeout"),
+        (["doctor", "--engine", dead, "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
     ]
 
 
