@@ -57,6 +57,7 @@ CORE: tuple[tuple[str, str, str], ...] = (
     ("click", "click", "8.1"),
     ("tqdm", "tqdm", "4.66"),
     ("ir_measures", "ir_measures", "0.3.7"),
+    ("zstandard", "zstandard", "0.22"),
 )
 #: The optional extras in the same form; mirrors pyproject.toml's optional-dependencies.
 EXTRAS: dict[str, tuple[tuple[str, str, str], ...]] = {
