@@ -69,6 +69,8 @@ EXTRAS: dict[str, tuple[tuple[str, str, str], ...]] = {
               ("sentence-transformers", "sentence_transformers", "5.1"), ("datasets", "datasets", "2.19"),
               ("accelerate", "accelerate", "1.0")),
     "ray": (("ray", "ray", "2.40"),),
+    "serve": (("fastapi", "fastapi", "0.115"), ("uvicorn", "uvicorn", "0.30"),
+              ("prometheus-client", "prometheus_client", "0.20")),
 }
 ENGINE_TIMEOUT = 10.0
 #: Connecting a Ray driver takes a few seconds even when all is well; an unreachable head can retry for

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from _support import REPO, bad_input_expected, skip_or_fail
+from _support import REPO, bad_input_expected, need, serving, skip_or_fail
 from spladekit.cli import main
 from spladekit.engines import node as nodes
 from spladekit.engines import security as tls
@@ -398,6 +398,43 @@ def test_password_changed_mid_job_stops_it_and_resume_finishes(secured: Secured,
     ids = {json.loads(ln)["_id"] for ln in kept} | s.ids()
     assert s.count(at_least=len(ids)) == len(ids)
     _no_secret_anywhere(s, tmp_path)
+
+
+def test_serve_over_https_with_the_search_only_user(secured: Secured, caplog: pytest.LogCaptureFixture) -> None:
+    """``spladekit serve`` on the secured node as the user who may only search the index, over HTTPS with the CA:
+    it answers what ``spladekit search`` prints, its health check passes with that user's privileges, and no
+    password reaches a response, a header or a log line (uvicorn's access log included)."""
+    httpx = need("httpx", "the service is called over HTTP")
+    need("fastapi", "spladekit serve needs the serve extra")
+    from spladekit.serve import Service, create_app
+
+    s = secured
+    s.filled()
+    caplog.set_level(logging.DEBUG)
+    service = Service.open(engine_url=s.url, index=s.index,
+                           connect={"user": s.reader[0], "password": s.reader[1], "ca_certs": s.ca})
+    seen = []
+    with serving(create_app(service), log_config=None, access_log=True, log_level="debug") as url:
+        health = httpx.get(f"{url}/healthz", timeout=60)
+        assert health.status_code == 200 and health.json()["engine_reachable"] is True, health.text
+        info = httpx.get(f"{url}/v1/info", timeout=60).json()
+        assert info["index"]["url"] == s.url and info["modes"] == {"splade": None, "bm25": None, "hybrid": None}
+        got = {}
+        for mode in ("splade", "bm25", "hybrid"):
+            resp = httpx.post(f"{url}/v1/search", json={"text": "how do wings stall", "k": 3, "mode": mode,
+                                                        "explain": True}, timeout=60)
+            assert resp.status_code == 200, resp.text
+            got[mode] = resp.json()["hits"]
+            seen.append(resp.text + json.dumps(dict(resp.headers)))
+        seen += [health.text, json.dumps(info), httpx.get(f"{url}/metrics", timeout=60).text]
+    for mode, flag in (("splade", []), ("bm25", ["--bm25"]), ("hybrid", ["--hybrid"])):
+        r = s.as_user(s.reader, "search", "how do wings stall", "--engine", s.url, "--index", s.index, "--format",
+                      "jsonl", "-k", "3", "--explain", *flag)
+        assert r.exit_code == 0, r.output + r.stderr
+        assert got[mode] == [json.loads(line) for line in r.output.splitlines()], mode
+    assert "GET /healthz" in caplog.text  # the access log was captured, and is searched too
+    for text in (*seen, caplog.text):
+        assert not any(x in text for x in s.secrets if x)
 
 
 def test_restart_on_the_same_data_keeps_certificates_users_and_documents(secured: Secured) -> None:

@@ -4,6 +4,7 @@ that says what is wrong (and, for usage errors, points at the verb's --help)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -41,8 +42,9 @@ def local_index(tmp_path, fake_model) -> str:
     return str(tmp_path / "ix")
 
 
-def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
+def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list[str], int, str]]:
     bad_json = f"{tmp}/bad.jsonl"
+    port = str(free_port())
     not_beir = f"{tmp}/not-beir"
     return [
         # ingest
@@ -112,6 +114,26 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["engine", "status", "--engine", "opensearch", "--timeout", "0"], 2, "--timeout"),
         (["engine", "fetch", "--engine", "solr", "--secure"], 2, "--engine"),
         (["mappings", "--engine", "solr"], 2, "--engine"),
+        # serve (each fails before it would listen)
+        (["serve", "--engine", dead], 2, "--index"),
+        (["serve", "--index", "docs"], 2, "--engine"),
+        (["serve", "--engine", dead, "--index", "docs", "--local", local], 2, "not both"),
+        (["serve", "--local", f"{tmp}/no-index", "--port", port], 1, "no local index"),
+        (["serve", "--engine", dead, "--index", "docs", "--port", port], 1, "cannot reach an engine"),
+        (["serve", "--engine", dead, "--index", "Bad_Name", "--port", port], 1, "index name 'Bad_Name' is not valid"),
+        (["serve", "--port", "99999"], 2, "--port"),
+        (["serve", "--max-batch", "0"], 2, "--max-batch"),
+        (["serve", "--batch-wait-ms", "-1"], 2, "--batch-wait-ms"),
+        (["serve", "--max-k", "0"], 2, "--max-k"),
+        (["serve", "--max-texts", "x"], 2, "--max-texts"),
+        (["serve", "--max-text-chars", "0"], 2, "--max-text-chars"),
+        (["serve", "--max-body-bytes", "0"], 2, "--max-body-bytes"),
+        (["serve", "--shutdown-timeout", "-5"], 2, "--shutdown-timeout"),
+        (["serve", "--keep-alive-timeout", "0"], 2, "--keep-alive-timeout"),
+        (["serve", "--token-file", f"{tmp}/no-token"], 2, "--token-file"),
+        (["serve", "--token-file", f"{tmp}/empty-token", "--local", local, "--port", port], 2, "one token"),
+        (["serve", "--local", local, "--port", taken], 1, f"port {taken} on 127.0.0.1 is taken"),
+        (["serve", "--local", local, "--bm25"], 2, "--bm25"),
         # demo, train, doctor
         (["demo", "--corpus", f"{tmp}/none.jsonl"], 1, "not found"),
         (["demo", "-k", "0"], 2, "-k"),
@@ -148,7 +170,23 @@ def _check(cases: list[tuple[list[str], int, str]]) -> None:
 def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url):
     (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": ""}\n')
     (tmp_path / "not-beir").mkdir()
-    _check(_cases(str(tmp_path), dead_url, local_index))
+    (tmp_path / "empty-token").write_text("\n")
+    with socket.socket() as listener:  # a port something listens on
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        _check(_cases(str(tmp_path), dead_url, local_index, taken=str(listener.getsockname()[1])))
+
+
+def test_serve_never_shows_the_engines_credentials(dead_url, monkeypatch):
+    monkeypatch.setenv("SPLADEKIT_ENGINE_PASSWORD", "pw-in-env-123")
+    url = dead_url.replace("http://", "http://bob:url-secret-456@")
+    for args in (["serve", "--engine", url, "--index", "docs", "--port", str(free_port())],
+                 ["serve", "--engine", dead_url, "--index", "docs", "--user", "bob", "--api-key", "key-789",
+                  "--port", str(free_port())]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "cannot reach an engine" in result.stderr
+        for secret in ("url-secret-456", "pw-in-env-123", "key-789"):
+            assert secret not in result.output
 
 
 def test_a_model_that_is_not_there_is_one_line(tmp_path):
