@@ -422,7 +422,7 @@ def test_reorder_survives_save_and_load(tmp_path, monkeypatch, corpus, mmap):
     index.save(tmp_path)
     params = json.loads((tmp_path / "params.json").read_text())
     assert params["row_order"] == "given" and params["row_order_rows"] == len(docs)
-    assert params["format_version"] == 1 and "reorder()" in params["tie_order"]
+    assert params["format_version"] == index_module.FORMAT_VERSION and "reorder()" in params["tie_order"]
     loaded = LocalIndex.load(tmp_path, mmap=mmap)
     assert loaded.row_order == "given" and loaded._use_block_max()
     for q in queries:
