@@ -417,6 +417,23 @@ class LocalIndex:
         return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
                 for q in range(n_queries)]
 
+    def vectors(self) -> tuple[list[str], SparseBatch]:
+        """Every live document's id and stored vector, in row order (after a merge): the index's export.
+
+        Weights are what the index scores with (see :meth:`doc_vector`); in ``lucene`` mode adding them to another
+        index stores the same frequencies again. Deleted documents are dropped by the merge this does first.
+
+        >>> index = LocalIndex(mode="exact")
+        >>> index.add(["a", "b"], [SparseVector.from_dict({3: 0.5}), SparseVector.from_dict({1: 2.0, 3: 1.0})])
+        >>> ids, batch = index.vectors()
+        >>> ids, batch[1].ids.tolist(), batch[1].weights.tolist()
+        (['a', 'b'], [1, 3], [2.0, 1.0])
+        """
+        self.merge()
+        offsets, terms, values = self._k.doc_major(*self._main, self._n_main)
+        weights = self._table[values] if self._table is not None else np.asarray(values, np.float32)
+        return self._keys.take(range(self._n_main)), SparseBatch(offsets, terms, weights.astype(np.float32))
+
     def doc_vector(self, doc_id: str, term_ids: Sequence[int] | np.ndarray | None = None) -> SparseVector:
         """The stored weights of one document, for the vocabulary ids ``term_ids`` (None: all its terms).
 
