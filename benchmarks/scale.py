@@ -15,8 +15,9 @@ Parts:
   already encoded: exact SPLADE, two-phase (10x100), BM25, hybrid (RRF): p50/p99 latency, RSS after loading and
   at the end, bytes on disk (vectors, text);
 - ``versus``: on all documents, the same vectors in our exact search (``exact`` mode, natural and BP order), our
-  approximate modes (two-phase, pruned), PISA (``pyterrier-pisa``: the vectors as integer impacts, x100 as its
-  ``toks_indexer`` does, block-max WAND and MaxScore) and Seismic (``pyseismic-lsr``, several settings): single
+  approximate modes (``LocalIndex.alpha`` below 1: approximate block-max; two-phase; pruned queries), PISA
+  (``pyterrier-pisa``: the vectors as integer impacts, x100 as its ``toks_indexer`` does, block-max WAND and
+  MaxScore) and Seismic (``pyseismic-lsr``, several settings): single
   thread p50/p99 (interleaved query by query), batch throughput on 1 thread and all cores, recall@10 against
   exact float32 scores (ties at the 10th score count as found);
 - ``engines``: OpenSearch and Elasticsearch (URLs given), the same documents bulk-loaded (vectors and text),
@@ -234,7 +235,6 @@ class Pisa:
         from pyterrier_pisa import _pisathon
 
         self._pisathon = _pisathon
-        pp.log_level(False)
         shutil.rmtree(directory, ignore_errors=True)
         started = time.perf_counter()
         index = pp.PisaIndex(str(directory), stemmer="none", threads=2)
@@ -314,6 +314,16 @@ def part_versus(args) -> dict:
     for name, plan in PLANS.items():
         fns[f"local-bp-{name}"] = lambda q, p=plan: two_phase(exact_bp.index, p, q)
     fns["local-bp-pruned-10"] = lambda q: exact_bp.index.search(q.top_k(10), k=K)
+
+    def approximate(alpha: float, q: SparseVector):
+        exact_bp.index.alpha = alpha
+        try:
+            return exact_bp.index.search(q, k=K)
+        finally:
+            exact_bp.index.alpha = 1.0
+
+    for alpha in args.alphas:
+        fns[f"local-bp-alpha{alpha:g}"] = lambda q, a=alpha: approximate(a, q)
     for c in (exact, exact_bp, lucene_bp):
         out["contenders"][c.name] = {"build_s": c.build_s, "bytes": c.bytes, **c.facts}
     contenders = dict(fns)
@@ -515,6 +525,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--skip", nargs="*", default=[], choices=("pisa", "seismic"))
     ap.add_argument("--seismic-postings", type=int, default=2000)
+    ap.add_argument("--alphas", type=float, nargs="*", default=[0.9, 0.8, 0.7, 0.5],
+                    help="versus: approximate block-max settings of ours (LocalIndex.alpha)")
     ap.add_argument("--opensearch", metavar="URL")
     ap.add_argument("--elasticsearch", metavar="URL")
     ap.add_argument("--rebuild", action="store_true", help="engines: reload the index even if it is complete")

@@ -160,6 +160,10 @@ class LocalIndex:
         self.block_max: bool | None = None
         #: Documents per block of the block-max lists, as a power of two.
         self.block_shift = kernels.BLOCK_SHIFT
+        #: Approximate search below 1 (in (0, 1]): every query goes the block-max way, which skips a block when
+        #: ``alpha`` times its bound is below the k-th score so far (BMP's alpha). Faster, recall below 1, the
+        #: hits found keep their exact scores; it pays on indexes reordered by :meth:`reorder`. 1 is exact.
+        self.alpha = 1.0
         self._blocks: tuple[int, tuple[np.ndarray, ...]] | None = None  # (shift, block-max lists), built lazily
         self._row_order = "insertion"
         self._rows_ordered = 0  # main rows (a prefix) placed by that order; later ones are in insertion order
@@ -402,8 +406,13 @@ class LocalIndex:
         # One thread (every single search) runs the serial kernel: numba's thread count is not touched.
         workers = 1 if threads == 1 else min(self._k.set_threads(threads), max(n_queries, 1))
         term_max = self._term_max if self.prune else _NO_MAX
-        # block_max=True: every query by block-max search, which never gives up; None: by the query's postings.
-        fill, give_up = (0.0, 1.0) if self.block_max is True else (kernels.BLOCK_FILL, kernels.GIVE_UP)
+        alpha = float(self.alpha)
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1] (1: exact search); got {self.alpha!r}")
+        # block_max=True or an approximate search: every query by block-max search, which never gives up; None:
+        # by the query's postings.
+        forced = self.block_max is True or (alpha < 1.0 and self.prune)
+        fill, give_up = (0.0, 1.0) if forced else (kernels.BLOCK_FILL, kernels.GIVE_UP)
         with self._lock:
             if self._use_block_max():
                 blocks = (int(self.block_shift), *self._block_lists())
@@ -412,7 +421,7 @@ class LocalIndex:
             search = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
             # Each group a plain tuple of the fields of its named tuple (kernels.Queries, Segment, Blocks,
             # SearchOptions, Workspace, Hits): numba types plain tuples faster, a few microseconds a search.
-            search(queries, self._main, tail, self._table, term_max, blocks, allowed, (k, fill, give_up),
+            search(queries, self._main, tail, self._table, term_max, blocks, allowed, (k, fill, give_up, alpha),
                    self._workspace(workers, n_rows), (out_docs, out_scores, out_counts))
         return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
                 for q in range(n_queries)]
@@ -491,6 +500,8 @@ class LocalIndex:
             return False
         if self.block_max is not None:
             return self.block_max
+        if self.alpha < 1.0:
+            return True
         return (self._row_order != "insertion" and self._n_main >= BLOCK_MAX_MIN_DOCS
                 and 2 * self._rows_ordered >= self._n_main)
 

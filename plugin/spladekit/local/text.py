@@ -11,7 +11,8 @@ that, written as one regular expression:
   digits ("3.14", "1,000", "1⁄2"); letters and digits join directly ("3.5x"); a run of Thai, Lao, Myanmar or
   Khmer (no spaces between words) is one token, as Lucene emits it;
 - every Han ideograph, every Hiragana character and every pictograph (©, ®, ™, U+2600-27BF, U+1F000-1FAFF and
-  the other emoji, with its modifiers and ZWJ sequences) is a token of its own; "other numbers" (², ½) are no part of a token;
+  the other emoji, with its modifiers and ZWJ sequences) is a token of its own; "other numbers" (², ½) are no
+  part of a token;
 - tokens longer than 255 characters are cut into pieces of 255 (Lucene's ``maxTokenLength``); a token of
   underscores alone is dropped; the rest is lowercased (Python's ``str.lower``).
 
