@@ -483,8 +483,31 @@ def one_engine(url: str, names, ids: list[str], batch: SparseBatch, texts: dict[
     e["throughput_qps"] = {m: {str(c): round(concurrent_qps(url, "scale-large", payloads[m], c,
                                                             args.concurrent_requests), 1) for c in args.clients}
                            for m in payloads}
+    e["profile_exact"] = profile(raw, payloads["splade-exact"][:50])
     e["load_avg"] = os.getloadavg()
     return e
+
+
+def profile(raw, payloads: list[bytes]) -> dict:
+    """The profile API's breakdown of the top query (summed over the given searches, in ms), and its type."""
+    total: dict[str, float] = {}
+    kinds = set()
+    for payload in payloads:
+        body = json.loads(payload)
+        body["profile"] = True
+        resp = json.loads(raw.search(json.dumps(body).encode()))
+        for shard in resp["profile"]["shards"]:
+            for search in shard["searches"]:
+                top = search["query"][0]
+                kinds.add(top["type"])
+                total["query_total"] = total.get("query_total", 0.0) + top["time_in_nanos"] / 1e6
+                for key, value in top["breakdown"].items():
+                    if not key.endswith("_count"):
+                        total[key] = total.get(key, 0.0) + value / 1e6
+                for child in top.get("children", [])[:1]:
+                    kinds.add(f"child {child['type']}")
+    return {"searches": len(payloads), "types": sorted(kinds),
+            "ms": {k: round(v, 2) for k, v in sorted(total.items(), key=lambda kv: -kv[1])[:10]}}
 
 
 # --- plot ----------------------------------------------------------------------------------------------------
