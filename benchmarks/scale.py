@@ -63,6 +63,14 @@ def corpus_dir() -> Path:
     return Path(os.environ.get("SPLADEKIT_CACHE", ROOT / ".cache")) / "bench" / "corpus-large"
 
 
+#: The encoded corpus (a local index in exact mode); ``--vectors`` names another (a copy taken at a checkpoint).
+VECTORS = {"dir": None}
+
+
+def vectors_dir() -> Path:
+    return Path(VECTORS["dir"]) if VECTORS["dir"] else corpus_dir() / "vectors-exact"
+
+
 def log(msg: str) -> None:
     print(f"[scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -102,7 +110,7 @@ def folder_bytes(path: Path, prefix: str = "") -> int:
 
 def load_documents(limit: int | None = None) -> tuple[list[str], SparseBatch, dict[str, str]]:
     """(ids, exact float32 vectors, id -> text) of the encoded corpus, in the vectors index's row order."""
-    index = LocalIndex.load(corpus_dir() / "vectors-exact", mmap=True)
+    index = LocalIndex.load(vectors_dir(), mmap=True)
     ids, batch = index.vectors()
     texts: dict[str, str] = {}
     with open(corpus_dir() / "corpus.jsonl", encoding="utf-8") as fh:
@@ -160,7 +168,7 @@ def build_local(directory: Path, ids: list[str], batch: SparseBatch, texts: dict
 
 
 def load_sha() -> str | None:
-    params = json.loads((corpus_dir() / "vectors-exact" / "params.json").read_text(encoding="utf-8"))
+    params = json.loads((vectors_dir() / "params.json").read_text(encoding="utf-8"))
     return params.get("model_sha256")
 
 
@@ -213,7 +221,9 @@ def part_local(args) -> dict:
         facts = build_local(where, ids, batch, texts, rows, "lucene")
         log(f"  built in {facts['build_s']:.1f}s; measuring in a fresh process")
         child = subprocess.run([sys.executable, __file__, "_measure", str(where), "--queries", str(args.queries),
-                                "--rounds", str(args.rounds)], capture_output=True, text=True, check=True)
+                                "--rounds", str(args.rounds)], capture_output=True, text=True)
+        if child.returncode:
+            raise RuntimeError(f"measuring {where} failed: {child.stderr[-2000:]}")
         facts.update(json.loads(child.stdout))
         facts["load_avg"] = os.getloadavg()
         out["sizes"][str(len(rows))] = facts
@@ -555,8 +565,11 @@ def main() -> None:
     ap.add_argument("--rebuild", action="store_true", help="engines: reload the index even if it is complete")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--concurrent-requests", type=int, default=400)
+    ap.add_argument("--vectors", type=Path, default=None, help="the encoded corpus (default: "
+                    "$SPLADEKIT_CACHE/bench/corpus-large/vectors-exact)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    VECTORS["dir"] = args.vectors
     if args.part == "_measure":
         print(json.dumps(measure_child(Path(args.directory), args.queries, args.rounds)))
         return
