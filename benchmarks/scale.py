@@ -64,7 +64,7 @@ def corpus_dir() -> Path:
 
 
 #: The encoded corpus (a local index in exact mode); ``--vectors`` names another (a copy taken at a checkpoint).
-VECTORS = {"dir": None}
+VECTORS: dict = {"dir": None, "limit": None}
 
 
 def vectors_dir() -> Path:
@@ -109,6 +109,7 @@ def folder_bytes(path: Path, prefix: str = "") -> int:
 
 
 def load_documents(limit: int | None = None) -> tuple[list[str], SparseBatch, dict[str, str]]:
+    limit = limit or VECTORS.get("limit")
     """(ids, exact float32 vectors, id -> text) of the encoded corpus, in the vectors index's row order."""
     index = LocalIndex.load(vectors_dir(), mmap=True)
     ids, batch = index.vectors()
@@ -433,6 +434,46 @@ def part_engines(args) -> dict:
     return out
 
 
+def load_engine(url: str, name: str, batch: SparseBatch, ids: list[str], texts: dict[str, str], names, sha,
+                rebuild: bool) -> tuple[object, dict]:
+    """The documents in index ``name``, bulk-loaded in order by one client (refresh off), force-merged to one
+    segment. An index holding the first n of them (an earlier run on a checkpoint of the corpus) gets the rest."""
+    from spladekit.engines import connect
+    from spladekit.schema import SCHEMA, ModelIdentity
+
+    idx = connect(url, name, names=names)
+    have = 0
+    if idx.exists() and not rebuild:
+        idx.refresh()
+        have = idx.count()
+        probe = ids[:1] + ids[max(have - 1, 0):have]
+        resp = idx.search_body({"query": {"ids": {"values": probe}}, "size": len(probe), "_source": False})
+        if have > len(ids) or {h["_id"] for h in resp["hits"]["hits"]} != set(probe):
+            have = 0
+    if have == 0:
+        idx.delete_index()
+        idx.create(SCHEMA.meta(ModelIdentity("splade-tiny", sha)))
+    idx.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "-1"}})
+    started = time.perf_counter()
+    failed = 0
+    todo = range(have, len(ids))
+    for r in idx.bulk_index(((ids[i], idx.source(batch[i], text=texts.get(ids[i], ""))) for i in todo),
+                            chunk_size=1000):
+        failed += not r.ok
+    idx.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
+    idx.refresh()
+    load_s = time.perf_counter() - started
+    log(f"{idx.engine}: loaded {len(todo)} docs ({have} there before) in {load_s:.0f} s, {failed} failed")
+    t0 = time.perf_counter()
+    if idx.engine == "elasticsearch":
+        idx.client.options(request_timeout=3600).indices.forcemerge(index=name, max_num_segments=1)
+    else:
+        idx.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
+    return idx, {"docs_before": have, "loaded": len(todo), "load_s": load_s,
+                 "docs_per_s": len(todo) / load_s if load_s else None, "failed": failed, "count": idx.count(),
+                 "forcemerge_s": time.perf_counter() - t0}
+
+
 def one_engine(url: str, names, ids: list[str], batch: SparseBatch, texts: dict[str, str], queries, args) -> dict:
     from spladekit.fusion import fuse
     from spladekit.hits import Hit
@@ -440,7 +481,7 @@ def one_engine(url: str, names, ids: list[str], batch: SparseBatch, texts: dict[
 
     qb = _module("query")
     qids, qtexts, qvecs = queries
-    idx, facts = qb.build_index(url, "scale-large", batch, ids, texts, names, load_sha(), args.rebuild)
+    idx, facts = load_engine(url, "scale-large", batch, ids, texts, names, load_sha(), args.rebuild)
     facts["segments"] = len(idx.client.cat.segments(index="scale-large", format="json"))
     facts["store_bytes"] = idx.store_bytes()
     log(f"{idx.engine}: {facts}")
@@ -567,9 +608,10 @@ def main() -> None:
     ap.add_argument("--concurrent-requests", type=int, default=400)
     ap.add_argument("--vectors", type=Path, default=None, help="the encoded corpus (default: "
                     "$SPLADEKIT_CACHE/bench/corpus-large/vectors-exact)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N documents (to try the script)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    VECTORS["dir"] = args.vectors
+    VECTORS["dir"], VECTORS["limit"] = args.vectors, args.limit
     if args.part == "_measure":
         print(json.dumps(measure_child(Path(args.directory), args.queries, args.rounds)))
         return
