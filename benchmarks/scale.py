@@ -569,6 +569,7 @@ def part_plot(args) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     data = json.loads((ROOT / "benchmarks" / "results" / "scale-local.json").read_text(encoding="utf-8"))
     sizes = sorted(data["sizes"], key=int)
@@ -578,6 +579,9 @@ def part_plot(args) -> dict:
                 label=mode)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("documents (random subsets of the large real corpus)")
     ax.set_ylabel("p50 latency per query (ms)")
     ax.set_title(f"Local index, lucene mode, {data['sizes'][sizes[-1]]['queries']} queries, 1 thread")

@@ -108,6 +108,15 @@ def analyze(text: str) -> list[str]:
     return [t.lower() for t in out if t.strip("_")]
 
 
+def _postings_per_term(offsets: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """How many postings each term has in a segment (0 for terms it does not know yet)."""
+    out = np.zeros(terms.shape[0], np.int64)
+    known = terms < offsets.shape[0] - 1
+    t = terms[known]
+    out[known] = offsets[t + 1] - offsets[t]
+    return out
+
+
 class Vocabulary:
     """Token -> term id, growing as documents arrive; saved as one packed utf-8 block with offsets."""
 
@@ -169,6 +178,7 @@ class TextIndex:
         self._pending_lengths: list[np.ndarray] = []
         self._tail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._norms: np.ndarray | None = None
+        self._stats: tuple[int, int] | None = None
         self._work: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
@@ -209,8 +219,7 @@ class TextIndex:
         self._pending.append((offsets, np.asarray(terms, np.int32), np.asarray(freqs, np.int32)))
         self._pending_lengths.append(lengths)
         self._n_rows += len(texts)
-        self._tail = None
-        self._norms = None
+        self._tail, self._norms, self._stats = None, None, None
 
     def merge(self, renumber: np.ndarray) -> None:
         """Fold the tail into the main segment, keeping rows with ``renumber >= 0`` (the vectors' merge)."""
@@ -220,7 +229,7 @@ class TextIndex:
         lengths = self.lengths()
         self._lengths = np.ascontiguousarray(lengths[renumber[:lengths.shape[0]] >= 0])
         self._n_rows = int(self._lengths.shape[0])
-        self._pending, self._pending_lengths, self._tail, self._norms = [], [], None, None
+        self._pending, self._pending_lengths, self._tail, self._norms, self._stats = [], [], None, None, None
 
     def permute(self, order: np.ndarray) -> None:
         """Renumber the (merged) rows: row ``i`` becomes the row that was ``order[i]``."""
@@ -228,7 +237,7 @@ class TextIndex:
         rows = self._k.take_rows(*rows, order)
         self._main = self._k.build_segment(*rows, len(self.vocabulary), 0)
         self._lengths = np.ascontiguousarray(self._lengths[order])
-        self._norms = None
+        self._norms, self._stats = None, None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays :meth:`LocalIndex.save` writes (after a merge)."""
@@ -240,8 +249,10 @@ class TextIndex:
 
     def stats(self) -> tuple[int, int]:
         """(docCount, sumTotalTermFreq): rows with text, and their total length (deleted rows until a merge)."""
-        lengths = self.lengths()
-        return int(np.count_nonzero(lengths)), int(lengths.sum(dtype=np.int64))
+        if self._stats is None:
+            lengths = self.lengths()
+            self._stats = int(np.count_nonzero(lengths)), int(lengths.sum(dtype=np.int64))
+        return self._stats
 
     def query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, clause weights) of a query text: its known tokens, repeats as one clause with boost n."""
@@ -250,10 +261,9 @@ class TextIndex:
         terms = np.array(sorted(counts), np.int64)
         if not terms.size:
             return terms, np.zeros(0, np.float32)
-        n_terms = int(terms.max()) + 1
-        df = self._k.doc_freqs(self._main[0], n_terms) + self._k.doc_freqs(self._tail_segment()[0], n_terms)
+        df = _postings_per_term(self._main[0], terms) + _postings_per_term(self._tail_segment()[0], terms)
         doc_count, _ = self.stats()
-        idf = lucene.bm25_idf(df[terms], doc_count)
+        idf = lucene.bm25_idf(df, doc_count)
         return terms, lucene.bm25_weights(np.array([counts[int(t)] for t in terms]), idf)
 
     def search(self, text: str, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -64,13 +64,5 @@ def bm25_search(main_offsets, main_docs, main_freqs, tail_offsets, tail_docs, ta
     return found
 
 
-def doc_freqs(offsets, n_terms):
-    """Postings per term id (``0 .. n_terms - 1``) of a segment that may know fewer terms."""
-    out = np.zeros(n_terms, np.int64)
-    for t in range(min(n_terms, offsets.shape[0] - 1)):
-        out[t] = offsets[t + 1] - offsets[t]
-    return out
-
-
 #: Compiled by :mod:`spladekit.jit` (the package gathers every module's).
-COMPILED = ("bm25_add", "bm25_search", "doc_freqs")
+COMPILED = ("bm25_add", "bm25_search")
