@@ -5,7 +5,8 @@ rule for skipping. Nothing here downloads a model or starts an engine.
   library relies on (``names``, ``encode_documents``, ``encode_queries``, ``identity()``, ``last_stats``).
 - :class:`FakeEngine`: an engine index answering the requests spladekit sends (the ``spladekit.query`` bodies,
   scored with the score contract by :func:`oracle_scores`), bulk writes with scripted failures, ``_meta``.
-- :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way.
+- :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way;
+  :func:`oracle_bm25` the same for BM25; :func:`old_format_index` turns an index into one without BM25 text.
 - :func:`skip_or_fail` / :func:`need`: a missing engine, model or extra skips locally and fails under ``CI=true``.
 - :func:`bad_input_expected`: what ingesting ``ingest/bad_input.jsonl`` must give, from its own labels.
 - :func:`serving`: an ASGI app (``spladekit serve``'s) on a real port, in a thread, for the service's tests.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import re
 import shutil
@@ -129,6 +131,55 @@ def oracle_top_k(query: SparseVector, docs: Mapping[str, SparseVector], k: int, 
     rank = {d: i for i, d in enumerate(order if order is not None else docs)}
     scored = oracle_scores(query, docs, mode)
     return sorted(scored.items(), key=lambda h: (-h[1], rank[h[0]]))[:k]
+
+
+def _byte4_to_int(b: int) -> int:
+    """Lucene's SmallFloat.byte4ToInt, transcribed: the document length a one-byte norm stands for."""
+    if b < 24:
+        return b
+    i = b - 24
+    bits, shift = i & 0x07, (i >> 3) - 1
+    return 24 + (bits if shift == -1 else (bits | 0x08) << shift)
+
+
+def oracle_bm25(query_tokens: Sequence[str], docs: Mapping[str, Sequence[str]], k1: float = 1.2,
+                b: float = 0.75) -> dict[str, float]:
+    """Every document's BM25 score the slow, obvious way, as an engine's ``match`` scores it (float64, so compare
+    with a tolerance): idf = ln(1 + (N - df + 0.5) / (df + 0.5)); a document's length is the largest length a
+    one-byte norm stands for that does not exceed its token count (Lucene rounds lengths down to 4 significant
+    bits above 24); each occurrence of a query term adds (1 + k1) idf tf / (tf + k1 (1 - b + b dl / avgdl))."""
+    lengths = {d: len(t) for d, t in docs.items()}
+    n = sum(1 for v in lengths.values() if v)
+    avgdl = sum(lengths.values()) / n if n else 1.0
+    table = [_byte4_to_int(i) for i in range(256)]
+    out: dict[str, float] = {}
+    for doc_id, tokens in docs.items():
+        tf = Counter(tokens)
+        dl = max(x for x in table if x <= lengths[doc_id])
+        total = 0.0
+        for term in query_tokens:
+            if tf[term]:
+                df = sum(1 for t in docs.values() if term in t)
+                idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+                total += (1 + k1) * idf * tf[term] / (tf[term] + k1 * (1 - b + b * dl / avgdl))
+        if total > 0:
+            out[doc_id] = total
+    return out
+
+
+def old_format_index(directory: Path, source: Path | None = None) -> Path:
+    """Rewrite a saved local index (a copy of ``source`` when given) as spladekit wrote it before format 2:
+    vectors only, no BM25 text."""
+    if source is not None:
+        shutil.copytree(source, directory)
+    params_file = Path(directory) / "params.json"
+    params = json.loads(params_file.read_text(encoding="utf-8"))
+    params["format_version"] = 1
+    params.pop("bm25", None)
+    for npy in (Path(directory) / params["arrays_dir"]).glob("text_*.npy"):
+        npy.unlink()
+    params_file.write_text(json.dumps(params), encoding="utf-8")
+    return Path(directory)
 
 
 # ----------------------------------------------------------------------------------------------- engine

@@ -10,7 +10,8 @@ Modes
 - ``two_phase``: an approximation of ``splade`` (:class:`spladekit.query.TwoPhase`); on an engine the first
   pass and a ``rescore``, on the local index a pruned search for the window followed by a full search
   restricted to those ids. Recall against exact is measured in ``benchmarks/query.py``.
-- ``bm25``: ``match`` on the ``text`` field (engines; the local index holds vectors, not text).
+- ``bm25``: ``match`` on the ``text`` field (engines), or the same BM25 over the local index's text postings
+  (:meth:`spladekit.local.index.LocalIndex.search_bm25`: Lucene's BM25 and the engines' standard analyzer).
 - ``hybrid``: a SPLADE and a BM25 ranking of ``max(k, window)`` hits each, fused on the client
   (:func:`spladekit.fusion.fuse`: ``rrf`` or ``weighted``).
 
@@ -36,7 +37,7 @@ from spladekit.dialects import EngineSpec
 from spladekit.encoder.runtime import SpladeEncoder
 from spladekit.engines import EngineIndex, connect
 from spladekit.engines.base import safe_url
-from spladekit.errors import EngineError, InputError, SpladekitError
+from spladekit.errors import EngineError, IndexFormatError, InputError, SpladekitError
 from spladekit.features import FeatureNames
 from spladekit.fusion import FUSIONS, HYBRID_WINDOW, fuse
 from spladekit.hits import Contribution, Hit, explain
@@ -98,6 +99,7 @@ class Searcher:
                     f"no local index at {directory}; build one with: spladekit ingest CORPUS --local {directory}"
                 )
             self.local = LocalIndex.load(directory)
+            self._local_dir = directory
             self.meta: dict[str, Any] = dict(self.local.meta)
         else:
             if engine_index is None:
@@ -225,8 +227,11 @@ class Searcher:
         return self._engine_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
 
     def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None) -> list[Hit]:  # noqa: A002
-        """BM25 ``match`` on the engine index's ``text`` field."""
+        """BM25 ``match`` on the engine index's ``text`` field, or the local index's BM25 (the same scores)."""
         self._require_text()
+        if self.local is not None:
+            ids, scores = self.local.search_bm25(text, k=k, filter_ids=filter_ids(filter))
+            return [Hit(str(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores, strict=True), start=1)]
         return parse_hits(self._send(bm25_body(text, k=k, filter=filter)))
 
     def modes(self) -> dict[str, str | None]:
@@ -281,10 +286,13 @@ class Searcher:
 
     def _require_text(self) -> None:
         if self.local is not None:
-            raise InputError(
-                "BM25 and hybrid search need an engine index (the local index stores vectors, not text); "
-                "use --engine URL --index NAME"
-            )
+            if not self.local.has_text:
+                raise IndexFormatError(
+                    f"the local index at {self._local_dir} keeps no text for BM25 and hybrid (built by a spladekit "
+                    f"older than local index format 2): rebuild it with `spladekit ingest CORPUS --local NEW_DIR`, "
+                    "or search it with SPLADE only"
+                )
+            return
         if self._text_type != "text":
             raise EngineError(
                 f"index {self.engine_index.index!r} has no BM25 text field {SCHEMA.text!r} (found "  # type: ignore[union-attr]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from _support import REPO, FakeEncoder
+from _support import REPO, FakeEncoder, old_format_index
 from spladekit.cli import main
 from spladekit.engines.node import free_port
 
@@ -45,6 +46,7 @@ def local_index(tmp_path, fake_model) -> str:
 def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list[str], int, str]]:
     bad_json = f"{tmp}/bad.jsonl"
     port = str(free_port())
+    old = str(old_format_index(Path(tmp) / "old-ix", Path(local)))
     not_beir = f"{tmp}/not-beir"
     return [
         # ingest
@@ -78,7 +80,7 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["search", "wing", "--local", f"{tmp}/no-index"], 1, "no local index"),
         (["search", "wing", "--index", "docs"], 2, "--engine"),
         (["search", "wing", "--engine", dead, "--index", "docs"], 1, "cannot reach an engine"),
-        (["search", "wing", "--local", local, "--bm25"], 1, "need an engine index"),
+        (["search", "wing", "--local", old, "--bm25"], 1, "keeps no text for BM25"),
         # parity
         (["parity", "--engine", dead, "--index", "docs", "--local", local], 2, "--queries"),
         (["parity", "--engine", dead, "--index", "docs", "--local", f"{tmp}/no-index", "--queries", QUERIES], 2,
@@ -92,9 +94,9 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["eval", not_beir], 1, "not a BEIR folder"),
         (["eval", CRANFIELD, "--metrics", "nDCG@@10"], 1, "unknown measure"),
         (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
-        (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
         (["eval", CRANFIELD, "--decode-errors", "ignore"], 2, "--decode-errors"),
         (["eval", CRANFIELD, "--encoding", "utf-32"], 2, "--encoding"),
+        (["eval", CRANFIELD, "--bm25", "--no-local"], 1, "BM25 and hybrid runs need an index"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
         # encode, export, model
         (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),

@@ -77,10 +77,10 @@ def test_evaluate_local_end_to_end_and_reuse(toy, tmp_path):
     assert rebuilt["splade-local"] == s.metrics
 
 
-def test_bm25_and_hybrid_need_an_engine(toy):
+def test_bm25_and_hybrid_need_an_index(toy):
     root, _ = toy
-    with pytest.raises(InputError, match="need an engine"):
-        evaluate(root, bm25=True)
+    with pytest.raises(InputError, match="need an index"):
+        evaluate(root, bm25=True, local=False)
     with pytest.raises(InputError, match="nothing to evaluate"):
         evaluate(root, local=False)
     with pytest.raises(ValueError, match="local_mode"):
@@ -95,8 +95,10 @@ def test_cli_eval_prints_table_and_warnings(toy, tmp_path):
     assert "splade-local" in result.stdout and "RR@10" in result.stdout and "AP" not in result.stdout
     assert "warning:" in result.stderr and "malformed corpus line" in result.stderr
     assert (tmp_path / "o" / "runs" / "splade-local.trec").is_file()
-    bad = CliRunner().invoke(main, ["eval", str(root), "--bm25"])
-    assert bad.exit_code != 0 and "--engine URL" in bad.output
+    text = CliRunner().invoke(main, ["eval", str(root), "--bm25", "--hybrid", "--silent", "-k", "5",
+                                     "--out", str(tmp_path / "t")])  # no engine: BM25 and hybrid on the local index
+    assert text.exit_code == 0, text.output
+    assert all(name in text.stdout for name in ("splade-local", "bm25-local", "hybrid-rrf", "hybrid-weighted"))
     unknown = CliRunner().invoke(main, ["eval", str(root), "--metrics", "nDCG@@10"])
     assert unknown.exit_code != 0 and "unknown measure" in unknown.output
 

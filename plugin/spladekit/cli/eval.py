@@ -25,7 +25,8 @@ from spladekit.cli._common import (
 @click.option("--engine", "engine_url", metavar="URL", help="Evaluate SPLADE (and --bm25) on this engine.")
 @click.option("--local/--no-local", "local", default=None,
               help="Evaluate SPLADE on the embedded local index (default: on unless --engine is given).")
-@click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field); needs --engine.")
+@click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field): on --engine if given, "
+              "else on the local index (the same BM25).")
 @click.option("--hybrid", is_flag=True, help="Add SPLADE+BM25 fusion (RRF and weighted), as search --hybrid does.")
 @click.option("--metrics", "metrics", multiple=True, metavar="MEASURE",
               help="ir_measures names, repeatable or space separated [default: nDCG@10 RR@10 R@100 AP].")
@@ -69,8 +70,6 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
     """
     from spladekit.evaluation import DEFAULT_MEASURES, DataWarning, evaluate, evaluate_run_files
 
-    if (bm25 or hybrid) and not engine_url:
-        raise click.UsageError("--bm25 and --hybrid need --engine URL (the local index holds vectors, not text)")
     if max_windows is not None and long_text != "split":
         raise click.UsageError("--max-windows applies to --long-text split only")
     measures = [m for arg in metrics for m in arg.split()] or list(DEFAULT_MEASURES)

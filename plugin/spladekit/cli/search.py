@@ -51,8 +51,9 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @click.option("--explain", is_flag=True, help="List, per hit, the query tokens that contributed most.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Output: a table, JSON lines (one hit each) or a TREC run (qid Q0 docid rank score tag).")
-@click.option("--bm25", is_flag=True, help="BM25 (match on the text field) instead of SPLADE; engines only.")
-@click.option("--hybrid", is_flag=True, help="SPLADE and BM25 fused client-side; engines only.")
+@click.option("--bm25", is_flag=True,
+              help="BM25 (match on the text field) instead of SPLADE; on the local index, the engines' BM25.")
+@click.option("--hybrid", is_flag=True, help="SPLADE and BM25 fused client-side (engine or local index).")
 @click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default="rrf", show_default=True,
               help="Hybrid fusion: reciprocal rank fusion or min-max normalised weighted sum.")
 @click.option("--alpha", default=0.5, show_default=True, type=click.FloatRange(0, 1),

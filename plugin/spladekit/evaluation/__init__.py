@@ -116,6 +116,21 @@ def _plot_if_possible(report: EvalReport, out: Path, measure: str) -> None:
     report.files["plot"] = str(path)
 
 
+def _text_runs(searcher: Searcher, splade_name: str, kind: str, queries: dict[str, str], qvecs: dict, k: int, *,
+               bm25: bool, hybrid: bool, window: int, progress: bool) -> list[SystemRun]:
+    """BM25 (with ``bm25`` or ``hybrid``) and the two hybrid fusions (with ``hybrid``) on one searcher's index."""
+    out: list[SystemRun] = []
+    if bm25 or hybrid:
+        out.append(run_bm25(f"bm25-{kind}", searcher, queries, k, progress=progress))
+    if hybrid:
+        for name, fusion in (("hybrid-rrf", "rrf"), ("hybrid-weighted", "weighted")):
+            hr = run_hybrid(name, searcher, queries, qvecs, k, fusion=fusion, alpha=HYBRID_ALPHA, window=window,
+                            progress=progress)
+            hr.info["inputs"] = [splade_name, f"bm25-{kind}"]
+            out.append(hr)
+    return out
+
+
 def evaluate(
     dataset_dir: str | Path,
     *,
@@ -149,8 +164,10 @@ def evaluate(
 
     ``local``: SPLADE on the embedded index (``local_mode`` "lucene" scores as the engines do, "exact" with
     unquantized weights). ``engine_url``: SPLADE on that engine (index ``index_name``, default
-    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. ``hybrid`` fuses SPLADE (the
-    engine's) with BM25 by RRF and by the weighted sum, exactly as ``spladekit search --hybrid -k K`` does
+    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. Without an engine, ``bm25`` and
+    ``hybrid`` run on the local index (``bm25-local``; its BM25 scores as the engines'). ``hybrid`` fuses SPLADE
+    (the engine's, else the local index's) with BM25 by RRF and by the weighted sum, exactly as ``spladekit
+    search --hybrid -k K`` does
     (each side ``max(k, window)`` deep). Indexes are built with :func:`spladekit.ingest.ingest` and reused while
     they hold this corpus encoded this way; ``rebuild`` forces a rebuild. ``k`` is the run depth per query.
     ``max_length``/``long_text``/``max_windows``: how documents are encoded (see
@@ -164,8 +181,8 @@ def evaluate(
         raise ValueError(f"local_mode must be 'lucene' or 'exact', got {local_mode!r}")
     if k < 1:
         raise ValueError(f"k (run depth) must be >= 1, got {k}")
-    if (bm25 or hybrid) and not engine_url:
-        raise InputError("BM25 and hybrid runs need an engine: pass engine_url (CLI: --engine URL)")
+    if (bm25 or hybrid) and not engine_url and not local:
+        raise InputError("BM25 and hybrid runs need an index: the local index (local=True) or an engine (engine_url)")
     if not local and not engine_url:
         raise InputError("nothing to evaluate: enable the local index, or give an engine URL")
     measures = list(metrics)
@@ -189,6 +206,9 @@ def evaluate(
         sr.info["mode"] = local_mode
         runs.append(sr)
         cost[sr.name] = {**local_cost, "encode_p50_ms": build.p50(encode_ms)}
+        if not engine_url:
+            runs.extend(_text_runs(searcher, sr.name, "local", dataset.queries, qvecs, k, bm25=bm25, hybrid=hybrid,
+                                   window=window, progress=progress))
     engine = None
     if engine_url:
         engine = connect(engine_url, index_name or build.default_index_name(dataset), names=encoder.names,
@@ -199,16 +219,12 @@ def evaluate(
         sr = run_splade(f"splade-{kind}", searcher, qvecs, k, progress=progress)
         runs.append(sr)
         cost[sr.name] = {**engine_cost, "encode_p50_ms": build.p50(encode_ms)}
-        if bm25 or hybrid:
-            br = run_bm25(f"bm25-{kind}", searcher, dataset.queries, k, progress=progress)
-            runs.append(br)
-            cost[br.name] = {"index_bytes_per_doc": engine_cost.get("index_bytes_per_doc")}
-        if hybrid:
-            for name, fusion in (("hybrid-rrf", "rrf"), ("hybrid-weighted", "weighted")):
-                hr = run_hybrid(name, searcher, dataset.queries, qvecs, k, fusion=fusion, alpha=HYBRID_ALPHA,
-                                window=window, progress=progress)
-                hr.info["inputs"] = [sr.name, f"bm25-{kind}"]
-                runs.append(hr)
+        text_runs = _text_runs(searcher, sr.name, kind, dataset.queries, qvecs, k, bm25=bm25, hybrid=hybrid,
+                               window=window, progress=progress)
+        runs.extend(text_runs)
+        for tr in text_runs:
+            if tr.name.startswith("bm25-"):
+                cost[tr.name] = {"index_bytes_per_doc": engine_cost.get("index_bytes_per_doc")}
     stats = docs.stats
     n_docs = max(len(docs.ids), 1)
     encode_counts = {**stats.to_dict(), "max_length": ident.max_length, "long_text": ident.long_text,

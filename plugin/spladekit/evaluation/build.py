@@ -193,7 +193,8 @@ def local_index(docs: DocVectors, *, mode: str = "lucene", rebuild: bool = False
     fresh = rebuild or not where.exists() or not report_path.is_file()
     if not fresh:
         try:
-            fresh = LocalIndex.load(where).meta.get("eval_key") != docs.key
+            cached = LocalIndex.load(where)
+            fresh = cached.meta.get("eval_key") != docs.key or not cached.has_text
         except Exception:  # noqa: BLE001 - an unreadable or older index is simply rebuilt
             fresh = True
     if fresh:
