@@ -179,7 +179,7 @@ def _local_copy(fake: FakeEngine, directory):
     return index.save(directory)
 
 
-def test_requests_errors_and_modes(searcher):
+def test_requests_errors_and_modes(searcher, local_dir, tmp_path):
     with pytest.raises(InputError, match="name the engine"):
         searcher.requests("wing")
     with pytest.raises(ValueError, match="unknown engine 'solr'"):
@@ -188,8 +188,9 @@ def test_requests_errors_and_modes(searcher):
         searcher.requests(" ", engine="opensearch")
     with pytest.raises(InputError, match="two-phase window"):
         searcher.requests("wing", engine="opensearch", k=50, two_phase=TwoPhase(window=20))
-    modes = searcher.modes()
-    assert modes["splade"] is None and "need an engine index" in modes["bm25"] and modes["hybrid"] == modes["bm25"]
+    assert searcher.modes() == dict.fromkeys(S.MODES)  # a local index (format 2) keeps BM25 text
+    old = S.Searcher(local_dir=old_format_index(tmp_path / "old", local_dir), encoder=_encoder()).modes()
+    assert old["splade"] is None and "keeps no text for BM25" in old["bm25"] and old["hybrid"] == old["bm25"]
     assert S.Searcher(engine_index=_engine(), encoder=_encoder()).modes() == dict.fromkeys(S.MODES)
     no_text = S.Searcher(engine_index=FakeEngine(text=False), encoder=_encoder())
     assert no_text.modes()["splade"] is None and "no BM25 text field" in no_text.modes()["bm25"]
