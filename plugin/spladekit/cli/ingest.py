@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -68,6 +69,15 @@ from spladekit.cli._common import (
               help="Local index: reorder its rows by recursive graph bisection at the end (faster exact search on "
                    "large indexes; about a minute per million documents).")
 @encoder_options
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Encode on Ray workers: alone, Ray starts on this machine (or joins $RAY_ADDRESS); with ADDRESS "
+                   "(ray://host:10001, auto) it joins that cluster. The ray extra.")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+              help="With --ray: encoder actors (each loads the model once).")
+@click.option("--ray-block", type=click.IntRange(1), default=1024, show_default=True,
+              help="With --ray: input records per Ray task (a unit of work and of retry).")
+@click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="With --ray: GPUs per encoder actor (0: CPU actors); use with --backend torch --device cuda.")
 @connection_options
 @report_option
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of the summary.")
@@ -78,8 +88,9 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
            id_field: str | None, text_field: str, title_field: str, require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
            batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int, max_retries: int, threads: int | None,
-           reorder: bool, runtime: dict[str, str], connection: dict[str, Any], report_path: Path | None,
-           as_json: bool, silent: bool) -> None:
+           reorder: bool, runtime: dict[str, str], ray_address: str | None, workers: int, ray_block: int,
+           gpus_per_worker: float, connection: dict[str, Any], report_path: Path | None, as_json: bool,
+           silent: bool) -> None:
     """Encode INPUT (JSONL, BEIR folder, CSV/TSV, Parquet, or - for stdin) and index it; print a summary.
 
     Every record ends indexed or in the dead letter with its position and reason; after a crash, Ctrl-C or
@@ -100,6 +111,12 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         limit = ErrorLimit.parse(max_errors)
     except ValueError as exc:
         raise click.BadParameter(str(exc).removeprefix("--max-errors "), param_hint="--max-errors") from None
+    if ray_address is None and (workers != 2 or gpus_per_worker or ray_block != 1024):
+        raise click.UsageError("--workers, --ray-block and --gpus-per-worker apply to --ray only")
+    if ray_address is not None:
+        # Ray's own progress and INFO lines would drown the one progress bar.
+        logging.getLogger("ray").setLevel(logging.WARNING)
+    ray = None if ray_address is None else (ray_address or True)
     auth = connect_kwargs(connection, with_timeout=False) if engine_url is not None else {}
     bar = None
     if not silent:
@@ -119,7 +136,8 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
                 dead_letter=dead_letter, force=force, batch_size=batch_size, bulk_docs=bulk_docs,
                 bulk_bytes=bulk_bytes, writers=writers, max_retries=max_retries, threads=threads, reorder=reorder,
-                progress=bar, **runtime, **auth,
+                progress=bar, ray=ray, workers=workers, ray_block=ray_block,
+                gpus_per_worker=gpus_per_worker, **runtime, **auth,
             )
         except IngestStopped as exc:
             report = exc.report

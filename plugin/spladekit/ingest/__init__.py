@@ -26,7 +26,7 @@ from spladekit import readers
 from spladekit.encoder.runtime import EncodeStats, SpladeEncoder
 from spladekit.engines import connect
 from spladekit.engines.base import split_userinfo
-from spladekit.errors import EngineError, InputError, SpladekitError
+from spladekit.errors import EngineError, InputError, SpladekitError, missing_extra
 from spladekit.ingest.checkpoint import Checkpoint
 from spladekit.ingest.deadletter import DeadLetter
 from spladekit.ingest.limits import ErrorLimit, TooManyErrors
@@ -101,6 +101,10 @@ def ingest(
     backend: str = "onnx",
     device: str = "cpu",
     dtype: str = "float32",
+    ray: bool | str | None = None,
+    workers: int = 2,
+    gpus_per_worker: float = 0.0,
+    ray_block: int = 1024,
     resume: bool = False,
     checkpoint: str | Path | None = None,
     dead_letter: str | Path | None = None,
@@ -143,6 +147,12 @@ def ingest(
     Raises :class:`IngestStopped` (with the partial report) when the job stops before the end: the engine is
     down past the retries, the error limit is exceeded, or it was interrupted; the same call with
     ``resume=True`` continues.
+
+    ``ray``: encode on a Ray cluster (True: start Ray on this machine, or join ``$RAY_ADDRESS``; a string: its
+    address) with ``workers`` encoder actors of ``gpus_per_worker`` GPUs each (0: CPU actors), ``ray_block``
+    records per task; the rest of the job
+    (policy, sinks, dead letter, checkpoint) stays here, so the result is the single-process one
+    (:mod:`spladekit.ingest.distributed`; the ``ray`` extra).
     """
     args = dict(locals())
     if engine_url is not None:
@@ -173,7 +183,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             local_mode: str, model: str, encoder: Any, sink: Sink | None, format: str | None,
             id_field: str | Sequence[str] | None, text_field: str, title_field: str | None, require_id: bool,
             max_doc_bytes: int, max_length: int | None, long_text: str, max_windows: int | None,
-            max_errors: str | int | ErrorLimit | None, backend: str, device: str, dtype: str, resume: bool,
+            max_errors: str | int | ErrorLimit | None, backend: str, device: str, dtype: str,
+            ray: bool | str | None, workers: int, gpus_per_worker: float, ray_block: int, resume: bool,
             checkpoint: str | Path | None,
             dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, batch_size: int,
             writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int, initial_backoff: float,
@@ -191,9 +202,12 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     limit = max_errors if isinstance(max_errors, ErrorLimit) else ErrorLimit.parse(max_errors)
     source, fmt = readers.resolve_input(input, format)
 
+    encoder_options = {"max_length": max_length, "long_text": long_text, "max_windows": max_windows,
+                       "backend": backend, "device": device, "dtype": dtype}
     if encoder is None:
-        encoder = SpladeEncoder.load(model, threads=threads, max_length=max_length, long_text=long_text,
-                                     max_windows=max_windows, backend=backend, device=device, dtype=dtype)
+        # With Ray the workers encode: the driver's encoder only names the features and the identity, on CPU.
+        here = {**encoder_options, "device": "cpu"} if ray else encoder_options
+        encoder = SpladeEncoder.load(model, threads=threads, **here)
     ident = encoder.identity()
     index_meta = SCHEMA.meta(ident, **(meta or {}))
     stop = stop or threading.Event()
@@ -255,11 +269,24 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
                 note(truncated=stats.truncated)
         return vectors
 
+    rows: Any = readers.read(source, fmt, policy.columns)
+    if ray:
+        try:
+            # ray: the optional `ray` extra, needed only for a distributed job.
+            from spladekit.ingest.distributed import RayRows
+        except ImportError as exc:
+            raise missing_extra(exc.name or "ray", "ray") from None
+        rows = RayRows(source, fmt, model=model, encoder_options={**encoder_options, "threads": None},
+                       policy_options={"id_fields": ids, "text_field": text_field, "title_field": title_field,
+                                       "require_id": require_id, "max_doc_bytes": max_doc_bytes},
+                       columns=policy.columns, start_after=start_after, address=ray if isinstance(ray, str) else None,
+                       workers=workers, gpus_per_worker=gpus_per_worker, block_records=ray_block,
+                       expect_identity=ident)
     dead = DeadLetter(dead_path, resume_after=start_after if resume else None)
     if start_after == 0:
         current.save(checkpoint_path)  # a fresh job: an old checkpoint must not survive a crash before the first
     started = time.perf_counter()  # docs/s covers the job, not loading the model or creating the index
-    pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encode, sink, dead, prepare=prepare,
+    pipeline = Pipeline(rows, policy, encode, sink, dead, prepare=prepare,
                         checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after, config=cfg,
                         progress=progress, stop=stop)
     stopped: BaseException | None = None
@@ -271,6 +298,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         report.retries = sink.retries
         dead.close()
     counts = pipeline.counts
+    report.workers = dict(getattr(rows, "workers", {}))
     report.read, report.skipped, report.indexed = counts.read, counts.skipped, counts.indexed
     report.failed = dict(sorted(counts.failed.items()))
     report.encoding = {k: v for k, v in stats.to_dict().items()
