@@ -60,6 +60,8 @@ class Raw:
     reject: Reject | None = None
     #: The document's vector when it was encoded elsewhere (distributed ingestion); None: encode it here.
     vector: Any = None
+    #: With ``vector``: what encoding it cost (an ``EncodeStats`` of this one text), for the job's report.
+    encoding: Any = None
 
 
 _SUFFIXES = {
@@ -114,9 +116,10 @@ def _open_binary(source: str | Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")  # noqa: SIM115
 
 
-def read_jsonl(stream: IO[bytes]) -> Iterator[Raw]:
-    """One :class:`Raw` per non-blank line; position = 1-based line number."""
-    for position, line in enumerate(stream, start=1):
+def read_jsonl(stream: IO[bytes], first_position: int = 1) -> Iterator[Raw]:
+    """One :class:`Raw` per non-blank line; position = 1-based line number (``first_position``: the number of the
+    stream's first line, when it starts inside a file, as a block of distributed ingestion does)."""
+    for position, line in enumerate(stream, start=first_position):
         if position == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]  # a UTF-8 byte-order mark is not part of the JSON
         if not line.strip():

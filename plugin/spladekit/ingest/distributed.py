@@ -2,33 +2,39 @@
 
 ``ingest(..., ray=True)`` (``spladekit ingest INPUT --ray [ADDRESS] --workers N``): encoding, the expensive part,
 runs on N Ray actors (each loads the model once; CPU or GPU actors); everything that decides what a record
-becomes stays in the driver's one pipeline (:mod:`spladekit.ingest.pipeline`): the record policy with its
-duplicate check (first occurrence wins, in input order), the sinks with their retries (engine bulk) or the local
-index, the dead letter and the checkpoint. So a distributed job indexes the same ids with the same vectors and
-dead-letters the same records for the same reasons as a single-process one.
+becomes stays in the driver's one pipeline (:mod:`spladekit.ingest.pipeline`): the duplicate check (first
+occurrence wins, in input order), the sinks with their retries (engine bulk) or the local index, the dead letter
+and the checkpoint. So a distributed job indexes the same ids with the same vectors and dead-letters the same
+records for the same reasons as a single-process one.
 
-- **Blocks.** A JSON-lines input (or a BEIR folder's corpus) is cut by the driver into byte ranges of about
-  :data:`BLOCK_RECORDS` lines (a scan for newlines, no parsing); each block is read, parsed and encoded by a
-  worker (``map_batches`` over a dataset of block descriptors). Other inputs (CSV/TSV, Parquet, gzip, stdin)
-  are read by the driver and sent as blocks of rows.
+- **Blocks** (:mod:`spladekit.ingest.blocks`). The driver cuts the JSON-lines input (a file, or a BEIR folder's
+  corpus) into byte ranges of ``block_lines`` lines; a Ray Data dataset of those ranges goes through
+  ``map_batches`` on an actor pool of :class:`BlockEncoder`: each actor reads its ranges, parses them, runs the
+  record policy and encodes. Every node must see the input at the same path (a shared file system); a worker
+  that sees another file stops the job with that fix. Inputs that cannot be cut without reading them whole
+  (gzip, stdin, CSV/TSV, Parquet) are refused with the fix (decompress or convert to JSON lines, or drop --ray).
 - **Order.** Ray Data keeps the blocks' order (``preserve_order``), so the driver sees positions in input order,
   as the pipeline needs.
-- **Faults.** A worker that dies (SIGKILL, a node lost) is restarted by Ray and its block retried (Ray Data's
-  actor pools default to ``max_restarts=-1`` and ``max_task_retries=-1``); a block's rows are only written once
-  they reach the driver, so the count stays exact. If the driver dies, ``--resume`` re-reads what the checkpoint
-  covers on the driver (to rebuild the duplicate-id set, no encoding) and sends only the blocks after it.
-- **Where.** ``address=None`` starts Ray on this machine's cores (``RAY_ADDRESS`` joins a running cluster);
-  ``"ray://host:10001"`` or ``"auto"`` joins one.
+- **Faults.** A worker that dies (SIGKILL, OOM, a node lost) is restarted by Ray and its block run again (Ray
+  Data's own fault tolerance for actor pools: ``max_restarts=-1``, ``max_task_retries=-1``); a block's rows are
+  written only once they reach the driver, so the count stays exact. An error in a worker (a model it cannot
+  load, an input it cannot read) or a cluster lost mid-job stops the job (:class:`~spladekit.errors.ClusterError`,
+  exit 4), with the worker's own message: fix it and ``--resume``.
+  If the driver dies, ``--resume`` re-reads on the driver what the checkpoint covers (to rebuild the duplicate-id
+  set, without encoding) and sends only the blocks after it.
+- **Where.** ``address=None`` joins ``$RAY_ADDRESS`` when set, else starts Ray on this machine (all its cores);
+  ``"host:6379"``, ``"ray://host:10001"`` or ``"auto"`` join that cluster. When Ray is already initialized in
+  this process, that is used as it is. Each node uses its own spladekit install and model cache.
 """
 
 from __future__ import annotations
 
-import io
+import logging
 import os
 import pickle
-import socket
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,173 +42,162 @@ import numpy as np
 import ray
 
 from spladekit import readers
-from spladekit.encoder.runtime import SpladeEncoder
-from spladekit.errors import InputError
-from spladekit.ingest.policy import RecordPolicy
-from spladekit.ingest.records import Record
-from spladekit.readers import Raw, Reject
-from spladekit.vectors import SparseVector
+from spladekit.errors import ClusterError, InputError, SpladekitError
+from spladekit.ingest.blocks import BLOCK_LINES, Block, BlockEncoder, EncodedBlock, plan_blocks
+from spladekit.ingest.records import Raw
+from spladekit.schema import ModelIdentity
 
-#: Lines per block of a JSON-lines input (a block is one task: small enough to spread, large enough to batch).
-BLOCK_RECORDS = 1024
+_START_FIX = ("start one with 'ray start --head', check the address (host:6379, ray://host:10001, auto), or give "
+              "--ray without an address to start Ray on this machine")
 
 
-class _NeverSeen:
-    """A duplicate check that lets everything through: the driver decides duplicates, in input order."""
+def splittable(source: str | Path, fmt: str) -> None:
+    """Refuse, naming the fix, an input that cannot be cut into blocks without reading it whole."""
+    name = str(source)
+    if name == "-":
+        raise InputError("--ray needs a file every worker can read, not stdin; write the input to a JSON-lines "
+                         "file on a shared path, or drop --ray")
+    if fmt not in ("jsonl", "beir"):
+        raise InputError(f"--ray reads JSON lines (a .jsonl file or a BEIR folder), not {fmt}: convert {name} to "
+                         "JSON lines, or drop --ray")
+    if name.lower().endswith(".gz"):
+        raise InputError(f"--ray cuts the input into byte ranges, which a gzip file cannot give: decompress it "
+                         f"(gunzip -k {name}) and ingest the .jsonl, or drop --ray")
 
-    def add(self, doc_id: str) -> bool:
-        return True
+
+def connect(address: str | None) -> bool:
+    """Join or start Ray (see the module docstring); True when this call initialized it (and should shut it down)."""
+    if ray.is_initialized():
+        return False
+    # "local" starts a new instance: without it, ray.init joins whatever cluster `ray start` last ran here.
+    target = address or os.environ.get("RAY_ADDRESS") or "local"
+    options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+    if target == "local":
+        options["include_dashboard"] = False
+    try:
+        ray.init(address=target, **options)
+    except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, ValueError, RuntimeError, grpc errors
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(f"cannot {'start' if target == 'local' else 'connect to'} Ray at {target} ({detail}); "
+                           + _START_FIX) from None
+    return True
 
 
-class EncodeBlock:
-    """A Ray Data actor: loads the encoder once, then turns each block into its rows with their vectors."""
+def _root(exc: BaseException) -> BaseException:
+    """The error a worker raised, out of the Ray and Ray Data wrappers around it."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, SpladekitError):
+            return exc
+        inner = getattr(exc, "cause", None) or exc.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
 
-    def __init__(self, model: str, encoder_options: Mapping[str, Any], policy_options: Mapping[str, Any]) -> None:
-        self.encoder = SpladeEncoder.load(model, **encoder_options)
-        self.policy = RecordPolicy(**policy_options, seen=_NeverSeen())  # type: ignore[arg-type]
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500] if not isinstance(exc, SpladekitError) \
+        else (lines[0] if lines else type(exc).__name__)
+
+
+class _RayBlockEncoder(BlockEncoder):
+    """:class:`BlockEncoder` in Ray Data's shape: a batch of block descriptors in, pickled blocks out."""
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # type: ignore[override]
         out = []
-        for descriptor in batch["block"]:
-            raws = _block_rows(pickle.loads(descriptor))
-            records = [(raw, item) for raw in raws if raw.row is not None
-                       for item in [self.policy.check(raw.position, raw.row)] if isinstance(item, Record)]
-            vectors = self.encoder.encode_documents([item.encoder_text for _, item in records]) if records else []
-            found = {raw.position: v for (raw, _), v in zip(records, vectors, strict=True)}
-            rows = [(raw.position, raw.row, raw.reject, _pack(found.get(raw.position))) for raw in raws]
-            out.append(pickle.dumps({"rows": rows, "worker": self.worker, "identity": self.encoder.identity()}))
-        return {"payload": np.array(out, dtype=object)}
-
-
-def _pack(vec: SparseVector | None) -> tuple[np.ndarray, np.ndarray] | None:
-    return None if vec is None else (vec.ids, vec.weights)
-
-
-def _block_rows(block: Mapping[str, Any]) -> list[Raw]:
-    """The rows of one block: a byte range of a JSON-lines file (read here), or rows the driver read."""
-    if "rows" in block:
-        return list(block["rows"])
-    with open(block["path"], "rb") as fh:
-        fh.seek(block["start"])
-        data = fh.read(block["end"] - block["start"])
-    first = block["first_line"] - 1
-    return [Raw(raw.position + first, raw.row, _shift(raw.reject, first))
-            for raw in readers.read_jsonl(io.BytesIO(data))]
-
-
-def _shift(reject: Reject | None, by: int) -> Reject | None:
-    if reject is not None:
-        reject.position += by
-    return reject
-
-
-def jsonl_blocks(path: Path, lines_per_block: int = BLOCK_RECORDS) -> list[dict[str, Any]]:
-    """Byte ranges of ``lines_per_block`` lines each (cut at newlines), with the first line number of each."""
-    blocks, start, line, count = [], 0, 1, 0
-    block_first = 1
-    with open(path, "rb") as fh:
-        offset = 0
-        for raw_line in fh:
-            offset += len(raw_line)
-            count += 1
-            line += 1
-            if count == lines_per_block:
-                blocks.append({"path": str(path), "start": start, "end": offset, "first_line": block_first,
-                               "last_line": line - 1})
-                start, count, block_first = offset, 0, line
-        if count:
-            blocks.append({"path": str(path), "start": start, "end": offset, "first_line": block_first,
-                           "last_line": line - 1})
-    return blocks
-
-
-def _row_blocks(rows: Iterator[Raw], size: int) -> Iterator[dict[str, Any]]:
-    block: list[Raw] = []
-    for raw in rows:
-        block.append(raw)
-        if len(block) == size:
-            yield {"rows": block, "last_line": block[-1].position}
-            block = []
-    if block:
-        yield {"rows": block, "last_line": block[-1].position}
+        for i in range(len(batch["path"])):
+            block = Block(str(batch["path"][i]), *(int(batch[name][i]) for name in
+                                                   ("size", "start", "end", "first_line", "last_line")))
+            out.append(pickle.dumps(super().__call__(block), protocol=pickle.HIGHEST_PROTOCOL))
+        return {"encoded": np.array(out, dtype=object)}
 
 
 class RayRows:
     """The input's rows, in order, each valid one with the vector a Ray worker computed (``Raw.vector``).
 
-    Iterate it once; :attr:`workers` then counts the rows each worker encoded.
+    :meth:`start` (joins or starts Ray, plans the blocks), iterate once, then :meth:`close`; :attr:`workers`
+    counts the documents each worker encoded (``host:pid``; a restarted worker is a new one).
     """
 
     def __init__(self, source: str | Path, fmt: str, *, model: str, encoder_options: Mapping[str, Any],
-                 policy_options: Mapping[str, Any], columns: list[str] | None, start_after: int = 0,
-                 address: str | None = None, workers: int = 2, gpus_per_worker: float = 0.0,
-                 block_records: int = BLOCK_RECORDS, expect_identity: Any = None) -> None:
-        if block_records < 1:
-            raise InputError(f"--ray-block must be >= 1, got {block_records}")
-        if workers < 1:
-            raise InputError(f"--workers must be >= 1, got {workers}")
+                 policy_options: Mapping[str, Any], start_after: int = 0, address: str | None = None,
+                 workers: int | None = None, gpus_per_worker: float = 0.0, threads: int | None = None,
+                 block_lines: int = BLOCK_LINES, expect_identity: ModelIdentity | None = None) -> None:
+        splittable(source, fmt)
+        if block_lines < 1:
+            raise ValueError(f"--ray-block must be >= 1, got {block_lines}")
+        if workers is not None and workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {workers}")
         if gpus_per_worker < 0:
-            raise InputError(f"--gpus-per-worker must be >= 0, got {gpus_per_worker}")
-        self.source, self.fmt, self.columns = source, fmt, columns
+            raise ValueError(f"--gpus-per-worker must be >= 0, got {gpus_per_worker}")
+        self.source, self.fmt = Path(source), fmt
         self.model, self.encoder_options, self.policy_options = model, dict(encoder_options), dict(policy_options)
         self.start_after, self.address, self.n_workers = start_after, address, workers
-        self.gpus, self.block_records, self.expect_identity = gpus_per_worker, block_records, expect_identity
+        self.gpus, self.threads, self.block_lines = gpus_per_worker, threads, block_lines
+        self.expect_identity = expect_identity
         self.workers: Counter[str] = Counter()
+        self.blocks: list[Block] = []
+        self._owns_ray = False
 
-    def _init_ray(self) -> None:
-        if ray.is_initialized():
-            return
-        env = {k: v for k, v in os.environ.items() if k.startswith("SPLADEKIT_") and k != "SPLADEKIT_ENGINE_PASSWORD"}
-        kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
-                                  "logging_level": "ERROR", "include_dashboard": False}
-        address = self.address or os.environ.get("RAY_ADDRESS")
-        if address:
-            kwargs.pop("include_dashboard")
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=os.cpu_count(), **kwargs)
+    def start(self) -> None:
+        self.blocks = plan_blocks(self.source, self.block_lines)
+        self._owns_ray = connect(self.address)
+
+    def close(self) -> None:
+        if self._owns_ray:
+            self._owns_ray = False
+            ray.shutdown()
+
+    def _pool_size(self) -> int:
+        if self.n_workers is not None:
+            return self.n_workers
+        resources = ray.cluster_resources()
+        if self.gpus:
+            return max(1, int(resources.get("GPU", 0) // self.gpus))
+        return max(1, int(resources.get("CPU", 1) // (self.threads or 1)))
 
     def __iter__(self) -> Iterator[Raw]:
-        self._init_ray()
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True  # the pipeline needs positions in input order
-        ctx.enable_progress_bars = False
-        splittable = self.fmt in ("jsonl", "beir") and str(self.source) != "-" and not str(self.source).endswith(".gz")
-        if splittable:
-            blocks = jsonl_blocks(Path(self.source), self.block_records)
-            done = [b for b in blocks if b["last_line"] <= self.start_after]
-            todo = blocks[len(done):]
-            # What an earlier run finished: re-read on the driver only to rebuild the duplicate-id set.
-            if done:
-                for raw in readers.read(self.source, self.fmt, self.columns):  # type: ignore[arg-type]
-                    if raw.position > done[-1]["last_line"]:
-                        break
-                    yield raw
-            descriptors: list[dict[str, Any]] = todo
-        else:
-            descriptors = list(_row_blocks(readers.read(self.source, self.fmt, self.columns), self.block_records))  # type: ignore[arg-type]
-        if not descriptors:
+        done = [b for b in self.blocks if b.last_line <= self.start_after]
+        todo = self.blocks[len(done):]
+        if done:  # finished by an earlier run: read here only to rebuild the duplicate-id set (no encoding)
+            for raw in readers.read(self.source, self.fmt):  # type: ignore[arg-type]
+                if raw.position > done[-1].last_line:
+                    break
+                yield raw
+        if not todo:
             return
-        per_worker = {"num_gpus": self.gpus} if self.gpus else {"num_cpus": 1}
-        threads = self.encoder_options.get("threads") or (1 if not self.gpus else None)
-        ds = ray.data.from_items([{"block": pickle.dumps(d)} for d in descriptors],
-                                 override_num_blocks=len(descriptors))
+        # CPU actors: one core each (or --threads); GPU actors: their share of a GPU, tokenizing on the node's cores.
+        threads = self.threads or (None if self.gpus else 1)
+        resources = {"num_gpus": self.gpus} if self.gpus else {"num_cpus": threads}
+        ds = ray.data.from_items([asdict(b) for b in todo], override_num_blocks=len(todo))
+        # Fault tolerance is Ray Data's own for actor pools: a dead actor is restarted and its block retried
+        # (max_restarts=-1, max_task_retries=-1 by default).
         ds = ds.map_batches(
-            EncodeBlock, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=self.n_workers),
+            _RayBlockEncoder, batch_size=1, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=self._pool_size()),
             fn_constructor_kwargs={"model": self.model, "encoder_options": {**self.encoder_options, "threads": threads},
-                                   "policy_options": self.policy_options},
-            **per_worker,  # Ray Data restarts a dead actor and retries its block: max_restarts=-1 by default
+                                   "policy_options": self.policy_options, "cwd": os.getcwd()},
+            **resources,
         )
-        for batch in ds.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=2):
-            for payload in batch["payload"]:
-                block = pickle.loads(payload)
-                if self.expect_identity is not None and block["identity"] != self.expect_identity:
-                    raise InputError(f"a Ray worker ({block['worker']}) encodes with {block['identity']}, the driver "
-                                     f"with {self.expect_identity}: give every node the same model and settings")
-                encoded = 0
-                for position, row, reject, packed in block["rows"]:
-                    vector = None if packed is None else SparseVector(*packed)
-                    encoded += vector is not None
-                    yield Raw(position, row, reject, vector)
-                self.workers[block["worker"]] += encoded
+        ds.context.execution_options.preserve_order = True  # the pipeline needs positions in input order
+        ds.context.enable_progress_bars = False  # the one progress bar is ingest's
+        ds.context.print_on_execution_start = False
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - whatever Ray wraps a worker's or the cluster's failure in
+                raise ClusterError(f"the Ray job failed past Ray's retries: {_one_line(_root(exc))}") from None
+            for payload in batch["encoded"]:
+                block: EncodedBlock = pickle.loads(payload)
+                if self.expect_identity is not None and block.identity != self.expect_identity:
+                    raise ClusterError(f"a Ray worker ({block.worker}) encodes with {block.identity}, the driver "
+                                       f"with {self.expect_identity}: give every node the same model and settings")
+                self.workers[block.worker] += sum(raw.vector is not None for raw in block.rows)
+                yield from block.rows
