@@ -136,8 +136,9 @@ class BlockEncoder:
         valid = [(raw, item) for raw in rows if raw.row is not None
                  for item in [self.policy.check(raw.position, raw.row)] if isinstance(item, Record)]
         if valid:
-            # One call for the block: the encoder sorts by length and batches; a vector does not depend on its
-            # batch (the ONNX batch graph; tests/integration/test_ingest_ray.py compares bit for bit).
+            # One call for the block: the encoder sorts by length and batches. The default model's ONNX vectors do
+            # not depend on the batch, so they equal the single-process ones bit for bit (tested on the real model in
+            # tests/integration/test_ingest_ray.py); see ingest/README.md for backends whose kernels do.
             prepared = self.encoder.tokenize([item.encoder_text for _, item in valid])
             vectors = self.encoder.encode_prepared(prepared)
             for i, ((raw, _), vector) in enumerate(zip(valid, vectors, strict=True)):
