@@ -8,6 +8,8 @@ rule for skipping. Nothing here downloads a model or starts an engine.
 - :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way.
 - :func:`skip_or_fail` / :func:`need`: a missing engine, model or extra skips locally and fails under ``CI=true``.
 - :func:`bad_input_expected`: what ingesting ``ingest/bad_input.jsonl`` must give, from its own labels.
+- :func:`marked_pids` / :func:`end_marked`: the processes of a Ray cluster a test started (by the marker in their
+  environment), to end exactly those.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -312,3 +315,39 @@ def run_block(code: str, workdir: Path, env: dict[str, str] | None = None) -> su
                 "SPLADEKIT_CACHE": os.environ.get("SPLADEKIT_CACHE", str(REPO / ".cache")), **(env or {})}
     return subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=workdir, env=full_env, capture_output=True,
                           text=True, timeout=900)
+
+
+# ----------------------------------------------------------------------------------------------- ray
+
+#: Every process of a Ray cluster a test starts carries this variable (with the cluster's own value): teardown
+#: ends exactly those, by pid, orphans included (Ray's agents outlive a killed raylet); never `ray stop`, which
+#: would stop every Ray on the machine.
+RAY_MARKER = "SPLADEKIT_TEST_RAY"
+
+
+def marked_pids(marker: str, title: str = "") -> list[int]:
+    """Processes of this user whose environment holds ``RAY_MARKER=marker`` (and whose command starts with
+    ``title``)."""
+    needle = f"{RAY_MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if title and not (entry / "cmdline").read_bytes().startswith(title.encode()):
+                continue
+        except OSError:  # gone, or not ours
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+def end_marked(marker: str) -> None:
+    """SIGKILL what is left of the processes under ``marker`` (after a graceful stop had its chance)."""
+    for pid in marked_pids(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

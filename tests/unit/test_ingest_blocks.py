@@ -196,3 +196,22 @@ def test_relative_model_folders_mean_the_drivers(onnx_dir, tmp_path, monkeypatch
     options = {"max_length": 16, "threads": 1}
     worker = BlockEncoder(Path(onnx_dir).name, options, {}, cwd=str(Path(onnx_dir).parent))
     assert worker.encoder.directory.resolve() == Path(onnx_dir).resolve()
+
+
+def test_a_workers_error_reaches_the_user_as_its_own_line():
+    need("ray", "ingest --ray needs the ray extra")
+    from spladekit.errors import ModelError
+    from spladekit.ingest.distributed import _one_line, _root
+
+    class Wrapped(Exception):  # how Ray wraps what an actor raised: the original is `.cause`
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__(f"ray::MapWorker() (pid=1)\n  File ...\n{cause}")
+            self.cause = cause
+
+    own = ModelError("no model splade-tiny in /cache on node-3; run `spladekit model fetch splade-tiny` there")
+    try:
+        raise RuntimeError("Ray Data failed") from Wrapped(own)
+    except RuntimeError as exc:
+        assert _root(exc) is own and _one_line(_root(exc)) == str(own)
+    other = Wrapped(MemoryError("out of memory\nwhile allocating 3 GiB"))
+    assert _one_line(_root(other)) == "MemoryError: while allocating 3 GiB"

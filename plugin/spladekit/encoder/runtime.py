@@ -238,7 +238,8 @@ class SpladeEncoder:
         if dtype != "float32":
             raise ValueError(f"the onnx backend computes in float32; dtype={dtype!r} needs backend='torch' "
                              "(--backend torch)")
-        options.pop("max_batch_tokens", None)  # a torch-backend option: the onnx batches are fixed-size
+        for name in ("max_batch_tokens", "timing"):  # torch-backend options: fixed-size onnx batches, no phases
+            options.pop(name, None)
         path = Path(str(dir_or_name)).expanduser()
         if not is_export(path):
             path = onnx_dir(dir_or_name)

@@ -98,10 +98,11 @@ def _root(exc: BaseException) -> BaseException:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500] if not isinstance(exc, SpladekitError) \
-        else (lines[0] if lines else type(exc).__name__)
+    """Ours: its first line (it names the fix). Another: its type and last line (a traceback ends in the message)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if isinstance(exc, SpladekitError):
+        return lines[0] if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
 
 
 class _RayBlockEncoder(BlockEncoder):
