@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,14 +61,20 @@ def _dead(path: str | Path) -> list[dict]:
     return sorted(read_dead_letter(path), key=lambda e: e["position"])
 
 
-def _local_env(tmp: Path) -> tuple[dict[str, str], str]:
-    """A driver that starts Ray itself, in its own temporary folder, marked so that the test can end it."""
+@pytest.fixture()
+def local_ray_env() -> Iterator[tuple[dict[str, str], str]]:
+    """A driver that starts Ray itself, in its own temporary folder and with its own token, marked so that the
+    test can tell whether the job left a Ray process behind (and end it if so)."""
     marker = uuid.uuid4().hex
-    ray_tmp = tempfile.mkdtemp(prefix="skrl-", dir="/tmp")
+    ray_tmp = tempfile.mkdtemp(prefix="skrl-", dir="/tmp")  # short: Ray's unix sockets live under it
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
     env.update({RAY_MARKER: marker, "RAY_TMPDIR": ray_tmp, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": marker * 2,
                 "PYTHONPATH": str(Path(__file__).parents[2] / "plugin")})
-    return env, marker
+    try:
+        yield env, marker
+    finally:
+        end_marked(marker)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +91,14 @@ def single(cranfield, default_encoder, tmp_path_factory) -> dict:
     return {"dir": tmp / "ix", "report": report, "dead": _dead(report.dead_letter)}
 
 
-def test_ray_started_by_the_job_equals_single_process_bit_for_bit(single, cranfield, default_encoder, tmp_path):
-    env, marker = _local_env(tmp_path)
-    try:
-        code, report, err = _cli([str(cranfield), "--local", str(tmp_path / "ix"), "--local-mode", "exact",
-                                  "--ray", "--workers", "2", "--ray-block", "200",
-                                  "--checkpoint", str(tmp_path / "job" / "cp.json")], env, tmp_path, "ray")
-        time.sleep(2)
-        leftovers = marked_pids(marker)
-    finally:
-        end_marked(marker)
-    assert leftovers == [], "the job left the Ray it started running"
+def test_ray_started_by_the_job_equals_single_process_bit_for_bit(single, cranfield, default_encoder, tmp_path,
+                                                                   local_ray_env):
+    env, marker = local_ray_env
+    code, report, err = _cli([str(cranfield), "--local", str(tmp_path / "ix"), "--local-mode", "exact",
+                              "--ray", "--workers", "2", "--ray-block", "200",
+                              "--checkpoint", str(tmp_path / "job" / "cp.json")], env, tmp_path, "ray")
+    time.sleep(2)
+    assert marked_pids(marker) == [], "the job left the Ray it started running"
     assert code == 3, err[-2000:]  # cranfield has empty documents: dead-lettered, as single-process
     want = single["report"]
     assert (report["read"], report["indexed"], report["failed"]) == (want.read, want.indexed, want.failed)

@@ -251,13 +251,13 @@ class TorchEncoder(SpladeEncoder):
     @torch.inference_mode()
     def _pool(self, ids: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """SPLADE-max of one padded batch, on the device; returns the non-zero (rows, ids, weights), still there."""
-        start = time.perf_counter()
+        mark = time.perf_counter()
         input_ids, attention = self._to_device(ids), self._to_device(mask)
-        start = self._phase("copy_in", start)
+        mark = self._phase("copy_in", mark)
         autocast = self._compute != torch.float32
         with torch.autocast(self._torch_device.type, dtype=self._compute, enabled=autocast):
             hidden = self._body(input_ids, attention)  # [batch, length, hidden]
-            start = self._phase("model", start)
+            mark = self._phase("model", mark)
             batch, length, _ = hidden.shape
             vocab = self._weight.shape[0]
             slice_size = max(1, min(vocab, SLICE_BYTES // max(1, batch * length * hidden.element_size())))
@@ -270,7 +270,7 @@ class TorchEncoder(SpladeEncoder):
         pooled = torch.log1p(torch.relu(maxes + self._bias))  # float32, as the ONNX graph: bias after the max
         row, col = torch.nonzero(pooled, as_tuple=True)
         values = pooled[row, col]
-        self._phase("pooling", start)
+        self._phase("pooling", mark)
         if self._torch_device.type == "cuda":
             out = tuple(torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in (row, col, values))
             for dst, src in zip(out, (row, col, values), strict=True):
@@ -280,7 +280,7 @@ class TorchEncoder(SpladeEncoder):
 
     def _collect(self, idx: np.ndarray, found: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                  rows: list[SparseVector]) -> None:
-        start = time.perf_counter()
+        mark = time.perf_counter()
         if self._torch_device.type == "cuda":
             torch.cuda.current_stream().synchronize()
         row, col, values = (t.numpy() for t in found)
@@ -289,4 +289,4 @@ class TorchEncoder(SpladeEncoder):
         for r, w in enumerate(idx):
             lo, hi = bounds[r], bounds[r + 1]
             rows[w] = SparseVector(col[lo:hi].astype(np.int32), values[lo:hi])
-        self._phase("copy_out", start)
+        self._phase("copy_out", mark)
