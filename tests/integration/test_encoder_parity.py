@@ -92,11 +92,20 @@ def test_the_torch_backend_equals_the_onnx_backend_on_the_default_model(default_
     assert long_docs > 10, "too few documents past max_length: the long-text path went untested"
     want += onnx.encode_queries(queries)
     got = torch_enc.encode_documents(docs) + torch_enc.encode_queries(queries)
-    worst = 0.0
+    # Every term within 1e-4, an absent term counting as 0; so the term sets are identical but for terms whose
+    # weight is itself within the tolerance of 0 (rounding around a logit of exactly -bias: 1 term in 2,000
+    # documents, 8e-7, in benchmarks/ingest_scale.py's run).
+    worst, tiny = 0.0, 0
     for i, (a, b) in enumerate(zip(got, want, strict=True)):
-        assert np.array_equal(a.ids, b.ids), f"text {i}: term sets differ ({len(a)} vs {len(b)} terms)"
-        worst = max(worst, float(np.abs(a.weights - b.weights).max(initial=0.0)))
+        da, db = a.to_dict(), b.to_dict()
+        for term in da.keys() | db.keys():
+            gap = abs(da.get(term, 0.0) - db.get(term, 0.0))
+            worst = max(worst, gap)
+            if (term in da) != (term in db):
+                assert max(da.get(term, 0.0), db.get(term, 0.0)) < 1e-4, f"text {i}: term {term} in one set only"
+                tiny += 1
     assert worst <= 1e-4, f"max abs difference {worst:.3g} > 1e-4"
+    assert tiny <= 2, f"{tiny} terms in one backend's vectors only (each under 1e-4)"
     ident, ref = torch_enc.identity(), onnx.identity()
     assert (ident.backend, ident.dtype, ref.backend) == ("torch", "float32", "onnx")
     assert (ident.weights_sha256, ident.max_length, ident.long_text) == (ref.weights_sha256, 128, long_text)

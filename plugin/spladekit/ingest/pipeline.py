@@ -18,6 +18,10 @@ Nothing else grows with the input.
 
 The checkpoint (a watermark over positions, :class:`checkpoint.AckTracker`) is written at most every
 ``checkpoint_every_s`` seconds and at the end, always after syncing the dead letter.
+
+Rows may come with their vectors (``Raw.vector``: distributed ingestion encodes on Ray workers,
+:mod:`spladekit.ingest.distributed`); their batches skip ``encode`` and go to ``encoded``, which counts what the
+encoding cost. Everything else (policy, duplicates, budget, sink, dead letter, checkpoint) is the same.
 """
 
 from __future__ import annotations
