@@ -218,7 +218,8 @@ def part_precision(args: argparse.Namespace) -> dict:
                           "load": load()}
         print(f"{dtype}: {results[dtype]}", file=sys.stderr, flush=True)
     for dtype in ("bfloat16", "float16"):
-        jaccard = np.array([len(np.intersect1d(a.ids, b.ids)) / max(1, len(np.union1d(a.ids, b.ids)))
+        jaccard = np.array([len(np.intersect1d(a.ids, b.ids)) / len(np.union1d(a.ids, b.ids))
+                            if len(a) or len(b) else 1.0  # two empty vectors (an empty document) agree
                             for a, b in zip(vectors[dtype], vectors["float32"], strict=True)])
         overlap = np.array([len(a & b) / max(1, len(b)) for a, b in zip(top[dtype], top["float32"], strict=True)])
         results[dtype]["term_set_jaccard_vs_float32"] = {

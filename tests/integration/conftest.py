@@ -109,6 +109,7 @@ class RayCluster:
     """A local Ray cluster (``ray start --head``) on free ports, in its own temporary folder."""
 
     address: str
+    client_address: str  # ray://127.0.0.1:PORT (Ray Client)
     temp_dir: Path
     marker: str
     token: str
@@ -119,8 +120,9 @@ class RayCluster:
         """The environment of this cluster's processes and of a driver that joins it (``--ray ADDRESS`` or
         ``RAY_ADDRESS``): its own token (not the user's ~/.ray/auth_token, which other clusters may share)."""
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
+        # A Ray Client driver's server process must come up within 30 s by default: not on a busy 2-core machine.
         return {**env, RAY_MARKER: self.marker, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token,
-                "PYTHONPATH": str(REPO / "plugin"), **extra}
+                "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "300", "PYTHONPATH": str(REPO / "plugin"), **extra}
 
     def pids(self, title: str = "") -> list[int]:
         """This cluster's processes (those started under its marker), optionally only those whose title starts
@@ -147,7 +149,8 @@ def ray_cluster(ci: bool) -> Iterator[RayCluster]:
            "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp_dir}", "--include-dashboard=false",
            "--disable-usage-stats", f"--object-store-memory={256 << 20}",
            *(f"--{name}={value}" for name, value in ports.items())]
-    cluster = RayCluster(f"127.0.0.1:{port}", temp_dir, marker, uuid.uuid4().hex + uuid.uuid4().hex)
+    cluster = RayCluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{ports['ray-client-server-port']}", temp_dir, marker,
+                         uuid.uuid4().hex + uuid.uuid4().hex)
     process = cluster.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                                  env=cluster.env(), start_new_session=True)
     started = threading.Event()

@@ -48,10 +48,10 @@ def _valid(path: Path) -> dict[int, str]:
     return out
 
 
-def _cli(args: list[str], env: dict[str, str], tmp: Path, name: str) -> tuple[int, dict, str]:
+def _cli(args: list[str], env: dict[str, str], tmp: Path, name: str, silent: bool = True) -> tuple[int, dict, str]:
     report = tmp / f"{name}.report.json"
-    out = subprocess.run([SPLADEKIT, "ingest", *args, "--report", str(report), "--silent"], env=env,
-                         capture_output=True, text=True, timeout=JOB_TIMEOUT)
+    out = subprocess.run([SPLADEKIT, "ingest", *args, "--report", str(report), *(["--silent"] if silent else [])],
+                         env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT)
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
     data = json.loads(report.read_text()) if report.is_file() else {}
     return out.returncode, data, out.stderr
@@ -151,10 +151,13 @@ def test_bad_input_gives_the_single_process_dead_letter(ray_cluster, default_enc
     src.write_bytes(BAD_INPUT.read_bytes() + json.dumps({"_id": "huge", "text": "wing " * 300_000}).encode() + b"\n")
     want = ingest(src, local_dir=tmp_path / "single", encoder=default_encoder, checkpoint=tmp_path / "s" / "cp.json")
     # $RAY_ADDRESS: `--ray` alone joins it. Blocks of 5 lines: duplicates across blocks are the driver's call.
+    # With the progress bar (no --silent): one bar on stderr, none of Ray's own log lines.
     code, report, err = _cli([str(src), "--local", str(tmp_path / "ray"), "--ray", "--ray-block", "5",
                               "--checkpoint", str(tmp_path / "r" / "cp.json")],
-                             ray_cluster.env(RAY_ADDRESS=ray_cluster.address), tmp_path, "bad")
+                             ray_cluster.env(RAY_ADDRESS=ray_cluster.address), tmp_path, "bad", silent=False)
     assert code == 3, err[-2000:]
+    assert "ingest:" in err and "24/25" in err, err[-2000:]  # 25 lines, one of them blank
+    assert not any(noise in err for noise in ("core_worker", "WARNING", "INFO", "Progress bars")), err[-2000:]
     assert (report["read"], report["indexed"], report["failed"]) == (want.read, want.indexed, want.failed)
     assert report["failed"]["duplicate_id"] == 2 and report["failed"]["too_large"] == 1
     assert _dead(report["dead_letter"]) == _dead(want.dead_letter)  # the same records, positions, reasons, details
@@ -244,3 +247,52 @@ def test_a_worker_killed_mid_job_is_retried_by_ray_and_the_count_is_exact(cranfi
     idx.refresh()
     assert idx.count() == len(valid)
     assert workers[0] not in ray_cluster.pids("ray::MapWorker")  # it did die; Ray ran its block again elsewhere
+
+
+def test_long_text_split_max_length_and_the_identity_are_the_single_process_ones(cranfield, ray_cluster,
+                                                                                   tmp_path):
+    """--long-text split, --max-length and --max-windows: the same vectors bit for bit, the same long-text counts,
+    the same identity in the index. (A Ray Client address is refused before anything starts.)"""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(b"".join((cranfield / "corpus.jsonl").open("rb").readlines()[:200]))
+    options = ["--local-mode", "exact", "--max-length", "64", "--long-text", "split", "--max-windows", "3"]
+    code, want, err = _cli([str(corpus), "--local", str(tmp_path / "single"), *options,
+                            "--checkpoint", str(tmp_path / "s" / "cp.json")], ray_cluster.env(), tmp_path, "single")
+    assert code in (0, 3), err[-2000:]
+    code, _, err = _cli([str(corpus), "--local", str(tmp_path / "client"), *options, "--ray",
+                         ray_cluster.client_address], ray_cluster.env(), tmp_path, "client")
+    assert code == 1 and "ray job submit" in err and not (tmp_path / "client").exists(), err[-2000:]
+    code, got, err = _cli([str(corpus), "--local", str(tmp_path / "ray"), *options, "--ray", ray_cluster.address,
+                           "--workers", "2", "--ray-block", "50", "--checkpoint", str(tmp_path / "r" / "cp.json")],
+                          ray_cluster.env(), tmp_path, "ray")
+    assert code in (0, 3), err[-2000:]
+    assert got["encoding"] == want["encoding"] and want["encoding"]["split"] > 50 and want["encoding"]["truncated"] > 0
+    mine, theirs = LocalIndex.load(tmp_path / "ray"), LocalIndex.load(tmp_path / "single")
+    identity = ("model_sha256", "max_length", "long_text", "backend", "dtype")
+    assert {k: mine.meta[k] for k in identity} == {k: theirs.meta[k] for k in identity}
+    assert (mine.meta["max_length"], mine.meta["long_text"]) == (64, "split")
+    for doc_id in _valid(corpus).values():
+        a, b = mine.doc_vector(doc_id), theirs.doc_vector(doc_id)
+        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.weights.view(np.uint32), b.weights.view(np.uint32))
+
+
+def test_the_torch_backend_on_ray_records_its_identity_and_gives_the_same_terms(cranfield, ray_cluster, tmp_path):
+    """--backend torch on Ray workers: the index says torch/float32; the vectors are the single-process torch ones
+    (same ids, every weight within 1e-6: torch's CPU kernels round by batch shape, see ingest/README.md)."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(b"".join((cranfield / "corpus.jsonl").open("rb").readlines()[:60]))
+    options = ["--local-mode", "exact", "--backend", "torch", "--max-length", "128"]
+    code, want, err = _cli([str(corpus), "--local", str(tmp_path / "single"), *options,
+                            "--checkpoint", str(tmp_path / "s" / "cp.json")], ray_cluster.env(), tmp_path, "single")
+    assert code in (0, 3), err[-2000:]
+    code, got, err = _cli([str(corpus), "--local", str(tmp_path / "ray"), *options, "--ray", ray_cluster.address,
+                           "--workers", "2", "--ray-block", "20", "--checkpoint", str(tmp_path / "r" / "cp.json")],
+                          ray_cluster.env(), tmp_path, "ray")
+    assert code in (0, 3) and got["indexed"] == want["indexed"], err[-2000:]
+    mine, theirs = LocalIndex.load(tmp_path / "ray"), LocalIndex.load(tmp_path / "single")
+    assert (mine.meta["backend"], mine.meta["dtype"]) == ("torch", "float32") == (theirs.meta["backend"],
+                                                                                theirs.meta["dtype"])
+    for doc_id in _valid(corpus).values():
+        a, b = mine.doc_vector(doc_id).to_dict(), theirs.doc_vector(doc_id).to_dict()
+        # Every term within 1e-6 (absent = 0): the same terms but for one whose weight rounds either side of 0.
+        assert max(abs(a.get(t, 0.0) - b.get(t, 0.0)) for t in a.keys() | b.keys()) <= 1e-6, doc_id

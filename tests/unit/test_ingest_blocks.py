@@ -215,3 +215,14 @@ def test_a_workers_error_reaches_the_user_as_its_own_line():
         assert _root(exc) is own and _one_line(_root(exc)) == str(own)
     other = Wrapped(MemoryError("out of memory\nwhile allocating 3 GiB"))
     assert _one_line(_root(other)) == "MemoryError: while allocating 3 GiB"
+
+
+def test_a_ray_client_address_is_refused_with_the_way_that_works(tmp_path, monkeypatch):
+    need("ray", "ingest --ray needs the ray extra")
+    from spladekit.errors import ClusterError
+
+    for how in ({"ray": "ray://head:10001"}, {"ray": True}):
+        monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+        with pytest.raises(ClusterError, match="Ray Data cannot run through Ray Client.*ray job submit"):
+            ingest(BAD_INPUT, local_dir=tmp_path / "ix", encoder=FakeEncoder(), **how)
+    assert not (tmp_path / "ix").exists()

@@ -73,8 +73,8 @@ from spladekit.cli._common import (
 @encoder_options
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="Encode on Ray workers (the ray extra; JSON-lines input that every node reads at the same path). "
-                   "Alone: join $RAY_ADDRESS, else start Ray on this machine; ADDRESS (host:6379, ray://host:10001, "
-                   "auto): join that cluster. Put INPUT before it.")
+                   "Alone: join $RAY_ADDRESS, else start Ray on this machine; ADDRESS (host:6379 or auto): join that "
+                   "cluster (from outside it: ray job submit ... --ray auto). Put INPUT before it.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="With --ray: encoder actors, each loading the model once [default: one per CPU of the cluster, "
                    "or per --gpus-per-worker of its GPUs]; --threads sets each one's cores (default 1).")
@@ -170,5 +170,5 @@ def _quiet_ray() -> None:
         import ray.data  # noqa: F401 - configures Ray Data's loggers, which are then turned down
     except ImportError:
         return  # the library names the missing extra
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in ("ray", "ray.data"):  # errors too: the job reports a worker's failure in one line of its own
+        logging.getLogger(name).setLevel(logging.CRITICAL)

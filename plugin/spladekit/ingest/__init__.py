@@ -151,12 +151,13 @@ def ingest(
     ``resume=True`` continues.
 
     ``ray``: encode on Ray (the ``ray`` extra; :mod:`spladekit.ingest.distributed`). True: join ``$RAY_ADDRESS``,
-    else start Ray on this machine; a string: the cluster's address (``host:6379``, ``ray://host:10001``,
-    ``auto``). ``workers`` encoder actors (default: one per CPU of the cluster, or per ``gpus_per_worker`` of its
-    GPUs), each on ``threads`` cores (default 1) or ``gpus_per_worker`` GPUs, over blocks of ``ray_block`` input
-    lines. The input must be JSON lines (a file or a BEIR folder) that every node reads at the same path. The rest
-    of the job (record policy, duplicates, sink, dead letter, checkpoint) stays here, so the result is the
-    single-process one: same ids, same vectors, same dead letter; ``report.workers`` counts each worker's documents.
+    else start Ray on this machine; a string: the cluster's address (``host:6379`` or ``auto``; Ray Data cannot run
+    through Ray Client, ``ray://``: run the job on the cluster, ``ray job submit``). ``workers`` encoder actors
+    (default: one per CPU of the cluster, or per ``gpus_per_worker`` of its GPUs), each on ``threads`` cores
+    (default 1) or ``gpus_per_worker`` GPUs, over blocks of ``ray_block`` input lines. The input must be JSON lines
+    (a file or a BEIR folder) that every node reads at the same path. The rest of the job (record policy,
+    duplicates, sink, dead letter, checkpoint) stays here, so the result is the single-process one: same ids, same
+    vectors, same dead letter; ``report.workers`` counts each worker's documents.
     """
     args = dict(locals())
     if engine_url is not None:

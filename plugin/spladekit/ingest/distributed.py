@@ -23,8 +23,11 @@ records for the same reasons as a single-process one.
   If the driver dies, ``--resume`` re-reads on the driver what the checkpoint covers (to rebuild the duplicate-id
   set, without encoding) and sends only the blocks after it.
 - **Where.** ``address=None`` joins ``$RAY_ADDRESS`` when set, else starts Ray on this machine (all its cores);
-  ``"host:6379"``, ``"ray://host:10001"`` or ``"auto"`` join that cluster. When Ray is already initialized in
-  this process, that is used as it is. Each node uses its own spladekit install and model cache.
+  ``"host:6379"`` or ``"auto"`` join that cluster. When Ray is already initialized in this process, that is used
+  as it is. Each node uses its own spladekit install and model cache. Ray Client addresses (``ray://``) are
+  refused with the way that works: Ray Data runs its executor in the driver, which a Ray Client driver lacks
+  (Ray 2.60: ``'Worker' object has no attribute 'core_worker'``); from outside the cluster, submit the command as
+  a Ray job (``ray job submit --address http://head:8265 -- spladekit ingest ... --ray auto``).
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ from spladekit.ingest.blocks import BLOCK_LINES, Block, BlockEncoder, EncodedBlo
 from spladekit.ingest.records import Raw
 from spladekit.schema import ModelIdentity
 
-_START_FIX = ("start one with 'ray start --head', check the address (host:6379, ray://host:10001, auto), or give "
-              "--ray without an address to start Ray on this machine")
+_START_FIX = ("start one with 'ray start --head', check the address (host:6379 or auto), or give --ray without an "
+              "address to start Ray on this machine")
 
 
 def splittable(source: str | Path, fmt: str) -> None:
@@ -71,15 +74,19 @@ def connect(address: str | None) -> bool:
         return False
     # "local" starts a new instance: without it, ray.init joins whatever cluster `ray start` last ran here.
     target = address or os.environ.get("RAY_ADDRESS") or "local"
+    if target.startswith("ray://"):
+        raise ClusterError(f"{target} is a Ray Client address, and Ray Data cannot run through Ray Client; give the "
+                           "cluster's own address from a machine of the cluster (--ray head:6379), or run the command "
+                           "there as a Ray job: ray job submit --address http://head:8265 -- spladekit ingest ... "
+                           "--ray auto")
     options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if target == "local":
         options["include_dashboard"] = False
     try:
         ray.init(address=target, **options)
     except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, ValueError, RuntimeError, grpc errors
-        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ClusterError(f"cannot {'start' if target == 'local' else 'connect to'} Ray at {target} ({detail}); "
-                           + _START_FIX) from None
+        raise ClusterError(f"cannot {'start' if target == 'local' else 'connect to'} Ray at {target} "
+                           f"({_one_line(exc)}); " + _START_FIX) from None
     return True
 
 
@@ -90,7 +97,7 @@ def _root(exc: BaseException) -> BaseException:
         seen.add(id(exc))
         if isinstance(exc, SpladekitError):
             return exc
-        inner = getattr(exc, "cause", None) or exc.__cause__
+        inner = getattr(exc, "cause", None) or exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if not isinstance(inner, BaseException):
             break
         exc = inner
@@ -135,6 +142,9 @@ class RayRows:
             raise ValueError(f"--workers must be >= 1, got {workers}")
         if gpus_per_worker < 0:
             raise ValueError(f"--gpus-per-worker must be >= 0, got {gpus_per_worker}")
+        if gpus_per_worker and encoder_options.get("device") != "cuda":
+            raise ValueError("--gpus-per-worker gives each worker a GPU: encode there with --backend torch --device "
+                             "cuda (device='cuda')")
         self.source, self.fmt = Path(source), fmt
         self.model, self.encoder_options, self.policy_options = model, dict(encoder_options), dict(policy_options)
         self.start_after, self.address, self.n_workers = start_after, address, workers
