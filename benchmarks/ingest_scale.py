@@ -9,8 +9,8 @@ Prints one JSON object (and writes it to ``--out``). Parts (``--parts``, all CPU
   finished before the first one reached the driver, so it runs high on short jobs), scaling efficiency per core
   (docs/s of W workers / (W x one worker)). Ray is started once, before the rounds (its start-up is reported
   apart), as a long job would see it.
-- ``backends``: the encoder alone on the same texts in memory, ONNX vs torch float32, both on all cores, with
-  their agreement (identical term sets, max abs difference).
+- ``backends``: the encoder alone on the same texts in memory, ONNX vs torch float32, both on all cores (or
+  ``--threads``), with their agreement (identical term sets, max abs difference).
 - ``precision``: torch float32 / bfloat16 / float16 on a real collection (``--collection``, cranfield by
   default): per-document term-set overlap (Jaccard) against float32, top-10 overlap of exact search over the
   collection's queries (each precision with its own query vectors), nDCG@10 of each.
@@ -159,8 +159,10 @@ def part_backends(args: argparse.Namespace, rows: list[dict]) -> dict:
     from spladekit.encoder.runtime import SpladeEncoder
 
     texts = [text_of(r) for r in rows]
-    encoders = {"onnx": SpladeEncoder.load(args.model, max_length=args.max_length),
-                "torch_float32": SpladeEncoder.load(args.model, backend="torch", max_length=args.max_length)}
+    threads = args.threads
+    encoders = {"onnx": SpladeEncoder.load(args.model, max_length=args.max_length, threads=threads),
+                "torch_float32": SpladeEncoder.load(args.model, backend="torch", max_length=args.max_length,
+                                                    threads=threads)}
     for enc in encoders.values():
         enc.encode_documents(texts[:64])  # warm-up
     times: dict[str, list[float]] = {n: [] for n in encoders}
@@ -335,6 +337,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window [the model's own]")
     parser.add_argument("--ray-block", type=int, default=128, help="lines per Ray task in the scale part")
+    parser.add_argument("--threads", type=int, default=None, help="backends: threads of both encoders [all cores]")
     parser.add_argument("--collection", default="cranfield", help="precision: the collection with qrels")
     parser.add_argument("--precision-docs", type=int, default=0, help="precision: the first N documents (0: all)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
