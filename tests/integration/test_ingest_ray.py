@@ -297,3 +297,26 @@ def test_the_torch_backend_on_ray_records_its_identity_and_gives_the_same_terms(
         a, b = mine.doc_vector(doc_id).to_dict(), theirs.doc_vector(doc_id).to_dict()
         # Every term within 1e-6 (absent = 0): the same terms but for one whose weight rounds either side of 0.
         assert max(abs(a.get(t, 0.0) - b.get(t, 0.0)) for t in a.keys() | b.keys()) <= 1e-6, doc_id
+
+
+def test_a_worker_that_cannot_load_the_model_stops_the_job_with_its_message(ray_cluster, tmp_path):
+    """The driver's encoder is given (so only the workers load ``model``, and cannot): the job stops, resumable,
+    with the worker's own one-line error, and the driver leaves the cluster. (From Python, in a process of its
+    own: Ray reads its token once per process.)"""
+    script = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+import ray
+from _support import BAD_INPUT, FakeEncoder
+from spladekit.ingest import IngestStopped, ingest
+try:
+    ingest(BAD_INPUT, local_dir={str(tmp_path / "ix")!r}, encoder=FakeEncoder(), model={str(tmp_path / "no-model")!r},
+           ray={ray_cluster.address!r}, workers=1, checkpoint={str(tmp_path / "cp.json")!r})
+except IngestStopped as exc:
+    print("STOPPED", exc.report.exit_code, ray.is_initialized(), str(exc))
+"""
+    out = subprocess.run([sys.executable, "-c", script], env=ray_cluster.env(), capture_output=True, text=True,
+                         timeout=JOB_TIMEOUT)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("STOPPED")]
+    assert lines, out.stdout[-2000:] + out.stderr[-2000:]
+    assert lines[0].startswith("STOPPED 4 False ") and "no-model is not a model directory" in lines[0], lines[0]

@@ -203,18 +203,30 @@ def test_a_workers_error_reaches_the_user_as_its_own_line():
     from spladekit.errors import ModelError
     from spladekit.ingest.distributed import _one_line, _root
 
-    class Wrapped(Exception):  # how Ray wraps what an actor raised: the original is `.cause`
+    # The shapes Ray 2.60 gives: an actor that raised in __init__ is an ActorDiedError whose argument is the
+    # RayTaskError whose `cause` is the original, chained from an empty Ray Data SystemException.
+    class TaskError(Exception):
         def __init__(self, cause: BaseException) -> None:
-            super().__init__(f"ray::MapWorker() (pid=1)\n  File ...\n{cause}")
+            super().__init__(f"ray::MapWorker.__init__() (pid=1)\n  File ...\n{cause}")
             self.cause = cause
+
+    class ActorDied(Exception):
+        pass
+
+    class SystemException(Exception):
+        pass
 
     own = ModelError("no model splade-tiny in /cache on node-3; run `spladekit model fetch splade-tiny` there")
     try:
-        raise RuntimeError("Ray Data failed") from Wrapped(own)
-    except RuntimeError as exc:
+        try:
+            raise SystemException()
+        except SystemException as empty:
+            raise ActorDied(TaskError(own)) from empty
+    except ActorDied as exc:
         assert _root(exc) is own and _one_line(_root(exc)) == str(own)
-    other = Wrapped(MemoryError("out of memory\nwhile allocating 3 GiB"))
-    assert _one_line(_root(other)) == "MemoryError: while allocating 3 GiB"
+    other = TaskError(MemoryError("out of memory\nwhile allocating 3 GiB"))
+    assert _one_line(_root(other)) == "TaskError: while allocating 3 GiB"  # not ours: the outermost, last line
+    assert _one_line(_root(SystemException())) == "SystemException: "
 
 
 def test_a_ray_client_address_is_refused_with_the_way_that_works(tmp_path, monkeypatch):

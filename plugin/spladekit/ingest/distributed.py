@@ -91,17 +91,25 @@ def connect(address: str | None) -> bool:
 
 
 def _root(exc: BaseException) -> BaseException:
-    """The error a worker raised, out of the Ray and Ray Data wrappers around it."""
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, SpladekitError):
-            return exc
-        inner = getattr(exc, "cause", None) or exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-        if not isinstance(inner, BaseException):
-            break
-        exc = inner
-    return exc
+    """The error a worker raised, found inside Ray's and Ray Data's wrappers (their ``cause``, their arguments, the
+    exception chain: an actor that died in ``__init__`` is an ``ActorDiedError`` whose argument is the
+    ``RayTaskError`` whose ``cause`` is ours). Ours when there is one, else the outermost that says something."""
+    stack: list[BaseException] = [exc]
+    seen: set[int] = set()
+    informative: BaseException | None = None
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, SpladekitError):
+            return err
+        if informative is None and str(err).strip():
+            informative = err
+        inner = [getattr(err, "cause", None), *err.args, err.__cause__,
+                 None if err.__suppress_context__ else err.__context__]
+        stack.extend(e for e in reversed(inner) if isinstance(e, BaseException))
+    return informative or exc
 
 
 def _one_line(exc: BaseException) -> str:
