@@ -11,6 +11,8 @@ rule for skipping. Nothing here downloads a model or starts an engine.
 - :func:`bad_input_expected`: what ingesting ``ingest/bad_input.jsonl`` must give, from its own labels.
 - :func:`serving`: an ASGI app (``spladekit serve``'s) on a real port, in a thread, for the service's tests.
 - :func:`chromium`: the headless browser the playground's tests drive (skips locally, fails under CI without it).
+- :func:`marked_pids` / :func:`end_marked`: the processes of a Ray cluster a test started (by the marker in their
+  environment), to end exactly those.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -414,3 +417,39 @@ def chromium() -> str:
         skip_or_fail("no chromium binary: install it (apt-get install chromium, or bash scripts/setup.sh --browser) "
                      "or set SPLADEKIT_CHROMIUM=/path/to/chromium")
     return path  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------------------------- ray
+
+#: Every process of a Ray cluster a test starts carries this variable (with the cluster's own value): teardown
+#: ends exactly those, by pid, orphans included (Ray's agents outlive a killed raylet); never `ray stop`, which
+#: would stop every Ray on the machine.
+RAY_MARKER = "SPLADEKIT_TEST_RAY"
+
+
+def marked_pids(marker: str, title: str = "") -> list[int]:
+    """Processes of this user whose environment holds ``RAY_MARKER=marker`` (and whose command starts with
+    ``title``)."""
+    needle = f"{RAY_MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if title and not (entry / "cmdline").read_bytes().startswith(title.encode()):
+                continue
+        except OSError:  # gone, or not ours
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+def end_marked(marker: str) -> None:
+    """SIGKILL what is left of the processes under ``marker`` (after a graceful stop had its chance)."""
+    for pid in marked_pids(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

@@ -3,6 +3,7 @@ that says what is wrong (and, for usage errors, points at the verb's --help)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 from pathlib import Path
@@ -70,6 +71,16 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["ingest", SAMPLE, "--engine", dead, "--index", "Bad_Name"], 1, "index name 'Bad_Name' is not valid"),
         (["ingest", SAMPLE, "--local", SAMPLE], 2, "--local"),
         (["ingest", SAMPLE, "--ca-certs", f"{tmp}/none.pem", "--engine", dead, "--index", "x"], 2, "--ca-certs"),
+        (["ingest", SAMPLE, "--workers", "2"], 2, "apply to --ray only"),
+        (["ingest", SAMPLE, "--ray-block", "64"], 2, "apply to --ray only"),
+        (["ingest", SAMPLE, "--gpus-per-worker", "1"], 2, "apply to --ray only"),
+        (["ingest", SAMPLE, "--ray", "--workers", "0"], 2, "--workers"),
+        (["ingest", SAMPLE, "--ray", "--ray-block", "0"], 2, "--ray-block"),
+        (["ingest", SAMPLE, "--ray", "--gpus-per-worker", "0"], 2, "--gpus-per-worker"),
+        (["ingest", SAMPLE, "--ray", "--gpus-per-worker", "1"], 2, "--device cuda"),
+        (["ingest", f"{tmp}/c.tsv", "--ray", "--local", f"{tmp}/ix"], 1, "convert"),
+        (["ingest", f"{tmp}/c.jsonl.gz", "--ray", "--local", f"{tmp}/ix"], 1, "a gzip file cannot give"),
+        (["ingest", "-", "--ray", "--local", f"{tmp}/ix"], 1, "not stdin"),
         # search
         (["search", "wing", "--local", local, "-k", "0"], 2, "-k"),
         (["search", "wing", "--local", local, "-k", "200", "--two-phase"], 2, "two-phase window"),
@@ -169,8 +180,11 @@ def _check(cases: list[tuple[list[str], int, str]]) -> None:
     assert failures == [], "\n".join(failures)
 
 
-def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url):
+def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url, monkeypatch):
+    monkeypatch.delenv("RAY_BACKEND_LOG_LEVEL", raising=False)  # ingest --ray sets it for its process: restored
     (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": ""}\n')
+    (tmp_path / "c.tsv").write_text("_id\ttext\na\twing\n")
+    (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(b'{"_id": "a", "text": "wing"}\n'))
     (tmp_path / "not-beir").mkdir()
     (tmp_path / "empty-token").write_text("\n")
     with socket.socket() as listener:  # a port something listens on

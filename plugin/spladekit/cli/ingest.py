@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -66,11 +68,24 @@ from spladekit.cli._common import (
 @click.option("--writers", type=click.IntRange(1), default=1, show_default=True, help="Concurrent bulk requests.")
 @click.option("--max-retries", type=click.IntRange(0), default=8, show_default=True,
               help="Retries of a document on 429/502/503/504/connection errors before the job stops.")
-@click.option("--threads", type=click.IntRange(1), default=None, help="Encoder threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="Encoder threads (default: all cores; with --ray: per worker, default 1).")
 @click.option("--reorder", is_flag=True,
               help="Local index: reorder its rows by recursive graph bisection at the end (faster exact search on "
                    "large indexes; about a minute per million documents).")
 @encoder_options
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Encode on Ray workers (the ray extra; JSON-lines input that every node reads at the same path). "
+                   "Alone: join $RAY_ADDRESS, else start Ray on this machine; ADDRESS (host:6379 or auto): join that "
+                   "cluster (from outside it: ray job submit ... --ray auto). Put INPUT before it.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="With --ray: encoder actors, each loading the model once [default: one per CPU of the cluster, "
+                   "or per --gpus-per-worker of its GPUs]; --threads sets each one's cores (default 1).")
+@click.option("--ray-block", type=click.IntRange(1), default=None,
+              help="With --ray: input lines per Ray task, the unit of work and of retry [default: 1024].")
+@click.option("--gpus-per-worker", type=click.FloatRange(0, min_open=True), default=None,
+              help="With --ray: GPUs per encoder actor (GPU actors; without it, CPU actors); use with --backend "
+                   "torch --device cuda.")
 @connection_options
 @report_option
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of the summary.")
@@ -82,8 +97,9 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
            require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
            batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int, max_retries: int, threads: int | None,
-           reorder: bool, runtime: dict[str, str], connection: dict[str, Any], report_path: Path | None,
-           as_json: bool, silent: bool) -> None:
+           reorder: bool, runtime: dict[str, str], ray_address: str | None, workers: int, ray_block: int,
+           gpus_per_worker: float, connection: dict[str, Any], report_path: Path | None, as_json: bool,
+           silent: bool) -> None:
     """Encode INPUT (JSONL, BEIR folder, CSV/TSV, Parquet, or - for stdin; gzip/zstd/bzip2/xz compressed or
     not) and index it; print a summary.
 
@@ -105,6 +121,15 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         limit = ErrorLimit.parse(max_errors)
     except ValueError as exc:
         raise click.BadParameter(str(exc).removeprefix("--max-errors "), param_hint="--max-errors") from None
+    if ray_address is None and (workers is not None or gpus_per_worker is not None or ray_block is not None):
+        raise click.UsageError("--workers, --ray-block and --gpus-per-worker apply to --ray only")
+    if gpus_per_worker is not None and runtime["device"] != "cuda":
+        raise click.UsageError("--gpus-per-worker gives each worker a GPU: add --backend torch --device cuda")
+    ray = None if ray_address is None else (ray_address or True)
+    if ray is not None:
+        _quiet_ray()
+    distributed = {} if ray is None else {"ray": ray, "workers": workers, "gpus_per_worker": gpus_per_worker or 0.0,
+                                          **({"ray_block": ray_block} if ray_block else {})}
     auth = connect_kwargs(connection, with_timeout=False) if engine_url is not None else {}
     bar = None
     if not silent:
@@ -116,6 +141,7 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         bar = Progress(total, "ingest")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", DeprecationWarning)  # for developers (Ray's), not for a user of the CLI
         try:
             report = run_ingest(
                 input, engine_url=engine_url, index=index, local_dir=local_dir, local_mode=local_mode, model=model,
@@ -125,7 +151,7 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
                 dead_letter=dead_letter, force=force, batch_size=batch_size, bulk_docs=bulk_docs,
                 bulk_bytes=bulk_bytes, writers=writers, max_retries=max_retries, threads=threads, reorder=reorder,
-                progress=bar, **runtime, **auth,
+                progress=bar, **distributed, **runtime, **auth,
             )
         except IngestStopped as exc:
             report = exc.report
@@ -139,3 +165,16 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
     if not report.complete:
         click.echo(f"Error: {report.stopped}", err=True)
     sys.exit(report.exit_code)
+
+
+def _quiet_ray() -> None:
+    """Ray's INFO and WARNING lines and its C++ error log (one line per job about actor restarts, expected) would
+    break the one progress bar: they stay in Ray's session logs. A user who wants them on stderr exports
+    RAY_BACKEND_LOG_LEVEL=info."""
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    try:
+        import ray.data  # noqa: F401 - configures Ray Data's loggers, which are then turned down
+    except ImportError:
+        return  # the library names the missing extra
+    for name in ("ray", "ray.data"):  # errors too: the job reports a worker's failure in one line of its own
+        logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -19,6 +19,7 @@ encode to an empty vector without running the model.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
@@ -98,6 +99,17 @@ class Prepared:
     windows: list[list[int]]  # token ids of each window
     owners: list[int]  # window -> index into ``live``
     stats: EncodeStats
+    #: per live text: (windows, split, truncated, tokens dropped); :meth:`text_stats` reads it
+    per_text: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def text_stats(self, i: int) -> EncodeStats:
+        """What text ``i`` alone counts for in :attr:`stats` (its windows and long-text handling), so that a
+        caller that keeps only some of the texts (distributed ingestion) can add up exactly those."""
+        j = bisect.bisect_left(self.live, i)
+        if j == len(self.live) or self.live[j] != i:
+            return EncodeStats(texts=1, empty=1)
+        windows, split, truncated, dropped = self.per_text[j]
+        return EncodeStats(texts=1, windows=windows, split=split, truncated=truncated, tokens_dropped=dropped)
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -228,7 +240,8 @@ class SpladeEncoder:
         if dtype != "float32":
             raise ValueError(f"the onnx backend computes in float32; dtype={dtype!r} needs backend='torch' "
                              "(--backend torch)")
-        options.pop("max_batch_tokens", None)  # a torch-backend option: the onnx batches are fixed-size
+        for name in ("max_batch_tokens", "timing"):  # torch-backend options: fixed-size onnx batches, no phases
+            options.pop(name, None)
         path = Path(str(dir_or_name)).expanduser()
         if not is_export(path):
             path = onnx_dir(dir_or_name)
@@ -357,29 +370,30 @@ class SpladeEncoder:
         tokenizer = self._split_tokenizer if split else self._tokenizer
         encodings = tokenizer.encode_batch([texts[i] for i in live], add_special_tokens=True)
         limit = self.max_windows if split and self.max_windows is not None else None
+        per_text: list[tuple[int, int, int, int]] = []
         for j, enc in enumerate(encodings):
             more = enc.overflowing
             windows.append(enc.ids)
             owners.append(j)
             if not more:
+                per_text.append((1, 0, 0, 0))
                 continue
             kept = more if split else []
             if limit is not None:
                 kept = more[: limit - 1]
             dropped = more[len(kept):]
-            if split:
-                stats.split += 1
             for extra in kept:
                 windows.append(extra.ids)
                 owners.append(j)
-            if dropped:
-                stats.truncated += 1
-                # An overflow window repeats `stride` tokens of the one before it (split mode only).
-                overlap = self.stride if split else 0
-                stats.tokens_dropped += sum(max(0, len(o.ids) - sum(o.special_tokens_mask) - overlap)
-                                            for o in dropped)
+            # An overflow window repeats `stride` tokens of the one before it (split mode only).
+            overlap = self.stride if split else 0
+            lost = sum(max(0, len(o.ids) - sum(o.special_tokens_mask) - overlap) for o in dropped)
+            per_text.append((1 + len(kept), int(split), int(bool(dropped)), lost))
+        stats.split = sum(t[1] for t in per_text)
+        stats.truncated = sum(t[2] for t in per_text)
+        stats.tokens_dropped = sum(t[3] for t in per_text)
         stats.windows = len(windows)
-        return Prepared(len(texts), live, windows, owners, stats)
+        return Prepared(len(texts), live, windows, owners, stats, per_text)
 
     def encode_prepared(self, prepared: Prepared, *, top_k: int | None = None,
                         progress: bool = False) -> list[SparseVector]:
@@ -431,9 +445,9 @@ class SpladeEncoder:
             stats.positions += int(idx.size * lengths[idx].max())
             stats.batches += 1
 
-        if len(windows) == 1 and lengths[0] <= QUERY_GRAPH_MAX_TOKENS and self._query_path() is not None:
-            stats.graph = "query"
-            return [self._run_query(windows[0])]
+        # Always the batch graph here, even for one short window: the query graph gives the same terms but may
+        # differ in the last bit, and a document's vector must not depend on the batch it happened to be in
+        # (ingest's batches are cut by windows of the input; distributed ingestion cuts them by blocks).
         stats.graph = "batch"
 
         def run(idx: np.ndarray, session: Any) -> None:

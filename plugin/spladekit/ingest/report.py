@@ -67,6 +67,8 @@ class IngestReport:
     repaired: int = 0
     retries: int = 0
     encoding: dict[str, int] = field(default_factory=dict)
+    #: Distributed jobs: documents encoded per Ray worker (host:pid).
+    workers: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     docs_per_s: float = 0.0
     resumed_from: int | None = None
@@ -92,7 +94,8 @@ class IngestReport:
         head = (f"{'stopped' if not self.complete else 'done'}: read {self.read}, indexed {self.indexed}, "
                 f"failed {self.failed_total}" + (f", skipped {self.skipped} (resumed)" if self.skipped else "")
                 + (f", repaired {self.repaired} (--decode-errors {self.decode_errors})" if self.repaired else "")
-                + f" into {self.target} ({self.docs_per_s:.0f} docs/s)")
+                + f" into {self.target} ({self.docs_per_s:.0f} docs/s"
+                + (f", encoded by {len(self.workers)} Ray workers" if self.workers else "") + ")")
         if self.failed_total:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.failed.items(), key=lambda kv: -kv[1]))
             head += f"; dead letter ({reasons}): {self.dead_letter}"
