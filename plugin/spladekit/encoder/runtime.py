@@ -38,7 +38,7 @@ from spladekit.encoder.store import is_export, onnx_dir
 from spladekit.errors import InputError, ModelError, missing_extra
 from spladekit.features import FeatureNames
 from spladekit.schema import ModelIdentity
-from spladekit.vectors import SparseVector
+from spladekit.vectors import Pruning, SparseVector
 
 LongTextPolicy = Literal["truncate", "split"]
 #: A single text of at most this many tokens runs the export's query graph (an exact int8 screen of the
@@ -267,9 +267,14 @@ class SpladeEncoder:
 
     # ----------------------------------------------------------------------------------------- encoding
     def encode_documents(self, texts: Sequence[str], *, long_text: LongTextPolicy | None = None,
-                         top_k: int | None = None, progress: bool = False) -> list[SparseVector]:
-        """One SparseVector per document (input order); long documents follow ``long_text``."""
-        return self._encode(texts, long_text or self.long_text, top_k, progress)
+                         top_k: int | None = None, prune: Pruning | str | dict[str, Any] | None = None,
+                         progress: bool = False) -> list[SparseVector]:
+        """One SparseVector per document (input order); long documents follow ``long_text``. ``prune``: static
+        pruning of each vector (:class:`spladekit.vectors.Pruning` or its spelling, ``"top_k:64"``), as
+        ``ingest(doc_prune=...)`` applies it."""
+        rule = Pruning.of(prune)
+        vectors = self._encode(texts, long_text or self.long_text, top_k, progress)
+        return vectors if rule is None else [rule.apply(v) for v in vectors]
 
     def encode_queries(self, texts: Sequence[str], *, top_k: int | None = None,
                        progress: bool = False) -> list[SparseVector]:

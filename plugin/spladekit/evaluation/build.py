@@ -43,8 +43,10 @@ def p50(values: Sequence[float]) -> float | None:
 
 
 def identity_key(ident: ModelIdentity) -> str:
-    """A short key for what the encoder computes: its weights' hash prefix plus a hash of the whole identity."""
-    digest = hashlib.sha256(json.dumps(asdict(ident), sort_keys=True).encode()).hexdigest()
+    """A short key for what the document encoder computes: its weights' hash prefix plus a hash of the identity,
+    without what does not change the encoded corpus (pruning is applied at ingest, the query side at search)."""
+    fields = {k: v for k, v in asdict(ident).items() if k not in ModelIdentity.OPTIONAL}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return f"{(ident.weights_sha256 or '')[:8]}{digest[:8]}"
 
 

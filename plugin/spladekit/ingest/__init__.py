@@ -13,6 +13,7 @@ an engine outage. Policies per bad-input case: :mod:`spladekit.ingest.policy` an
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -36,6 +37,7 @@ from spladekit.ingest.report import EXIT_CODES, IngestReport, redact_url
 from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink
 from spladekit.paths import default_local_index
 from spladekit.schema import SCHEMA, check_identity
+from spladekit.vectors import Pruning
 
 __all__ = ["EXIT_CODES", "IngestReport", "IngestStopped", "PipelineConfig", "default_job_dir", "ingest"]
 
@@ -98,6 +100,7 @@ def ingest(
     long_text: str = "truncate",
     max_windows: int | None = None,
     max_errors: str | int | ErrorLimit | None = None,
+    doc_prune: Pruning | str | dict[str, Any] | None = None,
     backend: str = "onnx",
     device: str = "cpu",
     dtype: str = "float32",
@@ -137,8 +140,11 @@ def ingest(
     more records fail (a count, or a percentage of those read: ``"5%"``; default ``90%``, see
     :mod:`spladekit.ingest.limits`). ``reorder`` (local index only): renumber its rows by recursive graph
     bisection at the end of the job (faster exact search on a large index, see
-    :meth:`spladekit.local.index.LocalIndex.reorder`). Credentials (``user``/``password``, ``api_key``) reach the
-    client only, never the report or errors.
+    :meth:`spladekit.local.index.LocalIndex.reorder`). ``doc_prune``: static pruning of every document vector
+    before it is indexed (a :class:`spladekit.vectors.Pruning`, or its spelling ``"top_k:64"``, ``"ratio:0.1"``,
+    ``"mass:0.9"``, ``"min_weight:0.2"``, comma-separated to combine); the rule is recorded in the index's
+    ``_meta`` (``doc_prune``) and an index never mixes rules (the guard, like a model change). Credentials
+    (``user``/``password``, ``api_key``) reach the client only, never the report or errors.
 
     Raises :class:`IngestStopped` (with the partial report) when the job stops before the end: the engine is
     down past the retries, the error limit is exceeded, or it was interrupted; the same call with
@@ -173,8 +179,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             local_mode: str, model: str, encoder: Any, sink: Sink | None, format: str | None,
             id_field: str | Sequence[str] | None, text_field: str, title_field: str | None, require_id: bool,
             max_doc_bytes: int, max_length: int | None, long_text: str, max_windows: int | None,
-            max_errors: str | int | ErrorLimit | None, backend: str, device: str, dtype: str, resume: bool,
-            checkpoint: str | Path | None,
+            max_errors: str | int | ErrorLimit | None, doc_prune: Pruning | str | dict[str, Any] | None,
+            backend: str, device: str, dtype: str, resume: bool, checkpoint: str | Path | None,
             dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, batch_size: int,
             writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int, initial_backoff: float,
             max_backoff: float, engine: str | None, user: str | None, password: str | None, api_key: str | None,
@@ -189,17 +195,20 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         raise InputError("--reorder applies to the local index only (an engine keeps its own document order); "
                          "drop --reorder, or ingest into --local")
     limit = max_errors if isinstance(max_errors, ErrorLimit) else ErrorLimit.parse(max_errors)
+    rule = Pruning.of(doc_prune)
     source, fmt = readers.resolve_input(input, format)
 
     if encoder is None:
         encoder = SpladeEncoder.load(model, threads=threads, max_length=max_length, long_text=long_text,
                                      max_windows=max_windows, backend=backend, device=device, dtype=dtype)
     ident = encoder.identity()
+    if rule is not None:
+        ident = dataclasses.replace(ident, doc_prune=str(rule))
     index_meta = SCHEMA.meta(ident, **(meta or {}))
     stop = stop or threading.Event()
 
     report = IngestReport(input=str(input), model=ident.model, model_sha256=ident.weights_sha256,
-                          max_length=ident.max_length, long_text=ident.long_text)
+                          max_length=ident.max_length, long_text=ident.long_text, doc_prune=ident.doc_prune)
     if sink is not None:
         target = f"sink:{type(sink).__name__}"
     elif engine_url is not None:
@@ -245,8 +254,14 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     # An encoder that can tokenize apart (SpladeEncoder) does it on the reader thread, overlapping the model.
     prepare = getattr(encoder, "tokenize", None)
 
+    terms = {"in": 0, "kept": 0}
+
     def encode(job: Any) -> list:
         vectors = encoder.encode_prepared(job) if prepare is not None else encoder.encode_documents(job)
+        if rule is not None:  # static pruning: the same rule (spladekit.vectors.Pruning) as query pruning
+            terms["in"] += sum(len(v) for v in vectors)
+            vectors = [rule.apply(v) for v in vectors]
+            terms["kept"] += sum(len(v) for v in vectors)
         last = getattr(encoder, "last_stats", None)
         if last is not None:  # one encoder thread: the stats of this call are the ones just written
             stats.add(last)
@@ -275,6 +290,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     report.failed = dict(sorted(counts.failed.items()))
     report.encoding = {k: v for k, v in stats.to_dict().items()
                        if k in ("texts", "truncated", "tokens_dropped", "split", "windows")}
+    if rule is not None:
+        report.pruning = {"terms_in": terms["in"], "terms_kept": terms["kept"]}
     report.seconds = round(time.perf_counter() - started, 3)
     done = report.indexed + sum(report.failed.values())
     report.docs_per_s = round(done / report.seconds, 1) if report.seconds > 0 else 0.0
