@@ -274,6 +274,28 @@ def to_query(vec: SparseVector, names: FeatureNames, engine: str | EngineSpec = 
     return q.body
 
 
+def df_query(ids: Sequence[int] | np.ndarray, names: FeatureNames, engine: str | EngineSpec = "opensearch",
+             field: str = SCHEMA.sparse) -> dict[str, Any]:
+    """A search body counting, per term id, the documents whose sparse field holds it: one ``filters``
+    aggregation bucket per term, each the term's own clause (so the engine counts exactly what it would match).
+    The document frequencies of inference-free queries' IDF on an engine (:func:`parse_df` reads them).
+
+    >>> from spladekit.features import FeatureNames
+    >>> body = df_query([2], FeatureNames(["[PAD]", "wing", "a.b"]), "opensearch")
+    >>> body["aggs"]["df"]["filters"]["filters"]
+    {'2': {'rank_feature': {'field': 'splade.a%2Eb', 'boost': 1.0, 'linear': {}}}}
+    """
+    spec = dialects.get(engine)
+    filters = {str(int(i)): spec.clause(field, names.name(int(i)), 1.0) for i in ids}
+    return {"size": 0, "track_total_hits": False, "aggs": {"df": {"filters": {"filters": filters}}}}
+
+
+def parse_df(resp: Mapping[str, Any], ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The document frequency of each of ``ids`` from a :func:`df_query` response (int64)."""
+    buckets = resp["aggregations"]["df"]["buckets"]
+    return np.array([int(buckets[str(int(i))]["doc_count"]) for i in ids], dtype=np.int64)
+
+
 def parse_hits(resp: Mapping[str, Any]) -> list[Hit]:
     """The hits of an engine search response, ranked from 1, with title and text when ``_source`` has them."""
     hits = []

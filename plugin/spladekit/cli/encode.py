@@ -24,15 +24,18 @@ from spladekit.cli._common import DOC_PRUNE_HELP, PruningRule, encoder_options, 
 @friendly_errors
 def export(model_name: str, output: str, opset: int, max_length: int | None, top_k: int | None,
            vocab_blocks: int) -> None:
-    """Export MODEL (splade-tiny, an HF id or a local directory) to an ONNX encoder with pooling fused in."""
+    """Export MODEL (splade-tiny, an HF id or a local directory) to an ONNX encoder with pooling fused in.
+
+    A model card folder (a document and a query encoder, or a query weight table) exports both sides into
+    OUTPUT/document and OUTPUT/query, with a card naming them.
+    """
     import time
 
-    from spladekit.encoder.export import export as export_model
-    from spladekit.models import resolve_model
+    from spladekit.encoder.export import export_named
 
     started = time.perf_counter()
-    out = export_model(resolve_model(model_name), output, opset=opset, max_length=max_length, top_k=top_k,
-                       vocab_blocks=vocab_blocks, source_name=model_name)
+    out = export_named(model_name, output, opset=opset, max_length=max_length, top_k=top_k,
+                       vocab_blocks=vocab_blocks)
     click.echo(f"exported {model_name} to {out} in {time.perf_counter() - started:.1f} s", err=True)
     click.echo(str(out))
 
