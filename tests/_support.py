@@ -227,6 +227,13 @@ class FakeEngine:
 
     def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         self.bodies.append(dict(body))
+        if "aggs" in body:  # document frequencies: a filters aggregation of single-term clauses
+            buckets = {}
+            for key, clause in body["aggs"]["df"]["filters"]["filters"].items():
+                term = self._query_vector([clause]).ids[0]
+                held = sum(1 for src in self.docs.values() if term in self.names.from_features(src[SCHEMA.sparse]).ids)
+                buckets[key] = {"doc_count": held}
+            return {"hits": {"hits": []}, "aggregations": {"df": {"buckets": buckets}}}
         bool_q = body["query"]["bool"]
         allowed = None
         for f in bool_q.get("filter", []):
