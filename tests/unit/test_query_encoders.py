@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny_models import make_tiny_tokenizer, vocab
 
 from _support import REPO, FakeEncoder, FakeEngine, need, oracle_top_k
-from _tiny_models import make_tiny_tokenizer, vocab
 from spladekit.encoder.card import CARD_NAME, is_card, read_card, write_card
 from spladekit.encoder.pair import PairEncoder
 from spladekit.encoder.static import StaticQueryEncoder, idf_weights
