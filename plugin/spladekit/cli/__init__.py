@@ -29,6 +29,7 @@ _COMMANDS = [
     ("spladekit.cli.search", "search"),
     ("spladekit.cli.parity", "parity"),
     ("spladekit.cli.prune", "index_prune"),
+    ("spladekit.cli.exchange", "export_vectors"),
     ("spladekit.cli.train", "train"),
     ("spladekit.cli.doctor", "doctor"),
 ]
