@@ -61,6 +61,9 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["ingest", SAMPLE, "--engine", "ftp://127.0.0.1:9", "--index", "docs"], 1, "http or https"),
         (["ingest", SAMPLE, "--engine", dead, "--index", "Bad_Name"], 1, "index name 'Bad_Name' is not valid"),
         (["ingest", SAMPLE, "--local", SAMPLE], 2, "--local"),
+        (["ingest", SAMPLE, "--doc-prune", "top_k"], 2, "--doc-prune"),
+        (["ingest", SAMPLE, "--doc-prune", "mass:2"], 2, "mass must be in (0, 1]"),
+        (["ingest", SAMPLE, "--doc-prune", "topk:3"], 2, "top_k:N, min_weight:W, ratio:R or mass:M"),
         (["ingest", SAMPLE, "--ca-certs", f"{tmp}/none.pem", "--engine", dead, "--index", "x"], 2, "--ca-certs"),
         # search
         (["search", "wing", "--local", local, "-k", "0"], 2, "-k"),
@@ -88,8 +91,11 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
         (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
+        (["eval", CRANFIELD, "--doc-prune", "ratio:x"], 2, "--doc-prune"),
         # encode, export, model
         (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),
+        (["encode", "wing", "--doc-prune", "top_k:0"], 2, "--doc-prune"),
+        (["encode", "wing", "--query", "--doc-prune", "top_k:3"], 2, "prune queries at search time"),
         (["encode", "--max-length", "4", "wing"], 2, "--max-length"),
         (["encode"], 2, "TEXTS"),
         (["export", "no-such-model", "-o", f"{tmp}/out"], 1, "Known models: 'splade-tiny'"),
@@ -107,6 +113,20 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["demo", "-k", "0"], 2, "-k"),
         (["train", f"{tmp}/none.jsonl", "-o", f"{tmp}/m"], 2, "does not exist"),
         (["train", SAMPLE, "-o", f"{tmp}/m", "--epochs", "-1"], 2, "epochs"),
+        (["train", SAMPLE, "-o", f"{tmp}/m", "--separate-query-encoder", "--inference-free"], 2, "not both"),
+        (["train", SAMPLE, "-o", f"{tmp}/m", "--query-lr", "0"], 2, "--query-lr"),
+        # index-prune, export-vectors
+        (["index-prune", local, "-o", f"{tmp}/p"], 2, "--top-postings"),
+        (["index-prune", local, "--top-postings", "0", "-o", f"{tmp}/p"], 2, "--top-postings"),
+        (["index-prune", local, "--top-postings", "5", "-o", local], 1, "is the index being pruned"),
+        (["index-prune", f"{tmp}/no-index", "--top-postings", "5", "-o", f"{tmp}/p"], 2, "does not exist"),
+        (["index-prune", not_beir, "--top-postings", "5", "-o", f"{tmp}/p"], 1, "no local index"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--format", "ciff"], 2, "--format"),
+        (["export-vectors", local], 2, "--output"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--scale", "0"], 2, "--scale"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--queries", f"{tmp}/none.jsonl"], 2, "--queries"),
+        (["export-vectors", local, "-o", not_beir + "-busy"], 1, "holds something else"),
+        (["export-vectors", local, "-o", f"{tmp}/x2", "--queries", bad_json], 1, "bad.jsonl:1"),
         (["doctor", "--engine", dead], 1, "cannot reach an engine"),
     ]
 
@@ -136,6 +156,8 @@ def _check(cases: list[tuple[list[str], int, str]]) -> None:
 def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url):
     (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": ""}\n')
     (tmp_path / "not-beir").mkdir()
+    (tmp_path / "not-beir-busy").mkdir()
+    (tmp_path / "not-beir-busy" / "keep.txt").write_text("not an export")
     _check(_cases(str(tmp_path), dead_url, local_index))
 
 

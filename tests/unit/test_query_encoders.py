@@ -63,6 +63,21 @@ def test_inference_free_query_weights_come_from_the_index(tok_dir, local_dir) ->
     assert [(h.id, h.score) for h in hits] == want
 
 
+def test_inference_free_cli_search(tok_dir, local_dir) -> None:
+    from click.testing import CliRunner
+
+    from spladekit.cli import main
+
+    ok = CliRunner().invoke(main, ["search", "wing stall", "--local", str(local_dir), "--model", str(tok_dir),
+                                   "--inference-free", "--format", "jsonl"])
+    assert ok.exit_code == 0, ok.output
+    assert [json.loads(line)["id"] for line in ok.stdout.splitlines()] == ["d1", "d2"]
+    empty = CliRunner().invoke(main, ["search", "the", "--local", str(local_dir), "--model", str(tok_dir),
+                                      "--inference-free"])
+    assert empty.exit_code == 1 and empty.stderr.count("Error:") == 1
+    assert "no token with a positive weight" in empty.stderr
+
+
 def test_inference_free_on_an_engine_counts_document_frequencies_once(tok_dir) -> None:
     names = FeatureNames(TOKENS)
     engine = FakeEngine("elasticsearch", names=names, meta=SCHEMA.meta(ModelIdentity("tiny", SHA)))
