@@ -322,11 +322,11 @@ def verdicts(local: dict, engine: dict | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["cranfield", "npl", "dbpedia-entity-sub5k"])
-    parser.add_argument("--doc-prune", nargs="*", default=["mass:0.8", "mass:0.7", "mass:0.9", "top_k:64",
-                                                           "top_k:128", "ratio:0.1"])
+    parser.add_argument("--doc-prune", nargs="*", default=["mass:0.8", "mass:0.85", "mass:0.9", "top_k:64",
+                                                           "ratio:0.25", "min_weight:0.5"])
     parser.add_argument("--top-postings", nargs="*", type=int, default=[200, 1000])
     parser.add_argument("--query-prune", nargs="*", default=["top_k:10", "top_k:16", "mass:0.9"])
-    parser.add_argument("--compose", nargs="*", default=["mass:0.8+top_k:16", "mass:0.8+mass:0.9"])
+    parser.add_argument("--compose", nargs="*", default=["mass:0.8+top_k:16", "mass:0.9+top_k:16"])
     parser.add_argument("--engine", choices=["opensearch", "elasticsearch", "none"], default="opensearch")
     parser.add_argument("--engine-url", default=None, help="use this running node instead of starting one")
     parser.add_argument("--rounds", type=int, default=3)
