@@ -341,12 +341,14 @@ def main() -> None:
     encoder = SpladeEncoder.load("splade-tiny")
     node = None
     tmp = Path(tempfile.mkdtemp(prefix="spladekit-efficiency-"))
+    # The node's own folder (the node runs as another user, who must own it; mkdtemp folders are private).
+    node_dir = Path(tempfile.mkdtemp(prefix="spladekit-efficiency-node-"))
     try:
         url = args.engine_url
         if url is None and args.engine != "none":
             from spladekit.engines import node as nodes
 
-            node = nodes.start(args.engine, data_dir=tmp / "node")
+            node = nodes.start(args.engine, data_dir=node_dir)
             url = node.url
             log(f"{args.engine} up at {url} in {node.started_in:.0f} s")
         if url is not None:
@@ -372,6 +374,7 @@ def main() -> None:
         if node is not None:
             node.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(node_dir, ignore_errors=True)
     result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["machine"]["load_end"] = load()
     text = json.dumps(result, indent=2)

@@ -134,7 +134,8 @@ class FakeEngine:
 
     Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
     dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
-    and record every body in :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
+    count document frequencies for a ``spladekit.query.df_query`` aggregation, and record every body in
+    :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
     status, or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
     """
 
