@@ -20,6 +20,7 @@ boost. Encoding a query costs one tokenizer call and a table lookup (microsecond
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -167,7 +168,7 @@ class StaticQueryEncoder:
         statistics has no fixed hash)."""
         base = self.doc_identity or ModelIdentity(model=str(self.tokenizer_file.parent), weights_sha256=None)
         sha = table_sha256(self.weights) if self._fill is None else None
-        return ModelIdentity(**{**base.__dict__, "query_model": self.source, "query_sha256": sha})
+        return dataclasses.replace(base, query_model=self.source, query_sha256=sha)
 
     def __repr__(self) -> str:
         return f"StaticQueryEncoder({self.source!r}, vocab={self.vocab_size})"
