@@ -8,7 +8,7 @@ index's own query encoder, to a folder:
   per line in ``docs/docs.jsonl``, weights quantized as ``round(w * scale)`` (``scale`` 100, the SPLADE
   convention) and zeros dropped; ``queries.tsv`` (``qid<TAB>term term ...``, each term repeated by its integer
   weight: the pre-tokenized impact topics, ``-topicReader TsvString``) and ``queries.jsonl`` (``{"qid",
-  "vector"}``, ``-topicReader JsonStringVector``);
+  "vector"}``: :func:`read_vectors`, :func:`pisa_queries`);
 - ``format="jsonl"``: the same layout with the float32 weights as the index scores them (``{"id", "vector":
   {term: float}}``, queries ``{"qid", "vector"}``), lossless.
 
@@ -17,7 +17,9 @@ escaped), so a pre-tokenized whitespace analyzer sees each as one term. ``export
 scale, model identity and counts, with the commands that index and search the files:
 
 - Anserini: ``IndexCollection -collection JsonVectorCollection -input OUT/docs -index IDX -impact -pretokenized``,
-  then ``SearchCollection -index IDX -topics OUT/queries.tsv -topicReader TsvString -impact -pretokenized``;
+  then ``SearchCollection -index IDX -topics OUT/queries.tsv -topicReader TsvString -impact -pretokenized``
+  (checked with Anserini 1.5.0 by ``benchmarks/anserini_check.py``: the same score list as spladekit's integer
+  scoring for every query of three collections);
 - PISA through pyterrier-pisa: ``PisaIndex(IDX, stemmer="none").toks_indexer(scale=1).index(pisa_documents(OUT))``
   then ``index.quantized(toks_scale=1)`` on ``pisa_queries(OUT)`` (the integers as they are; pyterrier-pisa's own
   default multiplies float weights by 100, which is the same quantization).
