@@ -5,22 +5,29 @@ rule for skipping. Nothing here downloads a model or starts an engine.
   library relies on (``names``, ``encode_documents``, ``encode_queries``, ``identity()``, ``last_stats``).
 - :class:`FakeEngine`: an engine index answering the requests spladekit sends (the ``spladekit.query`` bodies,
   scored with the score contract by :func:`oracle_scores`), bulk writes with scripted failures, ``_meta``.
-- :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way.
+- :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way;
+  :func:`oracle_bm25` the same for BM25; :func:`old_format_index` turns an index into one without BM25 text.
 - :func:`skip_or_fail` / :func:`need`: a missing engine, model or extra skips locally and fails under ``CI=true``.
 - :func:`bad_input_expected`: what ingesting ``ingest/bad_input.jsonl`` must give, from its own labels.
+- :func:`serving`: an ASGI app (``spladekit serve``'s) on a real port, in a thread, for the service's tests.
+- :func:`chromium`: the headless browser the playground's tests drive (skips locally, fails under CI without it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -126,6 +133,55 @@ def oracle_top_k(query: SparseVector, docs: Mapping[str, SparseVector], k: int, 
     return sorted(scored.items(), key=lambda h: (-h[1], rank[h[0]]))[:k]
 
 
+def _byte4_to_int(b: int) -> int:
+    """Lucene's SmallFloat.byte4ToInt, transcribed: the document length a one-byte norm stands for."""
+    if b < 24:
+        return b
+    i = b - 24
+    bits, shift = i & 0x07, (i >> 3) - 1
+    return 24 + (bits if shift == -1 else (bits | 0x08) << shift)
+
+
+def oracle_bm25(query_tokens: Sequence[str], docs: Mapping[str, Sequence[str]], k1: float = 1.2,
+                b: float = 0.75) -> dict[str, float]:
+    """Every document's BM25 score the slow, obvious way, as an engine's ``match`` scores it (float64, so compare
+    with a tolerance): idf = ln(1 + (N - df + 0.5) / (df + 0.5)); a document's length is the largest length a
+    one-byte norm stands for that does not exceed its token count (Lucene rounds lengths down to 4 significant
+    bits above 24); each occurrence of a query term adds (1 + k1) idf tf / (tf + k1 (1 - b + b dl / avgdl))."""
+    lengths = {d: len(t) for d, t in docs.items()}
+    n = sum(1 for v in lengths.values() if v)
+    avgdl = sum(lengths.values()) / n if n else 1.0
+    table = [_byte4_to_int(i) for i in range(256)]
+    out: dict[str, float] = {}
+    for doc_id, tokens in docs.items():
+        tf = Counter(tokens)
+        dl = max(x for x in table if x <= lengths[doc_id])
+        total = 0.0
+        for term in query_tokens:
+            if tf[term]:
+                df = sum(1 for t in docs.values() if term in t)
+                idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+                total += (1 + k1) * idf * tf[term] / (tf[term] + k1 * (1 - b + b * dl / avgdl))
+        if total > 0:
+            out[doc_id] = total
+    return out
+
+
+def old_format_index(directory: Path, source: Path | None = None) -> Path:
+    """Rewrite a saved local index (a copy of ``source`` when given) as spladekit wrote it before format 2:
+    vectors only, no BM25 text."""
+    if source is not None:
+        shutil.copytree(source, directory)
+    params_file = Path(directory) / "params.json"
+    params = json.loads(params_file.read_text(encoding="utf-8"))
+    params["format_version"] = 1
+    params.pop("bm25", None)
+    for npy in (Path(directory) / params["arrays_dir"]).glob("text_*.npy"):
+        npy.unlink()
+    params_file.write_text(json.dumps(params), encoding="utf-8")
+    return Path(directory)
+
+
 # ----------------------------------------------------------------------------------------------- engine
 
 
@@ -135,8 +191,8 @@ class FakeEngine:
     Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
     dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
     count document frequencies for a ``spladekit.query.df_query`` aggregation, and record every body in
-    :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
-    status, or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
+    :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP status: 429 and 5xx retried,
+    401/403 refused credentials; or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
     """
 
     def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
@@ -179,8 +235,12 @@ class FakeEngine:
     def count(self) -> int:
         return len(self.docs)
 
-    def refresh(self) -> None:
+    def refresh(self, *, required: bool = True) -> bool:
         self.refreshed += 1
+        return True
+
+    def check_write(self) -> None:
+        return None
 
     def get_features(self, ids: Sequence[str]) -> dict[str, dict[str, float]]:
         return {i: self.docs[i][SCHEMA.sparse] for i in ids if i in self.docs}
@@ -203,6 +263,9 @@ class FakeEngine:
                     "type": "es_rejected_execution_exception", "reason": "queue full"}}))
             elif action in (502, 503, 504):
                 out.append(BulkResult(False, doc_id, {"status": action, "error": "gateway"}))
+            elif action in (401, 403):
+                out.append(BulkResult(False, doc_id, {"status": action, "error": {
+                    "type": "security_exception", "reason": "unable to authenticate user [ingester]"}}))
             else:
                 with self.lock:
                     self.docs[doc_id] = src
@@ -320,3 +383,41 @@ def run_block(code: str, workdir: Path, env: dict[str, str] | None = None) -> su
                 "SPLADEKIT_CACHE": os.environ.get("SPLADEKIT_CACHE", str(REPO / ".cache")), **(env or {})}
     return subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=workdir, env=full_env, capture_output=True,
                           text=True, timeout=900)
+
+
+# ----------------------------------------------------------------------------------------------- serve
+
+
+@contextlib.contextmanager
+def serving(app: Any, *, timeout: float = 60.0, **options: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL, stops it after (the
+    way SIGTERM does: in-flight requests finish, then the app's lifespan ends)."""
+    uvicorn = need("uvicorn", "the serve extra runs the service")
+    from spladekit.engines.node import free_port
+
+    settings = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 30, **options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), **settings)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the service did not start (see the log above)")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+def chromium() -> str:
+    """The chromium binary the playground tests drive through Playwright's ``executable_path``:
+    ``$SPLADEKIT_CHROMIUM`` or ``chromium`` on PATH (scripts/setup.sh --browser installs Debian's)."""
+    path = os.environ.get("SPLADEKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        skip_or_fail("no chromium binary: install it (apt-get install chromium, or bash scripts/setup.sh --browser) "
+                     "or set SPLADEKIT_CHROMIUM=/path/to/chromium")
+    return path  # type: ignore[return-value]

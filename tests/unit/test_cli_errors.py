@@ -4,11 +4,13 @@ that says what is wrong (and, for usage errors, points at the verb's --help)."""
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from _support import REPO, FakeEncoder
+from _support import REPO, FakeEncoder, old_format_index
 from spladekit.cli import main
 from spladekit.engines.node import free_port
 
@@ -41,8 +43,10 @@ def local_index(tmp_path, fake_model) -> str:
     return str(tmp_path / "ix")
 
 
-def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
+def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list[str], int, str]]:
     bad_json = f"{tmp}/bad.jsonl"
+    port = str(free_port())
+    old = str(old_format_index(Path(tmp) / "old-ix", Path(local)))
     not_beir = f"{tmp}/not-beir"
     return [
         # ingest
@@ -52,6 +56,10 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["ingest", SAMPLE, "--max-errors", "lots"], 2, "--max-errors"),
         (["ingest", SAMPLE, "--max-errors", "150%"], 2, "--max-errors"),
         (["ingest", SAMPLE, "--format", "xml"], 2, "--format"),
+        (["ingest", SAMPLE, "--decode-errors", "lenient"], 2, "--decode-errors"),
+        (["ingest", SAMPLE, "--encoding", "klingon"], 2, "--encoding"),
+        (["ingest", SAMPLE, "--encoding", "utf-16"], 2, "iconv -f utf-16 -t utf-8"),
+        (["ingest", SAMPLE, "--format", "parquet", "--encoding", "latin-1"], 2, "does not apply to Parquet"),
         (["ingest", SAMPLE, "--long-text", "drop"], 2, "--long-text"),
         (["ingest", SAMPLE, "--max-length", "4"], 2, "--max-length"),
         (["ingest", SAMPLE, "--max-windows", "3"], 2, "--long-text split"),
@@ -75,7 +83,7 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["search", "wing", "--local", f"{tmp}/no-index"], 1, "no local index"),
         (["search", "wing", "--index", "docs"], 2, "--engine"),
         (["search", "wing", "--engine", dead, "--index", "docs"], 1, "cannot reach an engine"),
-        (["search", "wing", "--local", local, "--bm25"], 1, "need an engine index"),
+        (["search", "wing", "--local", old, "--bm25"], 1, "keeps no text for BM25"),
         # parity
         (["parity", "--engine", dead, "--index", "docs", "--local", local], 2, "--queries"),
         (["parity", "--engine", dead, "--index", "docs", "--local", f"{tmp}/no-index", "--queries", QUERIES], 2,
@@ -89,7 +97,9 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["eval", not_beir], 1, "not a BEIR folder"),
         (["eval", CRANFIELD, "--metrics", "nDCG@@10"], 1, "unknown measure"),
         (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
-        (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
+        (["eval", CRANFIELD, "--decode-errors", "ignore"], 2, "--decode-errors"),
+        (["eval", CRANFIELD, "--encoding", "utf-32"], 2, "--encoding"),
+        (["eval", CRANFIELD, "--bm25", "--no-local"], 1, "BM25 and hybrid runs need an index"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
         (["eval", CRANFIELD, "--doc-prune", "ratio:x"], 2, "--doc-prune"),
         # encode, export, model
@@ -107,7 +117,31 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["engine", "start", "--engine", "solr"], 2, "--engine"),
         (["engine", "start", "--engine", "opensearch", "--port", "99999"], 2, "--port"),
         (["engine", "stop", "--engine", "opensearch", "--port", "abc"], 2, "--port"),
+        (["engine", "start", "--engine", "opensearch", "--cert-host", "db.local"], 2, "--secure"),
+        (["engine", "status", "--engine", "opensearch", "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
+        (["engine", "status", "--engine", "opensearch", "--timeout", "0"], 2, "--timeout"),
+        (["engine", "fetch", "--engine", "solr", "--secure"], 2, "--engine"),
         (["mappings", "--engine", "solr"], 2, "--engine"),
+        # serve (each fails before it would listen)
+        (["serve", "--engine", dead], 2, "--index"),
+        (["serve", "--index", "docs"], 2, "--engine"),
+        (["serve", "--engine", dead, "--index", "docs", "--local", local], 2, "not both"),
+        (["serve", "--local", f"{tmp}/no-index", "--port", port], 1, "no local index"),
+        (["serve", "--engine", dead, "--index", "docs", "--port", port], 1, "cannot reach an engine"),
+        (["serve", "--engine", dead, "--index", "Bad_Name", "--port", port], 1, "index name 'Bad_Name' is not valid"),
+        (["serve", "--port", "99999"], 2, "--port"),
+        (["serve", "--max-batch", "0"], 2, "--max-batch"),
+        (["serve", "--batch-wait-ms", "-1"], 2, "--batch-wait-ms"),
+        (["serve", "--max-k", "0"], 2, "--max-k"),
+        (["serve", "--max-texts", "x"], 2, "--max-texts"),
+        (["serve", "--max-text-chars", "0"], 2, "--max-text-chars"),
+        (["serve", "--max-body-bytes", "0"], 2, "--max-body-bytes"),
+        (["serve", "--shutdown-timeout", "-5"], 2, "--shutdown-timeout"),
+        (["serve", "--keep-alive-timeout", "0"], 2, "--keep-alive-timeout"),
+        (["serve", "--token-file", f"{tmp}/no-token"], 2, "--token-file"),
+        (["serve", "--token-file", f"{tmp}/empty-token", "--local", local, "--port", port], 2, "one token"),
+        (["serve", "--local", local, "--port", taken], 1, f"port {taken} on 127.0.0.1 is taken"),
+        (["serve", "--local", local, "--bm25"], 2, "--bm25"),
         # demo, train, doctor
         (["demo", "--corpus", f"{tmp}/none.jsonl"], 1, "not found"),
         (["demo", "-k", "0"], 2, "-k"),
@@ -128,6 +162,8 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["export-vectors", local, "-o", not_beir + "-busy"], 1, "holds something else"),
         (["export-vectors", local, "-o", f"{tmp}/x2", "--queries", bad_json], 1, "bad.jsonl:1"),
         (["doctor", "--engine", dead], 1, "cannot reach an engine"),
+        (["doctor", "--engine", dead, "--timeout", "0"], 2, "--timeout"),
+        (["doctor", "--engine", dead, "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
     ]
 
 
@@ -158,7 +194,23 @@ def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_ind
     (tmp_path / "not-beir").mkdir()
     (tmp_path / "not-beir-busy").mkdir()
     (tmp_path / "not-beir-busy" / "keep.txt").write_text("not an export")
-    _check(_cases(str(tmp_path), dead_url, local_index))
+    (tmp_path / "empty-token").write_text("\n")
+    with socket.socket() as listener:  # a port something listens on
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        _check(_cases(str(tmp_path), dead_url, local_index, taken=str(listener.getsockname()[1])))
+
+
+def test_serve_never_shows_the_engines_credentials(dead_url, monkeypatch):
+    monkeypatch.setenv("SPLADEKIT_ENGINE_PASSWORD", "pw-in-env-123")
+    url = dead_url.replace("http://", "http://bob:url-secret-456@")
+    for args in (["serve", "--engine", url, "--index", "docs", "--port", str(free_port())],
+                 ["serve", "--engine", dead_url, "--index", "docs", "--user", "bob", "--api-key", "key-789",
+                  "--port", str(free_port())]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "cannot reach an engine" in result.stderr
+        for secret in ("url-secret-456", "pw-in-env-123", "key-789"):
+            assert secret not in result.output
 
 
 def test_a_model_that_is_not_there_is_one_line(tmp_path):

@@ -77,10 +77,10 @@ def test_evaluate_local_end_to_end_and_reuse(toy, tmp_path):
     assert rebuilt["splade-local"] == s.metrics
 
 
-def test_bm25_and_hybrid_need_an_engine(toy):
+def test_bm25_and_hybrid_need_an_index(toy):
     root, _ = toy
-    with pytest.raises(InputError, match="need an engine"):
-        evaluate(root, bm25=True)
+    with pytest.raises(InputError, match="need an index"):
+        evaluate(root, bm25=True, local=False)
     with pytest.raises(InputError, match="nothing to evaluate"):
         evaluate(root, local=False)
     with pytest.raises(ValueError, match="local_mode"):
@@ -95,8 +95,10 @@ def test_cli_eval_prints_table_and_warnings(toy, tmp_path):
     assert "splade-local" in result.stdout and "RR@10" in result.stdout and "AP" not in result.stdout
     assert "warning:" in result.stderr and "malformed corpus line" in result.stderr
     assert (tmp_path / "o" / "runs" / "splade-local.trec").is_file()
-    bad = CliRunner().invoke(main, ["eval", str(root), "--bm25"])
-    assert bad.exit_code != 0 and "--engine URL" in bad.output
+    text = CliRunner().invoke(main, ["eval", str(root), "--bm25", "--hybrid", "--silent", "-k", "5",
+                                     "--out", str(tmp_path / "t")])  # no engine: BM25 and hybrid on the local index
+    assert text.exit_code == 0, text.output
+    assert all(name in text.stdout for name in ("splade-local", "bm25-local", "hybrid-rrf", "hybrid-weighted"))
     unknown = CliRunner().invoke(main, ["eval", str(root), "--metrics", "nDCG@@10"])
     assert unknown.exit_code != 0 and "unknown measure" in unknown.output
 
@@ -157,3 +159,25 @@ def test_evaluate_inference_free_queries(toy, tmp_path, monkeypatch):
     for qid, text in {"q1": "wing stall", "q2": "hypersonic heat transfer"}.items():
         assert load_run(s.run_file)[qid] == {h.id: h.score for h in searcher.search(text, k=10)}
     assert s.cost["encode_p50_ms"] is not None
+
+
+def test_eval_reads_a_corpus_that_is_not_utf8_as_ingest_does(toy, tmp_path):
+    root, _ = toy
+    with open(root / "corpus.jsonl", "ab") as f:
+        f.write(b'{"_id": "d5", "title": "", "text": "wing caf\xe9 stall"}\n')
+    with pytest.warns(DataWarning, match="1 of them with undecodable bytes.*--decode-errors replace"):
+        strict = evaluate(root, local_mode="exact", k=10)
+    assert strict.n_docs == 5 and strict.exclusions["malformed_lines"] == 2
+    assert strict.system("splade-local").cost["not_indexed"] == {"invalid_utf8": 1, "malformed_json": 1}
+    assert strict.settings["input"] == {"encoding": "utf-8", "decode_errors": "strict", "repaired_lines": 0}
+    with pytest.warns(DataWarning):
+        replace = evaluate(root, local_mode="exact", k=10, decode_errors="replace")
+    assert replace.n_docs == 6 and replace.exclusions["malformed_lines"] == 1
+    assert replace.system("splade-local").cost["not_indexed"] == {"malformed_json": 1}  # d5 indexed, repaired
+    assert replace.settings["input"] == {"encoding": "utf-8", "decode_errors": "replace", "repaired_lines": 1}
+    with pytest.warns(DataWarning):
+        latin = evaluate(root, local_mode="exact", k=10, encoding="latin-1")
+    assert latin.n_docs == 6 and latin.settings["input"]["repaired_lines"] == 0
+    out = CliRunner().invoke(main, ["eval", str(root), "--mode", "exact", "-k", "10", "--silent",
+                                    "--decode-errors", "skip"])
+    assert out.exit_code == 0 and "splade-local" in out.stdout, out.output

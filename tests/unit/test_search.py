@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from _support import FakeEncoder, FakeEngine, oracle_top_k
+from _support import FakeEncoder, FakeEngine, old_format_index, oracle_top_k
 from spladekit import lucene
 from spladekit import search as S
 from spladekit.cli import main
-from spladekit.errors import EngineError, InputError
+from spladekit.errors import EngineError, IndexFormatError, InputError
 from spladekit.hits import explain
 from spladekit.local.index import LocalIndex
 from spladekit.query import TwoPhase
@@ -84,9 +84,10 @@ def test_local_two_phase_rescores_the_first_pass_window_exactly(searcher):
         searcher.search("wing", k=20, two_phase=TwoPhase(window=10))
 
 
-def test_local_bm25_and_hybrid_are_refused_with_a_fix(searcher):
+def test_local_bm25_and_hybrid_on_an_index_without_text_are_refused_with_a_fix(local_dir):
+    searcher = S.Searcher(local_dir=old_format_index(local_dir), encoder=_encoder())
     for mode in ("bm25", "hybrid"):
-        with pytest.raises(InputError, match="need an engine index"):
+        with pytest.raises(IndexFormatError, match="spladekit ingest CORPUS --local NEW_DIR"):
             searcher.search("wing", mode=mode)
 
 
@@ -140,6 +141,61 @@ def test_engine_two_phase_hybrid_and_bm25_requests():
     assert bm25_body["query"]["bool"]["must"] == [{"match": {"text": "wing stall"}}]
     assert bm25_body["track_total_hits"] is False
     assert len(hybrid) == 3 and set(hybrid[0].components) == {"splade", "splade_rank", "bm25", "bm25_rank"}
+
+
+REQUEST_CASES = [
+    {"mode": "splade", "k": 4},
+    {"mode": "splade", "k": 4, "explain": True, "filter": {"ids": {"values": ["d1", "d2", "d9"]}}},
+    {"mode": "splade", "k": 3, "two_phase": TwoPhase(top_k=2, window=30), "prune": {"top_k": 3}},
+    {"mode": "bm25", "k": 5, "filter": [{"ids": {"values": ["d1"]}}]},
+    {"mode": "hybrid", "k": 3, "window": 20, "explain": True},
+    {"mode": "hybrid", "k": 3, "two_phase": True, "prune": {"ratio": 0.5}},
+]
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda c: "-".join(f"{k}" for k in c))
+def test_requests_are_the_bodies_the_search_sends(engine, case, tmp_path):
+    fake = _engine(engine=engine)
+    searcher = S.Searcher(engine_index=fake, encoder=_encoder())
+    searcher.search("wing stall lift drag", **case)
+    sent = fake.bodies[-2:] if case["mode"] == "hybrid" else fake.bodies[-1:]
+    req = searcher.requests("wing stall lift drag", **case)
+    assert (req.engine, req.mode) == (engine, case["mode"])
+    assert list(req.bodies.values()) == sent
+    assert list(req.bodies) == {"splade": ["splade"], "bm25": ["bm25"], "hybrid": ["splade", "bm25"]}[case["mode"]]
+    # Spelled for another engine from a local index: the same body that engine's searcher would send.
+    other = "elasticsearch" if engine == "opensearch" else "opensearch"
+    local = S.Searcher(local_dir=_local_copy(fake, tmp_path / "local"), encoder=_encoder())
+    fake_other = _engine(engine=other)
+    S.Searcher(engine_index=fake_other, encoder=_encoder()).search("wing stall lift drag", **case)
+    want = fake_other.bodies[-2:] if case["mode"] == "hybrid" else fake_other.bodies[-1:]
+    assert list(local.requests("wing stall lift drag", engine=other, **case).bodies.values()) == want
+
+
+def _local_copy(fake: FakeEngine, directory):
+    index = LocalIndex(mode="lucene", meta=SCHEMA.meta(MODEL))
+    index.add(list(fake.docs), [fake.names.from_features(d[SCHEMA.sparse]) for d in fake.docs.values()])
+    return index.save(directory)
+
+
+def test_requests_errors_and_modes(searcher, local_dir, tmp_path):
+    with pytest.raises(InputError, match="name the engine"):
+        searcher.requests("wing")
+    with pytest.raises(ValueError, match="unknown engine 'solr'"):
+        searcher.requests("wing", engine="solr")
+    with pytest.raises(InputError, match="query is empty"):
+        searcher.requests(" ", engine="opensearch")
+    with pytest.raises(InputError, match="two-phase window"):
+        searcher.requests("wing", engine="opensearch", k=50, two_phase=TwoPhase(window=20))
+    assert searcher.modes() == dict.fromkeys(S.MODES)  # a local index (format 2) keeps BM25 text
+    old = S.Searcher(local_dir=old_format_index(tmp_path / "old", local_dir), encoder=_encoder()).modes()
+    assert old["splade"] is None and "keeps no text for BM25" in old["bm25"] and old["hybrid"] == old["bm25"]
+    assert S.Searcher(engine_index=_engine(), encoder=_encoder()).modes() == dict.fromkeys(S.MODES)
+    no_text = S.Searcher(engine_index=FakeEngine(text=False), encoder=_encoder())
+    assert no_text.modes()["splade"] is None and "no BM25 text field" in no_text.modes()["bm25"]
+    with pytest.raises(EngineError, match="no BM25 text field"):
+        no_text.requests("wing", mode="bm25")
 
 
 def test_missing_engine_index_is_a_clear_error():
@@ -210,8 +266,9 @@ def test_cli_search_formats(local_dir, fake_load):
 
 def test_cli_search_errors_are_one_clear_line(local_dir, fake_load, tmp_path):
     runner = CliRunner()
-    r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--bm25"])
-    assert r.exit_code == 1 and "need an engine index" in r.output
+    r = runner.invoke(main, ["search", "wing", "--local", str(old_format_index(tmp_path / "old", local_dir)),
+                             "--bm25"])
+    assert r.exit_code == 1 and "keeps no text for BM25" in r.output
     r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--prune-min-weight", "100"])
     assert r.exit_code == 1 and "removed every one" in r.output
     r = runner.invoke(main, ["search", "", "--local", str(local_dir)])

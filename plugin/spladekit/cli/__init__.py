@@ -30,6 +30,7 @@ _COMMANDS = [
     ("spladekit.cli.parity", "parity"),
     ("spladekit.cli.prune", "index_prune"),
     ("spladekit.cli.exchange", "export_vectors"),
+    ("spladekit.cli.serve", "serve"),
     ("spladekit.cli.train", "train"),
     ("spladekit.cli.doctor", "doctor"),
 ]

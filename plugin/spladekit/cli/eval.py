@@ -13,6 +13,7 @@ from spladekit.cli._common import (
     PruningRule,
     connect_kwargs,
     connection_options,
+    decoding_options,
     encoder_options,
     friendly_errors,
     report_option,
@@ -26,7 +27,8 @@ from spladekit.cli._common import (
 @click.option("--engine", "engine_url", metavar="URL", help="Evaluate SPLADE (and --bm25) on this engine.")
 @click.option("--local/--no-local", "local", default=None,
               help="Evaluate SPLADE on the embedded local index (default: on unless --engine is given).")
-@click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field); needs --engine.")
+@click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field): on --engine if given, "
+              "else on the local index (the same BM25).")
 @click.option("--hybrid", is_flag=True, help="Add SPLADE+BM25 fusion (RRF and weighted), as search --hybrid does.")
 @click.option("--metrics", "metrics", multiple=True, metavar="MEASURE",
               help="ir_measures names, repeatable or space separated [default: nDCG@10 RR@10 R@100 AP].")
@@ -54,6 +56,7 @@ from spladekit.cli._common import (
               help="Local scoring: as the engines do (lucene) or with unquantized weights (exact).")
 @click.option("--index", "index_name", metavar="NAME", help="Engine index [default: spladekit-eval-<dataset>].")
 @click.option("--rebuild", is_flag=True, help="Re-encode and re-index even when a matching index exists.")
+@decoding_options
 @encoder_options
 @connection_options
 @click.option("--silent", is_flag=True, help="No progress bars.")
@@ -63,7 +66,7 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
           max_length: int | None, long_text: str, max_windows: int | None, doc_prune: Any, inference_free: bool,
           split: str, qrels_path: Path | None,
           run_files: tuple[Path, ...], k: int, local_mode: str, index_name: str | None, rebuild: bool,
-          runtime: dict[str, str], connection: dict[str, Any], silent: bool) -> None:
+          decoding: dict[str, str], runtime: dict[str, str], connection: dict[str, Any], silent: bool) -> None:
     """Evaluate retrieval on DATASET_DIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
 
     Searches with SPLADE on the local index and/or an engine (plus BM25 and hybrid), or, with --run,
@@ -74,8 +77,6 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
     """
     from spladekit.evaluation import DEFAULT_MEASURES, DataWarning, evaluate, evaluate_run_files
 
-    if (bm25 or hybrid) and not engine_url:
-        raise click.UsageError("--bm25 and --hybrid need --engine URL (the local index holds vectors, not text)")
     if max_windows is not None and long_text != "split":
         raise click.UsageError("--max-windows applies to --long-text split only")
     measures = [m for arg in metrics for m in arg.split()] or list(DEFAULT_MEASURES)
@@ -93,7 +94,7 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
                               k=k, local_mode=local_mode, index_name=index_name, rebuild=rebuild,
                               progress=not silent, max_length=max_length, long_text=long_text,
                               max_windows=max_windows, doc_prune=doc_prune, inference_free=inference_free,
-                              **runtime, **connect)
+                              **decoding, **runtime, **connect)
     for w in caught:
         if issubclass(w.category, DataWarning) or issubclass(w.category, UserWarning):
             click.echo(f"warning: {w.message}", err=True)

@@ -51,8 +51,9 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @click.option("--explain", is_flag=True, help="List, per hit, the query tokens that contributed most.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Output: a table, JSON lines (one hit each) or a TREC run (qid Q0 docid rank score tag).")
-@click.option("--bm25", is_flag=True, help="BM25 (match on the text field) instead of SPLADE; engines only.")
-@click.option("--hybrid", is_flag=True, help="SPLADE and BM25 fused client-side; engines only.")
+@click.option("--bm25", is_flag=True,
+              help="BM25 (match on the text field) instead of SPLADE; on the local index, the engines' BM25.")
+@click.option("--hybrid", is_flag=True, help="SPLADE and BM25 fused client-side (engine or local index).")
 @click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default="rrf", show_default=True,
               help="Hybrid fusion: reciprocal rank fusion or min-max normalised weighted sum.")
 @click.option("--alpha", default=0.5, show_default=True, type=click.FloatRange(0, 1),
@@ -118,8 +119,7 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
             raise click.BadParameter("must be a JSON object (an engine query) or a list", param_hint="--filter")
     plan: bool | TwoPhase = False
     if two_phase:
-        top_k = first_pass_terms if first_pass_mass is not None else first_pass_terms or TwoPhase.top_k
-        plan = TwoPhase(top_k=top_k, mass=first_pass_mass, window=window or TwoPhase.window)
+        plan = TwoPhase.of(first_pass_terms, first_pass_mass, window)
         if k > plan.window:
             raise click.BadParameter(f"-k {k} is above the two-phase window ({plan.window}): lower -k or pass "
                                      f"--window {k}", param_hint="-k")

@@ -118,6 +118,21 @@ def _plot_if_possible(report: EvalReport, out: Path, measure: str) -> None:
     report.files["plot"] = str(path)
 
 
+def _text_runs(searcher: Searcher, splade_name: str, kind: str, queries: dict[str, str], qvecs: dict, k: int, *,
+               bm25: bool, hybrid: bool, window: int, progress: bool) -> list[SystemRun]:
+    """BM25 (with ``bm25`` or ``hybrid``) and the two hybrid fusions (with ``hybrid``) on one searcher's index."""
+    out: list[SystemRun] = []
+    if bm25 or hybrid:
+        out.append(run_bm25(f"bm25-{kind}", searcher, queries, k, progress=progress))
+    if hybrid:
+        for name, fusion in (("hybrid-rrf", "rrf"), ("hybrid-weighted", "weighted")):
+            hr = run_hybrid(name, searcher, queries, qvecs, k, fusion=fusion, alpha=HYBRID_ALPHA, window=window,
+                            progress=progress)
+            hr.info["inputs"] = [splade_name, f"bm25-{kind}"]
+            out.append(hr)
+    return out
+
+
 def evaluate(
     dataset_dir: str | Path,
     *,
@@ -131,6 +146,8 @@ def evaluate(
     encoder: Any = None,
     split: str = "test",
     qrels_path: str | Path | None = None,
+    encoding: str = "utf-8",
+    decode_errors: str = "strict",
     k: int = 1000,
     local_mode: str = "lucene",
     index_name: str | None = None,
@@ -151,13 +168,17 @@ def evaluate(
 
     ``local``: SPLADE on the embedded index (``local_mode`` "lucene" scores as the engines do, "exact" with
     unquantized weights). ``engine_url``: SPLADE on that engine (index ``index_name``, default
-    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. ``hybrid`` fuses SPLADE (the
-    engine's) with BM25 by RRF and by the weighted sum, exactly as ``spladekit search --hybrid -k K`` does
+    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. Without an engine, ``bm25`` and
+    ``hybrid`` run on the local index (``bm25-local``; its BM25 scores as the engines'). ``hybrid`` fuses SPLADE
+    (the engine's, else the local index's) with BM25 by RRF and by the weighted sum, exactly as ``spladekit
+    search --hybrid -k K`` does
     (each side ``max(k, window)`` deep). Indexes are built with :func:`spladekit.ingest.ingest` and reused while
     they hold this corpus encoded this way; ``rebuild`` forces a rebuild. ``k`` is the run depth per query.
     ``max_length``/``long_text``/``max_windows``: how documents are encoded (see
     :class:`spladekit.encoder.SpladeEncoder`); the report counts truncated documents and dropped tokens.
-    ``backend``/``device``/``dtype``: the encoder's runtime (``SpladeEncoder.load``).
+    ``backend``/``device``/``dtype``: the encoder's runtime (``SpladeEncoder.load``). ``encoding`` and
+    ``decode_errors``: how corpus.jsonl and queries.jsonl are decoded, as ingest reads them
+    (:class:`spladekit.readers.Decoding`; by default a line that is not UTF-8 is excluded and counted).
     ``doc_prune``: static pruning of the documents at ingest (``ingest(doc_prune=...)``; the pruned indexes are
     built beside the full ones, from the same encoded corpus). ``inference_free``: queries weighted by the model
     card's table or each index's own IDF, no transformer (``search --inference-free``).
@@ -167,14 +188,14 @@ def evaluate(
         raise ValueError(f"local_mode must be 'lucene' or 'exact', got {local_mode!r}")
     if k < 1:
         raise ValueError(f"k (run depth) must be >= 1, got {k}")
-    if (bm25 or hybrid) and not engine_url:
-        raise InputError("BM25 and hybrid runs need an engine: pass engine_url (CLI: --engine URL)")
+    if (bm25 or hybrid) and not engine_url and not local:
+        raise InputError("BM25 and hybrid runs need an index: the local index (local=True) or an engine (engine_url)")
     if not local and not engine_url:
         raise InputError("nothing to evaluate: enable the local index, or give an engine URL")
     measures = list(metrics)
     parse_measures(measures)
     rule = Pruning.of(doc_prune)
-    dataset = load_beir(dataset_dir, split, qrels_path=qrels_path)
+    dataset = load_beir(dataset_dir, split, qrels_path=qrels_path, encoding=encoding, decode_errors=decode_errors)
     if encoder is None:
         encoder = SpladeEncoder.load(model, max_length=max_length, long_text=long_text, max_windows=max_windows,
                                      backend=backend, device=device, dtype=dtype)
@@ -198,6 +219,9 @@ def evaluate(
         sr.info["mode"] = local_mode
         runs.append(sr)
         cost[sr.name] = {**local_cost, "encode_p50_ms": build.p50(ms)}
+        if not engine_url:
+            runs.extend(_text_runs(searcher, sr.name, "local", dataset.queries, vectors, k, bm25=bm25, hybrid=hybrid,
+                                   window=window, progress=progress))
     engine = None
     if engine_url:
         engine = connect(engine_url, index_name or build.default_index_name(dataset, rule), names=encoder.names,
@@ -205,30 +229,27 @@ def evaluate(
         engine_cost = build.engine_index(engine, docs, rebuild=rebuild, doc_prune=rule, **connect_options)
         searcher = Searcher(engine_index=engine, encoder=encoder, inference_free=inference_free)
         vectors, ms = system_queries(searcher)
-        qvecs = vectors if inference_free else qvecs  # the hybrid runs' SPLADE side
         kind = engine.engine
         sr = run_splade(f"splade-{kind}", searcher, vectors, k, progress=progress)
         runs.append(sr)
         cost[sr.name] = {**engine_cost, "encode_p50_ms": build.p50(ms)}
-        if bm25 or hybrid:
-            br = run_bm25(f"bm25-{kind}", searcher, dataset.queries, k, progress=progress)
-            runs.append(br)
-            cost[br.name] = {"index_bytes_per_doc": engine_cost.get("index_bytes_per_doc")}
-        if hybrid:
-            for name, fusion in (("hybrid-rrf", "rrf"), ("hybrid-weighted", "weighted")):
-                hr = run_hybrid(name, searcher, dataset.queries, qvecs, k, fusion=fusion, alpha=HYBRID_ALPHA,
-                                window=window, progress=progress)
-                hr.info["inputs"] = [sr.name, f"bm25-{kind}"]
-                runs.append(hr)
+        text_runs = _text_runs(searcher, sr.name, kind, dataset.queries, vectors, k, bm25=bm25, hybrid=hybrid,
+                               window=window, progress=progress)
+        runs.extend(text_runs)
+        for tr in text_runs:
+            if tr.name.startswith("bm25-"):
+                cost[tr.name] = {"index_bytes_per_doc": engine_cost.get("index_bytes_per_doc")}
     stats = docs.stats
     n_docs = max(len(docs.ids), 1)
-    encoding = {**stats.to_dict(), "max_length": ident.max_length, "long_text": ident.long_text,
+    encode_counts = {**stats.to_dict(), "max_length": ident.max_length, "long_text": ident.long_text,
                 "truncated_fraction": round(stats.truncated / n_docs, 6)}
     settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
                 "doc_prune": str(rule) if rule is not None else None, "inference_free": inference_free,
                 "engine_url": safe_url(engine_url) if engine_url else None,
                 "index": engine.index if engine is not None else None, "hybrid_window": window,
-                "hybrid_alpha": HYBRID_ALPHA, "encoding": encoding}
+                "hybrid_alpha": HYBRID_ALPHA, "encoding": encode_counts,
+                "input": {"encoding": dataset.decoding.encoding, "decode_errors": dataset.decoding.errors,
+                          "repaired_lines": dataset.repaired}}
     if rule is not None:
         ident = dataclasses.replace(ident, doc_prune=str(rule))
     model_info = {**ident.to_meta(), "export_revision": getattr(encoder, "info", {}).get("export_revision")}

@@ -85,7 +85,10 @@ class DocVectors:
         self.dataset = dataset
         self.progress = progress
         self.ids = list(dataset.corpus)
-        self.key = f"{dataset.name}-{corpus_key(dataset)}-{identity_key(encoder.identity())}"
+        dec = dataset.decoding
+        # texts read another way are another corpus (the default adds nothing: keys of existing caches hold)
+        how = "" if (dec.utf8 and dec.errors == "strict") else f"-{dec.encoding}-{dec.errors}"
+        self.key = f"{dataset.name}-{corpus_key(dataset)}{how}-{identity_key(encoder.identity())}"
         self.dir = (cache or paths.cache_dir() / "eval") / self.key
         self._batch: SparseBatch | None = None
         self.stats = EncodeStats()
@@ -183,10 +186,11 @@ def _corpus_file(dataset: Dataset) -> Path:
 def _ingest(docs: DocVectors, job: Path, doc_prune: Pruning | None = None, **target: Any) -> IngestReport:
     """Index the corpus with ingest (dead letter and checkpoint under ``job``), from the cached vectors, pruned by
     ``doc_prune`` (ingest's static pruning)."""
+    dec = docs.dataset.decoding  # ingest reads corpus.jsonl as load_beir did, so the texts are the cached ones
     return ingest(_corpus_file(docs.dataset), encoder=CachedEncoder(docs.encoder, docs),
                   checkpoint=job / "checkpoint.json", doc_prune=doc_prune,
                   meta={"eval_key": docs.key + prune_suffix(doc_prune), "eval_dataset": docs.dataset.name},
-                  progress=None, **target)
+                  progress=None, encoding=dec.encoding, decode_errors=dec.errors, **target)
 
 
 def _mean_terms(docs: DocVectors, report: dict[str, Any]) -> float:
@@ -211,7 +215,8 @@ def local_index(docs: DocVectors, *, mode: str = "lucene", rebuild: bool = False
     fresh = rebuild or not where.exists() or not report_path.is_file()
     if not fresh:
         try:
-            fresh = LocalIndex.load(where).meta.get("eval_key") != docs.key + prune_suffix(doc_prune)
+            cached = LocalIndex.load(where)
+            fresh = cached.meta.get("eval_key") != docs.key + prune_suffix(doc_prune) or not cached.has_text
         except Exception:  # noqa: BLE001 - an unreadable or older index is simply rebuilt
             fresh = True
     if fresh:

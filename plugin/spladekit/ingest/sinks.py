@@ -27,6 +27,9 @@ from spladekit.vectors import SparseVector
 
 #: HTTP statuses worth another try: too many requests (write queue full), bad gateway, unavailable, timeout.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: HTTP statuses that stop the job (resumable): the credentials were refused (a changed password, an expired key)
+#: or lost their privilege; every document after them would fail the same way, and none is at fault.
+REFUSED_STATUSES = frozenset({401, 403})
 
 Outcome = tuple[str, str] | None
 
@@ -151,6 +154,12 @@ class EngineSink:
             for i, (ok, info) in zip(todo, results, strict=True):
                 if ok:
                     continue
+                if _status(info) in REFUSED_STATUSES:
+                    raise EngineError(self.scrub(
+                        f"the engine refused the credentials mid-job (HTTP {_status(info)}: {_error_detail(info)}): "
+                        "a changed password, an expired or invalidated API key, or a revoked privilege. Nothing "
+                        "is lost: fix the credentials (--user with $SPLADEKIT_ENGINE_PASSWORD, or --api-key) and "
+                        "run the same command with --resume"))
                 if is_retryable(info):
                     again.append(i)
                     last_error = f"status {_status(info)}: {_error_detail(info)}"
@@ -175,16 +184,19 @@ class EngineSink:
         return None
 
     def finish(self) -> None:
-        self.index.refresh()
+        # An ingest-only role may lack the refresh privilege: the engine then refreshes by itself within
+        # index.refresh_interval (1 s by default).
+        self.index.refresh(required=False)
 
 
 class LocalSink:
     """The embedded :class:`~spladekit.local.index.LocalIndex`: add (upsert) in memory, save to ``directory``.
 
     Writes become durable only when the index is saved, so the pipeline calls :meth:`commit` every
-    ``commit_every`` documents and at the end; the checkpoint moves only then. ``reorder``: at the end, reorder
-    the rows by recursive graph bisection (:meth:`~spladekit.local.index.LocalIndex.reorder`) before the last
-    save.
+    ``commit_every`` documents and at the end; the checkpoint moves only then. Each document's text (the
+    record's ``text``, as an engine's ``text`` field holds it) goes into the index's BM25 postings. ``reorder``: at
+    the end, reorder the rows by recursive graph bisection (:meth:`~spladekit.local.index.LocalIndex.reorder`)
+    before the last save.
     """
 
     durable = False
@@ -204,6 +216,11 @@ class LocalSink:
                     f"the local index at {self.directory} was pruned per term by `spladekit index-prune` (top "
                     f"{pruned.get('top_postings')} postings per term): new documents would not obey that bound. "
                     "Ingest into the full index and prune it again, or give another --local folder")
+            if not self.index.has_text:
+                raise IndexFormatError(f"the local index at {self.directory} keeps no text for BM25 (built by a "
+                                       "spladekit older than local index format 2), so documents added now could "
+                                       "not be searched alike: ingest the whole corpus into a new folder (--local "
+                                       "NEW_DIR), or delete this one first")
             if self.index.mode != mode:
                 raise IndexFormatError(f"the local index at {self.directory} is in {self.index.mode!r} mode, not "
                                        f"{mode!r}; pass --local-mode {self.index.mode} or give another --local folder")
@@ -217,7 +234,7 @@ class LocalSink:
         self._dirty = False
 
     def write(self, docs: Sequence[Doc]) -> list[Outcome]:
-        self.index.add([d.record.id for d in docs], [d.vector for d in docs])
+        self.index.add([d.record.id for d in docs], [d.vector for d in docs], [d.record.text for d in docs])
         self._dirty = True
         return [None] * len(docs)
 

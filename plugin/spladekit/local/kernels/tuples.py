@@ -88,6 +88,9 @@ class SearchOptions(NamedTuple):
     fill: float
     #: Block-max search gives up on a query when this share of its blocks still passes the bound after a probe.
     give_up: float
+    #: Approximate block-max search below 1: a block is skipped when ``alpha`` times its bound is below the k-th
+    #: score (BMP's alpha); 1 is exact.
+    alpha: float = 1.0
 
 
 class Workspace(NamedTuple):
