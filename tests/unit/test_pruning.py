@@ -192,6 +192,8 @@ def test_index_prune_cli_writes_a_new_index_and_ingest_refuses_it(tmp_path) -> N
     assert facts["postings_after"] == small.n_postings < facts["postings_before"] == LocalIndex.load(
         tmp_path / "ix").n_postings
     assert facts["bytes_after"] < facts["bytes_before"] and facts["docs"] == 30
+    full = LocalIndex.load(tmp_path / "ix")
+    assert small.has_text and small.search_bm25("wing stall", k=5)[0] == full.search_bm25("wing stall", k=5)[0]
     with pytest.raises(IndexFormatError, match="pruned per term by `spladekit index-prune`"):
         ingest(SAMPLE, local_dir=tmp_path / "small", encoder=enc, checkpoint=tmp_path / "j2" / "cp.json")
     with pytest.raises(InputError, match="already pruned per term"):
