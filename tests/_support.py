@@ -193,9 +193,9 @@ class FakeEngine:
 
     Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
     dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
-    and record every body in :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
-    status: 429 and 5xx retried, 401/403 refused credentials; or ``"down"`` for a refused connection),
-    ``reject_ids`` always fail with a 400.
+    count document frequencies for a ``spladekit.query.df_query`` aggregation, and record every body in
+    :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP status: 429 and 5xx retried,
+    401/403 refused credentials; or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
     """
 
     def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
@@ -294,6 +294,13 @@ class FakeEngine:
 
     def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         self.bodies.append(dict(body))
+        if "aggs" in body:  # document frequencies: a filters aggregation of single-term clauses
+            buckets = {}
+            for key, clause in body["aggs"]["df"]["filters"]["filters"].items():
+                term = self._query_vector([clause]).ids[0]
+                held = sum(1 for src in self.docs.values() if term in self.names.from_features(src[SCHEMA.sparse]).ids)
+                buckets[key] = {"doc_count": held}
+            return {"hits": {"hits": []}, "aggregations": {"df": {"buckets": buckets}}}
         bool_q = body["query"]["bool"]
         allowed = None
         for f in bool_q.get("filter", []):

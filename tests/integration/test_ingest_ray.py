@@ -252,11 +252,13 @@ def test_a_worker_killed_mid_job_is_retried_by_ray_and_the_count_is_exact(cranfi
 
 def test_long_text_split_max_length_and_the_identity_are_the_single_process_ones(cranfield, ray_cluster,
                                                                                    tmp_path):
-    """--long-text split, --max-length and --max-windows: the same vectors bit for bit, the same long-text counts,
-    the same identity in the index. (A Ray Client address is refused before anything starts.)"""
+    """--long-text split, --max-length, --max-windows and --doc-prune: the same vectors bit for bit, the same
+    long-text and pruning counts, the same identity in the index. (A Ray Client address is refused before anything
+    starts.)"""
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_bytes(b"".join((cranfield / "corpus.jsonl").open("rb").readlines()[:200]))
-    options = ["--local-mode", "exact", "--max-length", "64", "--long-text", "split", "--max-windows", "3"]
+    options = ["--local-mode", "exact", "--max-length", "64", "--long-text", "split", "--max-windows", "3",
+               "--doc-prune", "mass:0.9"]
     code, want, err = _cli([str(corpus), "--local", str(tmp_path / "single"), *options,
                             "--checkpoint", str(tmp_path / "s" / "cp.json")], ray_cluster.env(), tmp_path, "single")
     assert code in (0, 3), err[-2000:]
@@ -268,8 +270,9 @@ def test_long_text_split_max_length_and_the_identity_are_the_single_process_ones
                           ray_cluster.env(), tmp_path, "ray")
     assert code in (0, 3), err[-2000:]
     assert got["encoding"] == want["encoding"] and want["encoding"]["split"] > 50 and want["encoding"]["truncated"] > 0
+    assert got["pruning"] == want["pruning"] and 0 < want["pruning"]["terms_kept"] < want["pruning"]["terms_in"]
     mine, theirs = LocalIndex.load(tmp_path / "ray"), LocalIndex.load(tmp_path / "single")
-    identity = ("model_sha256", "max_length", "long_text", "backend", "dtype")
+    identity = ("model_sha256", "max_length", "long_text", "backend", "dtype", "doc_prune")
     assert {k: mine.meta[k] for k in identity} == {k: theirs.meta[k] for k in identity}
     assert (mine.meta["max_length"], mine.meta["long_text"]) == (64, "split")
     for doc_id in _valid(corpus).values():

@@ -70,6 +70,9 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["ingest", SAMPLE, "--engine", "ftp://127.0.0.1:9", "--index", "docs"], 1, "http or https"),
         (["ingest", SAMPLE, "--engine", dead, "--index", "Bad_Name"], 1, "index name 'Bad_Name' is not valid"),
         (["ingest", SAMPLE, "--local", SAMPLE], 2, "--local"),
+        (["ingest", SAMPLE, "--doc-prune", "top_k"], 2, "--doc-prune"),
+        (["ingest", SAMPLE, "--doc-prune", "mass:2"], 2, "mass must be in (0, 1]"),
+        (["ingest", SAMPLE, "--doc-prune", "topk:3"], 2, "top_k:N, min_weight:W, ratio:R or mass:M"),
         (["ingest", SAMPLE, "--ca-certs", f"{tmp}/none.pem", "--engine", dead, "--index", "x"], 2, "--ca-certs"),
         (["ingest", SAMPLE, "--workers", "2"], 2, "apply to --ray only"),
         (["ingest", SAMPLE, "--ray-block", "64"], 2, "apply to --ray only"),
@@ -109,8 +112,11 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["eval", CRANFIELD, "--encoding", "utf-32"], 2, "--encoding"),
         (["eval", CRANFIELD, "--bm25", "--no-local"], 1, "BM25 and hybrid runs need an index"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
+        (["eval", CRANFIELD, "--doc-prune", "ratio:x"], 2, "--doc-prune"),
         # encode, export, model
         (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),
+        (["encode", "wing", "--doc-prune", "top_k:0"], 2, "--doc-prune"),
+        (["encode", "wing", "--query", "--doc-prune", "top_k:3"], 2, "prune queries at search time"),
         (["encode", "--max-length", "4", "wing"], 2, "--max-length"),
         (["encode"], 2, "TEXTS"),
         (["export", "no-such-model", "-o", f"{tmp}/out"], 1, "Known models: 'splade-tiny'"),
@@ -152,6 +158,20 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["demo", "-k", "0"], 2, "-k"),
         (["train", f"{tmp}/none.jsonl", "-o", f"{tmp}/m"], 2, "does not exist"),
         (["train", SAMPLE, "-o", f"{tmp}/m", "--epochs", "-1"], 2, "epochs"),
+        (["train", SAMPLE, "-o", f"{tmp}/m", "--separate-query-encoder", "--inference-free"], 2, "not both"),
+        (["train", SAMPLE, "-o", f"{tmp}/m", "--query-lr", "0"], 2, "--query-lr"),
+        # index-prune, export-vectors
+        (["index-prune", local, "-o", f"{tmp}/p"], 2, "--top-postings"),
+        (["index-prune", local, "--top-postings", "0", "-o", f"{tmp}/p"], 2, "--top-postings"),
+        (["index-prune", local, "--top-postings", "5", "-o", local], 1, "is the index being pruned"),
+        (["index-prune", f"{tmp}/no-index", "--top-postings", "5", "-o", f"{tmp}/p"], 2, "does not exist"),
+        (["index-prune", not_beir, "--top-postings", "5", "-o", f"{tmp}/p"], 1, "no local index"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--format", "ciff"], 2, "--format"),
+        (["export-vectors", local], 2, "--output"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--scale", "0"], 2, "--scale"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--queries", f"{tmp}/none.jsonl"], 2, "--queries"),
+        (["export-vectors", local, "-o", not_beir + "-busy"], 1, "holds something else"),
+        (["export-vectors", local, "-o", f"{tmp}/x2", "--queries", bad_json], 1, "bad.jsonl:1"),
         (["doctor", "--engine", dead], 1, "cannot reach an engine"),
         (["doctor", "--engine", dead, "--timeout", "0"], 2, "--timeout"),
         (["doctor", "--engine", dead, "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
@@ -186,6 +206,8 @@ def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_ind
     (tmp_path / "c.tsv").write_text("_id\ttext\na\twing\n")
     (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(b'{"_id": "a", "text": "wing"}\n'))
     (tmp_path / "not-beir").mkdir()
+    (tmp_path / "not-beir-busy").mkdir()
+    (tmp_path / "not-beir-busy" / "keep.txt").write_text("not an export")
     (tmp_path / "empty-token").write_text("\n")
     with socket.socket() as listener:  # a port something listens on
         listener.bind(("127.0.0.1", 0))

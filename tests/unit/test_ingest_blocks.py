@@ -115,8 +115,11 @@ def test_the_pipeline_takes_vectors_that_came_with_the_rows_and_counts_their_enc
     def encode(job):
         raise AssertionError("the vectors came with the rows: nothing to encode")
 
-    pipeline = Pipeline(rows, RecordPolicy(), encode, sink, DeadLetter(tmp_path / "dead.jsonl"),
-                        encoded=lambda records: seen.append([(r.id, r.encoding.windows) for r in records]))
+    def encoded(records):
+        seen.append([(r.id, r.encoding.windows) for r in records])
+        return [r.vector for r in records]
+
+    pipeline = Pipeline(rows, RecordPolicy(), encode, sink, DeadLetter(tmp_path / "dead.jsonl"), encoded=encoded)
     assert pipeline.run().indexed == 3
     assert sorted(x for batch in seen for x in batch) == [("0", 2), ("1", 2), ("2", 2)]
 

@@ -222,3 +222,24 @@ def encoder_options(func: F) -> F:
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+class PruningRule(click.ParamType):
+    """A pruning rule as the CLI spells it (``top_k:64``, ``mass:0.9,top_k:128``): a ``spladekit.vectors.Pruning``."""
+
+    name = "RULE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from spladekit.vectors import Pruning
+
+        if value is None or isinstance(value, Pruning):
+            return value
+        try:
+            return Pruning.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DOC_PRUNE_HELP = ("Static pruning of each document vector: top_k:N (the N largest weights), ratio:R (weights >= R x "
+                  "the largest), mass:M (the fewest largest holding M of the weight), min_weight:W; comma-separated "
+                  "to combine. Recorded in the index; an index never mixes rules.")

@@ -12,7 +12,9 @@ from typing import Any
 import click
 
 from spladekit.cli._common import (
+    DOC_PRUNE_HELP,
     Progress,
+    PruningRule,
     connect_kwargs,
     connection_options,
     decoding_options,
@@ -42,6 +44,7 @@ from spladekit.cli._common import (
                    "overlapping windows, max-pooled.")
 @click.option("--max-windows", type=click.IntRange(1), default=None,
               help="With --long-text split: at most N windows per document (the rest is counted as dropped).")
+@click.option("--doc-prune", type=PruningRule(), default=None, help=DOC_PRUNE_HELP)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "beir", "csv", "tsv", "parquet"]), default=None,
               help="Input format (default: from the name; a folder is BEIR; - is JSONL). gzip, zstd, bzip2 and xz "
                    "input is decompressed whatever its name (.jsonl.gz, .csv.zst, ...).")
@@ -92,8 +95,8 @@ from spladekit.cli._common import (
 @click.option("--silent", is_flag=True, help="No progress bar.")
 @friendly_errors
 def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str | None, local_mode: str,
-           model: str, max_length: int | None, long_text: str, max_windows: int | None, fmt: str | None,
-           decoding: dict[str, str], id_field: str | None, text_field: str, title_field: str,
+           model: str, max_length: int | None, long_text: str, max_windows: int | None, doc_prune: Any,
+           fmt: str | None, decoding: dict[str, str], id_field: str | None, text_field: str, title_field: str,
            require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
            batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int, max_retries: int, threads: int | None,
@@ -145,8 +148,8 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         try:
             report = run_ingest(
                 input, engine_url=engine_url, index=index, local_dir=local_dir, local_mode=local_mode, model=model,
-                max_length=max_length, long_text=long_text, max_windows=max_windows, format=fmt, **decoding,
-                id_field=id_field,
+                max_length=max_length, long_text=long_text, max_windows=max_windows, doc_prune=doc_prune,
+                format=fmt, **decoding, id_field=id_field,
                 text_field=text_field, title_field=title_field or None, require_id=require_id,
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
                 dead_letter=dead_letter, force=force, batch_size=batch_size, bulk_docs=bulk_docs,

@@ -35,12 +35,15 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, screen
+from spladekit.encoder.card import is_card, read_card
+from spladekit.encoder.pair import PairEncoder
 from spladekit.encoder.pooling import SpladePooling
+from spladekit.encoder.static import StaticQueryEncoder
 from spladekit.encoder.store import is_export, onnx_dir
 from spladekit.errors import InputError, ModelError, missing_extra
 from spladekit.features import FeatureNames
 from spladekit.schema import ModelIdentity
-from spladekit.vectors import SparseVector
+from spladekit.vectors import Pruning, SparseVector
 
 LongTextPolicy = Literal["truncate", "split"]
 #: A single text of at most this many tokens runs the export's query graph (an exact int8 screen of the
@@ -210,6 +213,11 @@ class SpladeEncoder:
                              "the export is inconsistent, re-export it")
         self.last_stats = EncodeStats()
 
+    @property
+    def tokenizer_file(self) -> Path:
+        """The ``tokenizer.json`` this encoder tokenizes with (an inference-free query side reads it too)."""
+        return self._tokenizer_file
+
     def identity(self) -> ModelIdentity:
         """Which model made this encoder's document vectors, and how (the record indexes keep and check)."""
         return ModelIdentity(
@@ -220,12 +228,28 @@ class SpladeEncoder:
 
     @classmethod
     def load(cls, dir_or_name: str | Path = "splade-tiny", device: Device = "cpu", threads: int | None = None,
-             backend: Backend = "onnx", dtype: DType = "float32", **options: Any) -> SpladeEncoder:
+             backend: Backend = "onnx", dtype: DType = "float32", *, doc_model: str | Path | None = None,
+             query_model: str | Path | None = None, **options: Any) -> Any:
         """An encoder for a model name or folder: ``backend="onnx"`` (default) runs its ONNX export (exported
         once into the cache; loading needs only onnxruntime and tokenizers), ``backend="torch"`` the model itself
         on torch (the ``export`` extra), on ``device`` "cpu" or "cuda", in ``dtype`` float32, bfloat16 or
         float16 (torch only). Same SPLADE function, same vectors (within 1e-4 at float32), same feature names.
+
+        Separate query and document encoders: a model card folder (:mod:`spladekit.encoder.card`), or
+        ``doc_model=...`` with ``query_model=...`` (a model, or an ``idf.json`` weight table for inference-free
+        queries), give a :class:`spladekit.encoder.pair.PairEncoder`: documents by the document model (with
+        ``options``: length, long-text policy), queries by the query model.
         """
+        if doc_model is not None or query_model is not None:
+            if query_model is None:
+                raise ValueError("doc_model needs query_model too (or load the document model alone)")
+            return cls._pair(doc_model or dir_or_name, str(query_model), None, device, threads, backend, dtype,
+                             options)
+        if is_card(dir_or_name):
+            card = read_card(dir_or_name)
+            query = card.query_model if card.query is not None else str(card.table_path)
+            return cls._pair(card.document_model, query, str(dir_or_name), device, threads, backend, dtype,
+                             options)
         if backend not in _BACKENDS:
             raise ValueError(f"backend {backend!r} is not supported; valid values: {', '.join(map(repr, _BACKENDS))}")
         if dtype not in _DTYPES:
@@ -246,6 +270,17 @@ class SpladeEncoder:
         if not is_export(path):
             path = onnx_dir(dir_or_name)
         return cls(path, device=device, threads=threads, **options)
+
+    @classmethod
+    def _pair(cls, doc_model: str | Path, query_model: str, name: str | None, device: Device, threads: int | None,
+              backend: Backend, dtype: DType, options: dict[str, Any]) -> PairEncoder:
+        documents = cls.load(doc_model, device=device, threads=threads, backend=backend, dtype=dtype, **options)
+        if query_model.endswith(".json") and Path(query_model).is_file():
+            queries: Any = StaticQueryEncoder.from_idf_json(query_model, documents.tokenizer_file)
+        else:
+            # The query side truncates at its own length; the document options (length, long text) are not its.
+            queries = cls.load(query_model, device=device, threads=threads, backend=backend, dtype=dtype)
+        return PairEncoder(documents, queries, name=name)
 
     def _load_tokenizer(self) -> Any:
         path = self._tokenizer_file
@@ -282,9 +317,14 @@ class SpladeEncoder:
 
     # ----------------------------------------------------------------------------------------- encoding
     def encode_documents(self, texts: Sequence[str], *, long_text: LongTextPolicy | None = None,
-                         top_k: int | None = None, progress: bool = False) -> list[SparseVector]:
-        """One SparseVector per document (input order); long documents follow ``long_text``."""
-        return self._encode(texts, long_text or self.long_text, top_k, progress)
+                         top_k: int | None = None, prune: Pruning | str | dict[str, Any] | None = None,
+                         progress: bool = False) -> list[SparseVector]:
+        """One SparseVector per document (input order); long documents follow ``long_text``. ``prune``: static
+        pruning of each vector (:class:`spladekit.vectors.Pruning` or its spelling, ``"top_k:64"``), as
+        ``ingest(doc_prune=...)`` applies it."""
+        rule = Pruning.of(prune)
+        vectors = self._encode(texts, long_text or self.long_text, top_k, progress)
+        return vectors if rule is None else [rule.apply(v) for v in vectors]
 
     def encode_queries(self, texts: Sequence[str], *, top_k: int | None = None,
                        progress: bool = False) -> list[SparseVector]:

@@ -14,6 +14,7 @@ an engine outage. Policies per bad-input case: :mod:`spladekit.ingest.policy` an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import threading
@@ -38,6 +39,7 @@ from spladekit.ingest.report import EXIT_CODES, IngestReport, redact_url
 from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink
 from spladekit.paths import default_local_index
 from spladekit.schema import SCHEMA, check_identity
+from spladekit.vectors import Pruning
 
 __all__ = ["EXIT_CODES", "IngestReport", "IngestStopped", "PipelineConfig", "default_job_dir", "ingest"]
 
@@ -102,6 +104,7 @@ def ingest(
     long_text: str = "truncate",
     max_windows: int | None = None,
     max_errors: str | int | ErrorLimit | None = None,
+    doc_prune: Pruning | str | dict[str, Any] | None = None,
     backend: str = "onnx",
     device: str = "cpu",
     dtype: str = "float32",
@@ -148,8 +151,11 @@ def ingest(
     letter, ``invalid_utf8``), ``"replace"`` (U+FFFD in their place) or ``"skip"`` (dropped), the report counting
     the ``repaired`` records (:class:`spladekit.readers.Decoding`). ``reorder`` (local index only): renumber its
     rows by recursive graph bisection at the end of the job (faster exact search on a large index, see
-    :meth:`spladekit.local.index.LocalIndex.reorder`). Credentials (``user``/``password``, ``api_key``) reach the
-    client only, never the report or errors.
+    :meth:`spladekit.local.index.LocalIndex.reorder`). ``doc_prune``: static pruning of every document vector
+    before it is indexed (a :class:`spladekit.vectors.Pruning`, or its spelling ``"top_k:64"``, ``"ratio:0.1"``,
+    ``"mass:0.9"``, ``"min_weight:0.2"``, comma-separated to combine); the rule is recorded in the index's
+    ``_meta`` (``doc_prune``) and an index never mixes rules (the guard, like a model change). Credentials
+    (``user``/``password``, ``api_key``) reach the client only, never the report or errors.
 
     Raises :class:`IngestStopped` (with the partial report) when the job stops before the end: the engine is
     down past the retries, the error limit is exceeded, or it was interrupted; the same call with
@@ -195,7 +201,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             decode_errors: str, id_field: str | Sequence[str] | None, text_field: str, title_field: str | None,
             require_id: bool,
             max_doc_bytes: int, max_length: int | None, long_text: str, max_windows: int | None,
-            max_errors: str | int | ErrorLimit | None, backend: str, device: str, dtype: str,
+            max_errors: str | int | ErrorLimit | None, doc_prune: Pruning | str | dict[str, Any] | None,
+            backend: str, device: str, dtype: str,
             ray: bool | str | None, workers: int | None, gpus_per_worker: float, ray_block: int, resume: bool,
             checkpoint: str | Path | None,
             dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, batch_size: int,
@@ -213,6 +220,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         raise InputError("--reorder applies to the local index only (an engine keeps its own document order); "
                          "drop --reorder, or ingest into --local")
     limit = max_errors if isinstance(max_errors, ErrorLimit) else ErrorLimit.parse(max_errors)
+    rule = Pruning.of(doc_prune)
     source, fmt = readers.resolve_input(input, format)
     decoding = readers.Decoding(encoding, decode_errors)  # type: ignore[arg-type]
     ids = [id_field] if isinstance(id_field, str) else list(id_field or ("_id", "id"))
@@ -244,20 +252,22 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         here = {**encoder_options, "device": "cpu"} if ray else encoder_options
         encoder = SpladeEncoder.load(model, threads=threads, **here)
     ident = encoder.identity()
+    if rule is not None:
+        ident = dataclasses.replace(ident, doc_prune=str(rule))
     if ray:
         rows = RayRows(source, fmt, model=model, encoder_options=encoder_options, decoding=decoding,
                        policy_options={"id_fields": ids, "text_field": text_field, "title_field": title_field,
                                        "require_id": require_id, "max_doc_bytes": max_doc_bytes},
                        address=ray if isinstance(ray, str) else None, workers=workers,
                        gpus_per_worker=gpus_per_worker, threads=threads, block_lines=ray_block,
-                       expect_identity=ident)
+                       expect_identity=encoder.identity())  # the workers encode; the driver prunes (``encoded``)
         cleanup.callback(rows.close)  # leaves Ray as it found it (shut down only what this job started)
         rows.start()  # before any index is created: a cluster that cannot be reached changes nothing
     index_meta = SCHEMA.meta(ident, **(meta or {}))
     stop = stop or threading.Event()
 
     report = IngestReport(input=str(input), model=ident.model, model_sha256=ident.weights_sha256,
-                          max_length=ident.max_length, long_text=ident.long_text,
+                          max_length=ident.max_length, long_text=ident.long_text, doc_prune=ident.doc_prune,
                           input_encoding=decoding.encoding, decode_errors=decoding.errors)
     if sink is not None:
         target = f"sink:{type(sink).__name__}"
@@ -308,17 +318,29 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         if note is not None and stats.truncated:
             note(truncated=stats.truncated)
 
+    terms = {"in": 0, "kept": 0}
+
+    def pruned(vectors: list) -> list:
+        if rule is None:
+            return vectors
+        # static pruning: the same rule (spladekit.vectors.Pruning) as query pruning
+        terms["in"] += sum(len(v) for v in vectors)
+        vectors = [rule.apply(v) for v in vectors]
+        terms["kept"] += sum(len(v) for v in vectors)
+        return vectors
+
     def encode(job: Any) -> list:
         vectors = encoder.encode_prepared(job) if prepare is not None else encoder.encode_documents(job)
         last = getattr(encoder, "last_stats", None)
         if last is not None:  # one encoder thread: the stats of this call are the ones just written
             count(last)
-        return vectors
+        return pruned(vectors)
 
-    def encoded(records: list) -> None:  # vectors from Ray workers: each record brings what it cost
+    def encoded(records: list) -> list:  # vectors from Ray workers: each record brings what it cost
         for record in records:
             if record.encoding is not None:
                 count(record.encoding)
+        return pruned([record.vector for record in records])
 
     if ray:
         rows.start_after = start_after
@@ -344,6 +366,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     report.failed = dict(sorted(counts.failed.items()))
     report.encoding = {k: v for k, v in stats.to_dict().items()
                        if k in ("texts", "truncated", "tokens_dropped", "split", "windows")}
+    if rule is not None:
+        report.pruning = {"terms_in": terms["in"], "terms_kept": terms["kept"]}
     report.seconds = round(time.perf_counter() - started, 3)
     done = report.indexed + sum(report.failed.values())
     report.docs_per_s = round(done / report.seconds, 1) if report.seconds > 0 else 0.0

@@ -21,7 +21,7 @@ The checkpoint (a watermark over positions, :class:`checkpoint.AckTracker`) is w
 
 Rows may come with their vectors (``Raw.vector``: distributed ingestion encodes on Ray workers,
 :mod:`spladekit.ingest.distributed`); their batches skip ``encode`` and go to ``encoded``, which counts what the
-encoding cost. Everything else (policy, duplicates, budget, sink, dead letter, checkpoint) is the same.
+encoding cost and returns the vectors to write (pruned, when the job prunes). Everything else (policy, duplicates, budget, sink, dead letter, checkpoint) is the same.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Pipeline:
 
     def __init__(self, rows: Iterable[Raw], policy: RecordPolicy, encode: Callable[[Any], list],
                  sink: Sink, dead_letter: DeadLetter, *, prepare: Callable[[list[str]], Any] | None = None,
-                 encoded: Callable[[list[Record]], None] | None = None, checkpoint: Checkpoint | None = None,
+                 encoded: Callable[[list[Record]], list] | None = None, checkpoint: Checkpoint | None = None,
                  checkpoint_path: str | Path | None = None, start_after: int = 0,
                  config: PipelineConfig | None = None, progress: Callable[[int], None] | None = None,
                  stop: threading.Event | None = None) -> None:
@@ -373,9 +373,7 @@ class Pipeline:
                 break
             records, job = batch  # type: ignore[misc]
             if all(r.vector is not None for r in records):  # encoded before the pipeline (on Ray workers)
-                vectors = [r.vector for r in records]
-                if self.encoded is not None:
-                    self.encoded(records)
+                vectors = self.encoded(records) if self.encoded is not None else [r.vector for r in records]
             else:
                 vectors = self.encode(job)
             if len(vectors) != len(records):

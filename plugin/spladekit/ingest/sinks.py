@@ -210,6 +210,12 @@ class LocalSink:
         self.forced = False
         if _looks_like_index(self.directory):
             self.index = LocalIndex.load(self.directory, mmap=False)
+            pruned = self.index.meta.get("index_prune")
+            if pruned:
+                raise IndexFormatError(
+                    f"the local index at {self.directory} was pruned per term by `spladekit index-prune` (top "
+                    f"{pruned.get('top_postings')} postings per term): new documents would not obey that bound. "
+                    "Ingest into the full index and prune it again, or give another --local folder")
             if not self.index.has_text:
                 raise IndexFormatError(f"the local index at {self.directory} keeps no text for BM25 (built by a "
                                        "spladekit older than local index format 2), so documents added now could "

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 
 from spladekit import __version__, lucene
-from spladekit.errors import IndexFormatError
+from spladekit.errors import IndexFormatError, InputError
 from spladekit.local import kernels
 from spladekit.local import reorder as bp
 from spladekit.local.text import ANALYZER, TextIndex, Vocabulary
@@ -352,6 +352,55 @@ class LocalIndex:
         self._rows = None
         self._blocks = None
         return order
+
+    # --- whole-index views and static pruning -----------------------------------------------------------------
+
+    def document_frequencies(self) -> np.ndarray:
+        """Live documents holding each vocabulary id (int64, one per id up to the largest seen): the statistics
+        an inference-free query's IDF weights come from. Merges first."""
+        self.merge()
+        return np.diff(self._main[0]).astype(np.int64)
+
+    def documents(self) -> tuple[list[str], SparseBatch]:
+        """Every live document, in row order: its id and its stored vector as the index scores it (``lucene``
+        mode: the FeatureField values decoded; ``exact``: the float32 weights), as one CSR batch. Merges first."""
+        self.merge()
+        offsets, docs, values = self._main
+        doc_offsets, term_ids, stored = self._k.doc_major(offsets, docs, values, self._n_main)
+        weights = self._table[stored] if self._table is not None else np.asarray(stored, np.float32)
+        return self._keys.take(range(self._n_main)), SparseBatch(doc_offsets, term_ids, weights)
+
+    def prune_postings(self, top_postings: int) -> LocalIndex:
+        """A new index keeping, for every term, only its ``top_postings`` highest-weighted postings (ties: the
+        lower row): the term-centric static pruning of the SPLADE pruning study. Documents, ids and row order
+        are kept (a document may lose every posting), and so is the BM25 text (shared with this index);
+        ``meta["index_prune"]`` records what was done, and ingest refuses to add documents to such an index (they
+        would not be pruned by the same bound)."""
+        if isinstance(top_postings, bool) or int(top_postings) != top_postings or top_postings < 1:
+            raise ValueError(f"top_postings must be an integer >= 1, got {top_postings}")
+        self.merge()
+        offsets, docs, values = self._main
+        n_terms = int(offsets.shape[0] - 1)
+        term = np.repeat(np.arange(n_terms, dtype=np.int64), np.diff(offsets))
+        # Stored values order as the weights do (FeatureField frequencies are monotone in the weight).
+        order = np.lexsort((docs, -values.astype(np.float64), term))
+        rank = np.arange(order.shape[0], dtype=np.int64) - offsets[:-1][term[order]]
+        keep = np.zeros(order.shape[0], bool)
+        keep[order[rank < top_postings]] = True
+        new_offsets = np.zeros(n_terms + 1, np.int64)
+        np.cumsum(np.bincount(term[keep], minlength=n_terms), out=new_offsets[1:])
+        record = {"top_postings": int(top_postings), "postings_before": int(docs.shape[0]),
+                  "postings_after": int(keep.sum())}
+        out = LocalIndex(mode=self.mode, meta={**self.meta, "index_prune": record},  # type: ignore[arg-type]
+                         use_numba=self._k.backend == "numba")
+        out._main = (new_offsets, np.ascontiguousarray(docs[keep]), np.ascontiguousarray(values[keep]))
+        out._term_max = out._k.term_maxima(out._main[0], out._main[2], out._table)
+        out._n_main, out._n_terms = self._n_main, n_terms
+        out._keys = self._keys
+        out._live = np.ones(self._n_main, bool)
+        out._row_order, out._rows_ordered = self._row_order, self._rows_ordered
+        out._text = self._text  # the BM25 text postings are not pruned: the same rows, shared
+        return out
 
     # --- searching -------------------------------------------------------------------------------------------
 
@@ -712,3 +761,22 @@ def _concat_csr(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tupl
     offsets = np.zeros(lengths.shape[0] + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return offsets, np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])
+
+
+def prune_index(directory: str | os.PathLike[str], out: str | os.PathLike[str], *, top_postings: int) -> dict[str, Any]:
+    """Term-centric static pruning of the local index at ``directory`` into a new index at ``out`` (see
+    :meth:`LocalIndex.prune_postings`); returns what changed (postings and bytes before and after)."""
+    src, dst = Path(directory), Path(out)
+    if dst.resolve() == src.resolve():
+        raise InputError(f"-o {dst} is the index being pruned; pruning drops postings for good: write the pruned "
+                         "index to another folder")
+    if dst.exists() and any(dst.iterdir()) and not (dst / PARAMS).is_file():
+        raise InputError(f"{dst} exists and is not a local index; give an empty or new folder to -o")
+    index = LocalIndex.load(src, mmap=True)
+    if index.meta.get("index_prune"):
+        raise InputError(f"the local index at {src} is already pruned per term ({index.meta['index_prune']}); prune "
+                         "the full index instead")
+    pruned = index.prune_postings(top_postings)
+    pruned.save(dst)
+    return {"source": str(src), "out": str(dst), "docs": len(pruned), **pruned.meta["index_prune"],
+            "bytes_before": index.nbytes(), "bytes_after": pruned.nbytes()}
