@@ -21,7 +21,8 @@ The checkpoint (a watermark over positions, :class:`checkpoint.AckTracker`) is w
 
 Rows may come with their vectors (``Raw.vector``: distributed ingestion encodes on Ray workers,
 :mod:`spladekit.ingest.distributed`); their batches skip ``encode`` and go to ``encoded``, which counts what the
-encoding cost and returns the vectors to write (pruned, when the job prunes). Everything else (policy, duplicates, budget, sink, dead letter, checkpoint) is the same.
+encoding cost and returns the vectors to write (pruned, when the job prunes). Everything else (policy,
+duplicates, budget, sink, dead letter, checkpoint) is the same.
 """
 
 from __future__ import annotations
