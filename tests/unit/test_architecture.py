@@ -94,3 +94,15 @@ def test_ruff_is_clean():
     out = subprocess.run([_tool("ruff"), "check", "plugin", "tests", "benchmarks"], cwd=REPO, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-4000:]
+
+
+def test_test_module_names_are_unique():
+    """pytest imports test modules by basename (no packages under tests/), so two files with one name stop
+    collection of the whole suite; CI once failed on tests/unit/test_serve.py beside tests/integration/."""
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted([*(REPO / "tests").rglob("test_*.py"), *(REPO / "plugin").rglob("test_*.py")]):
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(REPO)} and {path.relative_to(REPO)}")
+        seen.setdefault(path.name, path)
+    assert not clashes, "rename one of each pair: " + "; ".join(clashes)
