@@ -47,6 +47,8 @@ class EngineSpec:
     conf_env: str = ""
     #: Prefix of the environment variables the launcher reads (left out of the node's environment).
     env_prefix: str = ""
+    #: The setting naming the master-eligible nodes of a new cluster's first election (bootstrap only).
+    initial_masters_setting: str = "cluster.initial_master_nodes"
     #: Who the credentials authenticate as (the security plugin's endpoint; absent when security is off).
     whoami_path: str = ""
     #: Python package of the client (for the missing-extra message) and its import name.
@@ -86,6 +88,16 @@ class EngineSpec:
     def node_settings(self) -> dict[str, Any]:
         """Settings this engine's test node needs on top of the generic ones (engines/node.py)."""
         return {}
+
+    def cluster_settings(self, name: str, node_name: str, seed_hosts: list[str],
+                         initial_masters: list[str] | None) -> dict[str, Any]:
+        """Discovery settings of one node of a multi-node cluster: its cluster and node names, the transport
+        addresses of every member (``discovery.seed_hosts``) and, on the cluster's very first start only, the
+        nodes of the first election (``initial_masters``; None once the cluster has formed)."""
+        out: dict[str, Any] = {"cluster.name": name, "node.name": node_name, "discovery.seed_hosts": list(seed_hosts)}
+        if initial_masters:
+            out[self.initial_masters_setting] = list(initial_masters)
+        return out
 
     def launch_env(self, java_home: Path, conf_dir: Path, tmp_dir: Path) -> dict[str, str]:
         """Environment variables the launcher needs (its Java home and config folder)."""

@@ -33,6 +33,8 @@ class OpenSearchSpec(EngineSpec):
     java_home_env = "OPENSEARCH_JAVA_HOME"
     conf_env = "OPENSEARCH_PATH_CONF"
     env_prefix = "OPENSEARCH_"
+    # OpenSearch 2 renamed "master" to "cluster manager"; the old name still works but logs a deprecation.
+    initial_masters_setting = "cluster.initial_cluster_manager_nodes"
     whoami_path = "/_plugins/_security/authinfo"
     client_package = "opensearch-py"
     client_module = "opensearchpy"
