@@ -30,7 +30,7 @@ import pytest
 
 from spladekit import dialects, lucene
 from spladekit.encoder.runtime import EncodeStats
-from spladekit.engines import BulkResult
+from spladekit.engines import BulkResult, routing
 from spladekit.features import FeatureNames
 from spladekit.schema import SCHEMA, ModelIdentity
 from spladekit.vectors import SparseVector
@@ -135,12 +135,16 @@ class FakeEngine:
     Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
     dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
     and record every body in :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
-    status, or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
+    status, or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400. ``shards``: documents
+    are routed to shards by ``_id`` as the engines do (:mod:`spladekit.engines.routing`), and a two-phase
+    ``rescore`` takes the top ``window_size`` of each shard, as the engines' per-shard rescore does;
+    ``data_nodes``: what :meth:`data_nodes` answers.
     """
 
     def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
                  exists: bool = True, sparse_type: str | None = None, text: bool = True,
-                 script: Iterable[Any] = (), reject_ids: Iterable[str] = ()) -> None:
+                 script: Iterable[Any] = (), reject_ids: Iterable[str] = (), shards: int = 1,
+                 data_nodes: int = 1) -> None:
         self.spec = dialects.get(engine)
         self.engine = self.spec.name
         self.index, self.url = "docs", "http://127.0.0.1:1"
@@ -150,8 +154,10 @@ class FakeEngine:
         self.types = {SCHEMA.sparse: sparse_type or self.spec.sparse_type, **({SCHEMA.text: "text"} if text else {})}
         self.docs: dict[str, dict[str, Any]] = {}
         self.bodies: list[dict] = []
+        self.search_types: list[str | None] = []
         self.script, self.reject_ids = list(script), set(reject_ids)
         self.requests = self.refreshed = 0
+        self.n_shards, self.n_replicas, self.n_data_nodes = shards, 0, data_nodes
         self.lock = threading.Lock()
 
     # -- what an index holds
@@ -166,11 +172,27 @@ class FakeEngine:
     def meta(self) -> dict | None:
         return dict(self._meta) if self._exists else None
 
-    def create(self, meta: Mapping[str, Any], **_: Any) -> bool:
+    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int = 0) -> bool:
         if self._exists:
             return False
         self._exists, self._meta = True, dict(meta)
+        self.n_shards, self.n_replicas = shards, replicas
         return True
+
+    def data_nodes(self) -> int:
+        return self.n_data_nodes
+
+    def shards(self) -> tuple[int, int]:
+        return self.n_shards, self.n_replicas
+
+    def routing(self) -> tuple[int, int]:
+        return self.n_shards, self.n_shards * 256  # what both engines pick for 1-4 shards
+
+    def _shard(self, doc_id: str) -> int:
+        return routing.shard_of(doc_id, *self.routing())
+
+    def shard_counts(self) -> list[int]:
+        return [sum(self._shard(d) == s for d in self.docs) for s in range(self.n_shards)]
 
     def field_type(self, field: str) -> str | None:
         return self.types.get(field)
@@ -225,8 +247,9 @@ class FakeEngine:
                 if allowed is None or d in allowed}
         return sorted(oracle_scores(query, docs).items(), key=lambda h: (-h[1], h[0]))
 
-    def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def search_body(self, body: Mapping[str, Any], search_type: str | None = None) -> dict[str, Any]:
         self.bodies.append(dict(body))
+        self.search_types.append(search_type)
         bool_q = body["query"]["bool"]
         allowed = None
         for f in bool_q.get("filter", []):
@@ -240,7 +263,9 @@ class FakeEngine:
         else:
             ranked = self._ranked(self._query_vector(bool_q["should"]), allowed)
             if "rescore" in body:
-                window = {d for d, _ in ranked[: body["rescore"]["window_size"]]}
+                size = body["rescore"]["window_size"]
+                window = {d for s in range(self.n_shards) for d, _ in
+                          [h for h in ranked if self._shard(h[0]) == s][:size]}
                 full = self._query_vector(body["rescore"]["query"]["rescore_query"]["bool"]["should"])
                 ranked = self._ranked(full, window)
         wanted = body.get("_source", True)

@@ -42,6 +42,6 @@ def mapping(engine: str | EngineSpec, meta: Mapping[str, Any] | None = None, *, 
     }
 
 
-def mapping_json(engine: str | EngineSpec) -> str:
-    """The template as the JSON text stored in ``mappings/<engine>.json``."""
-    return json.dumps(mapping(engine), indent=2) + "\n"
+def mapping_json(engine: str | EngineSpec, *, shards: int = 1, replicas: int = 0) -> str:
+    """The template as the JSON text stored in ``mappings/<engine>.json`` (1 shard, 0 replicas)."""
+    return json.dumps(mapping(engine, shards=shards, replicas=replicas), indent=2) + "\n"

@@ -234,8 +234,8 @@ class Searcher:
     def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None) -> list[Hit]:  # noqa: A002
         """BM25 ``match`` on the engine index's ``text`` field."""
         self._require_text()
-        body = bm25_query(text, size=k, filter=filter, source=HIT_FIELDS).body
-        return parse_hits(self._send(body))
+        query = bm25_query(text, size=k, filter=filter, source=HIT_FIELDS)
+        return parse_hits(self._send(query.body, query.search_type))
 
     def _require_text(self) -> None:
         if self.local is not None:
@@ -251,11 +251,11 @@ class Searcher:
 
     # -- engine --------------------------------------------------------------------------------------------
 
-    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, body: dict[str, Any], search_type: str | None = None) -> dict[str, Any]:
         idx = self.engine_index
         assert idx is not None
         try:
-            return idx.search_body(body)
+            return idx.search_body(body, search_type)
         except EngineError as exc:
             if "index_not_found" in str(exc):
                 raise EngineError(

@@ -94,8 +94,8 @@ class _Corrupting(FakeEngine):
         self.add(*_docs())
         self.corrupt = corrupt
 
-    def search_body(self, body):
-        resp = super().search_body(body)
+    def search_body(self, body, search_type=None):
+        resp = super().search_body(body, search_type)
         if self.corrupt is not None and np.array_equal(self._query_vector(body["query"]["bool"]["should"]).ids,
                                                        self.corrupt.ids):
             for h in resp["hits"]["hits"]:

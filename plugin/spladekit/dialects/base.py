@@ -128,8 +128,15 @@ class EngineSpec:
         return importlib.import_module(f"{self.client_module}.helpers")
 
     def connect(self, url: str, creds: Any, timeout: float) -> Any:
-        """A client for ``url`` (credential-free) with ``creds`` (:class:`spladekit.engines.Credentials`)."""
+        """A client for ``url`` (credential-free; a comma-separated list for several nodes, see :meth:`hosts`)
+        with ``creds`` (:class:`spladekit.engines.Credentials`)."""
         raise NotImplementedError
+
+    @staticmethod
+    def hosts(url: str) -> list[str]:
+        """The nodes a client is given: every URL of a comma-separated list. The client spreads requests over
+        them and retries a request that failed to connect (a node down) on another."""
+        return [u for u in url.split(",") if u]
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         """Exceptions the client raises for engine and transport errors."""
@@ -139,9 +146,9 @@ class EngineSpec:
         """Create ``index`` from a mapping body (``{"settings", "mappings"}``)."""
         client.indices.create(index=index, body=dict(body))
 
-    def search(self, client: Any, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Send a search body; the engine's response as a dict."""
-        return _as_dict(client.search(index=index, body=dict(body)))
+    def search(self, client: Any, index: str, body: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+        """Send a search body (``params``: URL parameters such as ``search_type``); the response as a dict."""
+        return _as_dict(client.search(index=index, body=dict(body), **params))
 
     def mget(self, client: Any, index: str, ids: list[str]) -> dict[str, Any]:
         return _as_dict(client.mget(index=index, body={"ids": ids}))

@@ -86,7 +86,7 @@ class OpenSearchSpec(EngineSpec):
             kwargs["http_auth"] = (creds.user, creds.password or "")
         if not creds.verify_certs:
             kwargs["ssl_show_warn"] = False
-        return osp.OpenSearch(hosts=[url], **kwargs)
+        return osp.OpenSearch(hosts=self.hosts(url), **kwargs)
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         return (self.client_lib().exceptions.OpenSearchException,)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import ssl
 import urllib.error
 import urllib.request
@@ -49,13 +50,38 @@ class Credentials:
         return {}
 
 
+def split_urls(url: str) -> list[str]:
+    """The URLs of a comma-separated list (every node of a cluster), split only before a scheme so that a comma
+    in a password stays where it is.
+
+    >>> split_urls("http://127.0.0.1:9200,http://127.0.0.1:9201")
+    ['http://127.0.0.1:9200', 'http://127.0.0.1:9201']
+    >>> split_urls("https://bob:a,b@db.example:9200")
+    ['https://bob:a,b@db.example:9200']
+    """
+    return [u for u in re.split(r",\s*(?=https?://)", url.strip()) if u]
+
+
+def _join(parts: list[tuple[str, str | None, str | None]]) -> tuple[str, str | None, str | None]:
+    """One (URLs, user, password) for a list of URLs: the first user info given is the list's."""
+    user = next((u for _, u, _ in parts if u is not None), None)
+    password = next((p for _, _, p in parts if p is not None), None)
+    return ",".join(clean for clean, _, _ in parts), user, password
+
+
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
     """(URL without user info, user, password), splitting at the LAST ``@`` of the URL by hand:
     ``urlsplit`` cuts an unencoded password holding ``#``, ``?`` or ``/`` and would put part of it in errors.
+    A comma-separated list of URLs is split URL by URL.
 
     >>> split_userinfo("http://bob:p#w@127.0.0.1:9200")
     ('http://127.0.0.1:9200', 'bob', 'p#w')
+    >>> split_userinfo("http://bob:p,w@127.0.0.1:9200,http://bob:p,w@127.0.0.1:9201")
+    ('http://127.0.0.1:9200,http://127.0.0.1:9201', 'bob', 'p,w')
     """
+    urls = split_urls(url)
+    if len(urls) > 1:
+        return _join([split_userinfo(u) for u in urls])
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url, None, None
@@ -73,7 +99,12 @@ def split_url(url: str) -> tuple[str, str | None, str | None]:
     ('http://127.0.0.1:9200', None, None)
     >>> split_url("http://bob:a/b?c#d@127.0.0.1:9200")
     ('http://127.0.0.1:9200', 'bob', 'a/b?c#d')
+    >>> split_url("http://127.0.0.1:9200/, http://127.0.0.1:9201")
+    ('http://127.0.0.1:9200,http://127.0.0.1:9201', None, None)
     """
+    urls = split_urls(url)
+    if len(urls) > 1:
+        return _join([split_url(u) for u in urls])
     if "://" not in url:
         raise InputError(f"engine URL {safe_url(url)!r} needs a scheme, e.g. http://127.0.0.1:9200")
     bare, user, password = split_userinfo(url)
@@ -103,7 +134,18 @@ def safe_url(url: str) -> str:
 
 def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float = 10.0) -> str:
     """Which engine answers at ``url``: the first dialect that recognizes the ``GET /`` response (headers and
-    body; Elasticsearch's integ-test distribution answers 405 there but names itself in a header)."""
+    body; Elasticsearch's integ-test distribution answers 405 there but names itself in a header). For a list
+    of URLs, the first node that answers tells (a node may be down)."""
+    urls = split_urls(url)
+    if len(urls) > 1:
+        failure: EngineError | None = None
+        for one in urls:
+            try:
+                return detect_engine(one, creds, timeout)
+            except EngineError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
     req = urllib.request.Request(url.rstrip("/") + "/", headers=creds.headers())
     ctx = None
     if url.startswith("https"):
@@ -239,10 +281,26 @@ class EngineIndex:
         except self.spec.error_types() as exc:
             raise self._fail(what, exc) from None
 
-    def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Send a search request body (built by :mod:`spladekit.query`) and return the engine's response;
-        failures come out as :class:`EngineError` naming the engine, index and reason."""
-        return self._call("search", self.spec.search, self.client, self.index, dict(body))
+    def search_body(self, body: Mapping[str, Any], search_type: str | None = None) -> dict[str, Any]:
+        """Send a search request body (built by :mod:`spladekit.query`, with its ``search_type``) and return the
+        engine's response; failures come out as :class:`EngineError` naming the engine, index and reason."""
+        params = {"search_type": search_type} if search_type else {}
+        resp = self._call("search", self.spec.search, self.client, self.index, dict(body), **params)
+        self._check_shards(resp)
+        return resp
+
+    def _check_shards(self, resp: Mapping[str, Any]) -> None:
+        """A response from only some shards (a shard with no live copy) would silently miss documents: refuse it."""
+        shards = resp.get("_shards") or {}
+        if not shards.get("failed"):
+            return
+        reasons = sorted({str((f.get("reason") or {}).get("type") if isinstance(f.get("reason"), dict)
+                              else f.get("reason")) for f in shards.get("failures") or []})
+        raise EngineError(
+            f"{self.engine} at {safe_url(self.url)} answered from {shards.get('successful')} of {shards.get('total')} "
+            f"shards of index {self.index!r} ({', '.join(reasons) or 'no reason given'}): the hits would be "
+            "incomplete; check the cluster (GET _cluster/health): a shard without a live copy needs its node back, "
+            "and an index with replicas (--replicas 1) survives the loss of a node")
 
     def exists(self) -> bool:
         return bool(self._call("check the index exists", self.client.indices.exists, index=self.index))
@@ -268,6 +326,36 @@ class EngineIndex:
         body = mapping(self.spec, meta, shards=shards, replicas=replicas)
         self._call("create the index", self.spec.create_index, self.client, self.index, body)
         return True
+
+    def data_nodes(self) -> int:
+        """How many data nodes the cluster has now (``_cluster/health``)."""
+        health = self._call("read the cluster health", self.client.cluster.health)
+        return int(dict(getattr(health, "body", health))["number_of_data_nodes"])
+
+    def default_replicas(self) -> int:
+        """Replicas for a new index: 0 on one node, 1 when the cluster has two data nodes or more (one node may
+        then die without losing a shard or failing a search)."""
+        return 1 if self.data_nodes() >= 2 else 0
+
+    def shards(self) -> tuple[int, int]:
+        """(primary shards, replicas) of the existing index."""
+        resp = self._call("read the index settings", self.client.indices.get_settings, index=self.index)
+        settings = next(iter(dict(getattr(resp, "body", resp)).values()))["settings"]["index"]
+        return int(settings["number_of_shards"]), int(settings["number_of_replicas"])
+
+    def routing(self) -> tuple[int, int]:
+        """(primary shards, routing shards) of the existing index, from the cluster's metadata: which shard holds
+        a document follows from its id and these two (:func:`spladekit.engines.routing.shard_of`)."""
+        resp = self._call("read the index metadata", self.client.cluster.state, metric="metadata", index=self.index)
+        meta = dict(getattr(resp, "body", resp))["metadata"]["indices"][self.index]
+        shards = int(meta["settings"]["index"]["number_of_shards"])
+        return shards, int(meta.get("routing_num_shards") or shards)
+
+    def shard_counts(self) -> list[int]:
+        """Documents per primary shard (searchable ones: call :meth:`refresh` first)."""
+        n, _ = self.routing()
+        return [int(self._call("count documents", self.client.count, index=self.index,
+                               preference=f"_shards:{i}")["count"]) for i in range(n)]
 
     def meta(self) -> dict[str, Any] | None:
         """The index's ``_meta`` (None if the index does not exist or has none)."""

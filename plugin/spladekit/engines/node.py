@@ -958,11 +958,19 @@ def _cluster_dir_of(engine: str, port: int) -> Path | None:
 def attach(engine: str, port: int) -> Cluster:
     """The cluster spladekit started (``spladekit engine start --nodes N``) with a node on ``port``, from its
     state files: kill, restart or stop its members from Python."""
+    cluster = cluster_at(engine, port)
+    if cluster is None:
+        raise EngineError(f"no {engine} cluster started by spladekit has a node on port {port}; start one with "
+                          f"spladekit engine start --engine {engine} --nodes 3 --port {port}")
+    return cluster
+
+
+def cluster_at(engine: str, port: int) -> Cluster | None:
+    """Like :func:`attach`, but None when ``port`` is not a node of a cluster spladekit started."""
     engine = _spec(engine).name
     cluster_dir = _cluster_dir_of(engine, port)
     if cluster_dir is None:
-        raise EngineError(f"no {engine} cluster started by spladekit has a node on port {port}; start one with "
-                          f"spladekit engine start --engine {engine} --nodes 3 --port {port}")
+        return None
     layout = _read_layout(cluster_dir)
     members = []
     for m in layout["nodes"]:
@@ -980,8 +988,8 @@ def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the node spladekit started for ``engine`` on ``port`` (by its pid file), or every node of the cluster
     it belongs to. False if none ran."""
     engine = _spec(engine).name
-    if _cluster_dir_of(engine, port) is not None:
-        cluster = attach(engine, port)
+    cluster = cluster_at(engine, port)
+    if cluster is not None:
         alive = any(cluster.alive())
         cluster.stop(timeout)
         return alive
@@ -1031,8 +1039,9 @@ def status(engine: str, port: int) -> dict[str, Any]:
     """What is known about ``engine`` on ``port``: the recorded node (if any), whether it answers, its health;
     for a node of a cluster, :func:`cluster_status`."""
     engine = _spec(engine).name
-    if _cluster_dir_of(engine, port) is not None:
-        return cluster_status(attach(engine, port))
+    cluster = cluster_at(engine, port)
+    if cluster is not None:
+        return cluster_status(cluster)
     state = _read_state(engine, port) or {}
     info: dict[str, Any] = {"engine": engine, "port": port, "url": f"http://127.0.0.1:{port}", **state}
     pid = state.get("pid")
