@@ -59,7 +59,7 @@ def split_urls(url: str) -> list[str]:
     >>> split_urls("https://bob:a,b@db.example:9200")
     ['https://bob:a,b@db.example:9200']
     """
-    return [u for u in re.split(r",\s*(?=https?://)", url.strip()) if u]
+    return [u for u in re.split(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)", url.strip()) if u]
 
 
 def _join(parts: list[tuple[str, str | None, str | None]]) -> tuple[str, str | None, str | None]:

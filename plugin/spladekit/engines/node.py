@@ -656,8 +656,9 @@ def _launch(spec: EngineSpec, port: int, transport_port: int, data_dir: Path, se
     return node
 
 
-def _wait_ready(node: Node, timeout: float, nodes: int = 1) -> None:
-    """Wait until ``node`` answers yellow (or green) health in a cluster of at least ``nodes`` nodes."""
+def _wait_ready(node: Node, timeout: float, nodes: int = 1, watch: list[Node] | None = None) -> None:
+    """Wait until ``node`` answers yellow (or green) health in a cluster of at least ``nodes`` nodes; a node of
+    ``watch`` (the other members being launched) that dies ends the wait with its own log."""
     proc = node.process
     if proc is None:
         raise EngineError("internal error: _wait_ready needs the node's process")
@@ -666,11 +667,13 @@ def _wait_ready(node: Node, timeout: float, nodes: int = 1) -> None:
     members = f"&wait_for_nodes=%3E%3D{nodes}" if nodes > 1 else ""  # ">=N", URL-encoded
     health = f"{node.url}/_cluster/health?wait_for_status=yellow{members}&timeout=2s"
     while True:
-        if proc.poll() is not None:
-            raise EngineError(
-                f"the {node.engine} node died during start-up (exit {proc.returncode}) on port {node.port}; "
-                f"its log ({node.log_path}) ends with: {_log_tail(node.data_dir)} {_hint(node.engine)}"
-            )
+        for n in [node, *(watch or [])]:
+            if n.process is not None and n.process.poll() is not None:
+                who = f"node {n.name} of the cluster" if n.cluster_dir is not None else "node"
+                raise EngineError(
+                    f"the {n.engine} {who} died during start-up (exit {n.process.returncode}) on port {n.port}; "
+                    f"its log ({n.log_path}) ends with: {_log_tail(n.data_dir)} {_hint(n.engine)}"
+                )
         if pid_file.is_file() and node.pid == proc.pid:
             with contextlib.suppress(ValueError, OSError):
                 node.pid = int(pid_file.read_text().strip())
@@ -904,7 +907,7 @@ def start_cluster(
             launched.append(_launch_member(spec, cluster_dir, layout, i, p))
         deadline = time.monotonic() + timeout
         for n in launched:
-            _wait_ready(n, max(1.0, deadline - time.monotonic()), nodes=nodes)
+            _wait_ready(n, max(1.0, deadline - time.monotonic()), nodes=nodes, watch=launched)
     except BaseException:
         for n in launched:
             n.kill()
