@@ -166,26 +166,42 @@ def test_bm25_gathers_every_shards_statistics_and_splade_does_not_need_to():
 
 
 class _Client:
-    """A client stand-in answering every search with what the test sets, recording the URL parameters."""
+    """A client stand-in answering searches with the responses the test gives (the last one repeated),
+    recording the URL parameters."""
 
-    def __init__(self, response: dict) -> None:
-        self.response, self.params = response, []
+    def __init__(self, *responses: dict) -> None:
+        self.responses, self.params = list(responses), []
 
     def search(self, index, body, **params):
         self.params.append(params)
-        return self.response
+        return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
 
 
-def test_hits_from_only_some_shards_are_refused():
-    partial = {"_shards": {"total": 3, "successful": 2, "failed": 1,
-                           "failures": [{"shard": 1, "reason": {"type": "node_not_connected_exception"}}]},
-               "hits": {"hits": []}}
-    idx = EngineIndex(dialects.get("opensearch"), _Client(partial), "docs", "http://127.0.0.1:1,http://127.0.0.1:2")
-    with pytest.raises(EngineError, match=r"answered from 2 of 3 shards .*node_not_connected_exception.*--replicas 1"):
+PARTIAL = {"_shards": {"total": 3, "successful": 2, "failed": 1,
+                       "failures": [{"shard": 1, "reason": {"type": "node_disconnected_exception"}}]},
+           "hits": {"hits": []}}
+WHOLE = {"_shards": {"total": 3, "successful": 3, "failed": 0}, "hits": {"hits": []}}
+
+
+def test_a_search_answered_by_some_shards_is_sent_again_then_refused(monkeypatch):
+    from spladekit.engines import base
+
+    monkeypatch.setattr(base, "PARTIAL_BACKOFF", 0.0)
+    # A node died between the query and the fetch phase: the next try is answered by the copies left.
+    client = _Client(PARTIAL, WHOLE)
+    idx = EngineIndex(dialects.get("opensearch"), client, "docs", "http://127.0.0.1:1,http://127.0.0.1:2")
+    assert idx.search_body({"query": {"match_all": {}}}) == WHOLE and len(client.params) == 2
+    # A shard with no live copy at all: refused after the retries, never returned as if complete.
+    client = _Client(PARTIAL)
+    idx = EngineIndex(dialects.get("opensearch"), client, "docs", "http://127.0.0.1:1,http://127.0.0.1:2")
+    with pytest.raises(EngineError, match=r"answered from 2 of 3 shards .*node_disconnected_exception.*--replicas 1"):
         idx.search_body({"query": {"match_all": {}}})
-    whole = {"_shards": {"total": 3, "successful": 3, "failed": 0}, "hits": {"hits": []}}
-    client = _Client(whole)
+    assert len(client.params) == 1 + EngineIndex.partial_retries
+
+
+def test_the_search_type_goes_to_the_client():
+    client = _Client(WHOLE)
     idx = EngineIndex(dialects.get("opensearch"), client, "docs", "http://127.0.0.1:1")
-    assert idx.search_body({"query": {"match_all": {}}}, BM25_SEARCH_TYPE) == whole
-    assert idx.search_body({"query": {"match_all": {}}}) == whole
+    assert idx.search_body({"query": {"match_all": {}}}, BM25_SEARCH_TYPE) == WHOLE
+    assert idx.search_body({"query": {"match_all": {}}}) == WHOLE
     assert client.params == [{"search_type": "dfs_query_then_fetch"}, {}]

@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -228,12 +229,19 @@ def check_index_name(index: str) -> str:
     return index
 
 
+#: Seconds before the first repeat of a search that came back from only some shards (doubled each time).
+PARTIAL_BACKOFF = 0.25
+
+
 class EngineIndex:
     """One index on one engine: create it from the generated mapping, bulk-index, read back, send searches.
 
     Searches are built by :mod:`spladekit.query` and sent with :meth:`search_body`; :class:`spladekit.search.Searcher`
     is the one place that does both.
     """
+
+    #: A search answered by only some shards (a node died under it) is sent again this many times.
+    partial_retries = 3
 
     def __init__(self, spec: EngineSpec, client: Any, index: str, url: str, names: FeatureNames | None = None) -> None:
         check_index_name(index)
@@ -285,12 +293,19 @@ class EngineIndex:
         """Send a search request body (built by :mod:`spladekit.query`, with its ``search_type``) and return the
         engine's response; failures come out as :class:`EngineError` naming the engine, index and reason."""
         params = {"search_type": search_type} if search_type else {}
-        resp = self._call("search", self.spec.search, self.client, self.index, dict(body), **params)
+        for attempt in range(self.partial_retries + 1):
+            resp = self._call("search", self.spec.search, self.client, self.index, dict(body), **params)
+            if not (resp.get("_shards") or {}).get("failed"):
+                return resp
+            if attempt < self.partial_retries:
+                time.sleep(PARTIAL_BACKOFF * 2**attempt)
         self._check_shards(resp)
         return resp
 
     def _check_shards(self, resp: Mapping[str, Any]) -> None:
-        """A response from only some shards (a shard with no live copy) would silently miss documents: refuse it."""
+        """A response from only some shards would silently miss documents: refuse it. (The client already retried
+        a request refused by a dead node on another; a shard copy lost between the query and the fetch phase fails
+        the shard, and :meth:`search_body` sends the search again, :attr:`partial_retries` times.)"""
         shards = resp.get("_shards") or {}
         if not shards.get("failed"):
             return
