@@ -209,6 +209,8 @@ def test_bm25_needs_every_shards_statistics_splade_does_not(cluster, corpora, tm
         assert pairs(hybrid_one) == pairs(three.search(text, mode="hybrid", k=10, vector=vec))
         # The same BM25 request without the statistics round trip scores with each shard's own statistics.
         plain_differ += plain("cranfield-1x0", text) != plain("cranfield-3x1", text)
+    print(f"\n{c.engine}: query_then_fetch BM25 differs between 1 and 3 shards on {plain_differ} of {len(texts)} "
+          "queries; dfs_query_then_fetch on none")
     assert plain_differ >= len(texts) // 2, "query_then_fetch BM25 should depend on the shard layout"
 
 
