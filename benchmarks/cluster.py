@@ -1,22 +1,25 @@
-"""Cluster benchmark: one node against a 3-node cluster of the same engine, in the same run.
+"""Cluster benchmark: one node against a 3-node cluster of the same engine, side by side in the same run.
 
-For each engine (one at a time), with the real default model's vectors of dbpedia-entity-sub5k (5,000 real
-documents, encoded once before anything is timed, so that the engine, not the encoder, sets the pace):
+For each engine (one engine at a time; its single node and its 3-node cluster run together, so that each
+measurement alternates between the two in the same minutes of a shared machine), with the real default model's
+vectors of dbpedia-entity-sub5k (5,000 real documents, encoded once before anything is timed, so that the engine,
+not the encoder, sets the pace):
 
-- start-up: a fresh single node, a fresh 3-node cluster (launch to every node in a yellow cluster), the restart
-  of one SIGKILLed member on its data, and of the whole cluster on its data;
-- ingest docs/s (``spladekit.ingest.ingest``, precomputed vectors): one node, 1 shard, 0 replicas, against the
-  cluster, 3 shards, 1 replica (spladekit's default there), while ``--clients`` threads search without pause
-  (SPLADE, the 40 dbpedia queries, through a client that knows every node's URL): p50/p99 and errors;
-- the same search load on the idle index afterwards;
-- on the cluster, a third ingest during which a node holding a primary (not the elected master) is SIGKILLed at
-  30 %: docs/s to the end (with ``resume`` if it stopped), search p50/p99 and errors, and the final count;
+- start-up: a fresh single node, a fresh 3-node cluster (launch to every node in a yellow cluster), later the
+  restart of one SIGKILLed member on its data (to green) and of the whole cluster on its data;
+- ``--rounds`` rounds, each alternating one node (1 shard, 0 replicas) and the cluster (3 shards, 1 replica:
+  spladekit's default there): ingest docs/s into a new index (``spladekit.ingest.ingest``, precomputed vectors)
+  with no search running; then ``--idle-seconds`` of search load on the finished index (``--clients`` threads
+  searching without pause: SPLADE, the 40 dbpedia queries, through a client that knows every node's URL): p50,
+  p99, errors; then an ingest into a new index under that search load: docs/s, p50, p99, errors;
+- on the cluster, an ingest under search load during which a node holding a primary (not the elected master) is
+  SIGKILLed at 30 %: docs/s to the end (with ``resume`` if it stopped), p50, p99, errors, the final count;
 - resident memory (RSS) of every node.
 
     SPLADEKIT_CACHE=.cache .venv/bin/python benchmarks/cluster.py [--engines opensearch,elasticsearch]
-        [--clients 4] [--idle-seconds 15] [--out benchmarks/results/cluster.json]
+        [--rounds 2] [--clients 4] [--idle-seconds 15] [--out benchmarks/results/cluster.json]
 
-Prints JSON to stdout and writes it to ``--out``.
+Prints JSON to stdout and writes it to ``--out``; the medians of the rounds are under ``"median"``.
 """
 
 from __future__ import annotations
@@ -162,9 +165,10 @@ def _ingest_under_load(url: str, index: str, enc, corpus: Path, work: Path, args
     report = outcome["report"]
     idx = connect(url, index)
     idx.refresh()
+    count = idx.count()
     return {"index": index, "shards": report.shards, "replicas": report.replicas, "indexed": report.indexed,
-            "count": idx.count(), "runs": runs, "retries": report.retries, "seconds": round(seconds, 2),
-            "docs_per_s": round(report.indexed / seconds, 1) if runs == 1 else round(5000 / seconds, 1),
+            "count": count, "runs": runs, "retries": report.retries, "seconds": round(seconds, 2),
+            "docs_per_s": round(count / seconds, 1),
             "killed": killed, "search_during_ingest": load.summary(), "load_avg": _load()}
 
 
@@ -174,60 +178,99 @@ def _idle_load(url: str, index: str, enc, args) -> dict:
     return {**load.summary(), "load_avg": _load()}
 
 
+def _plain_ingest(url: str, index: str, enc, corpus: Path, work: Path, *, shards: int | None) -> dict:
+    from spladekit.ingest import ingest
+
+    t0 = time.perf_counter()
+    report = ingest(corpus, engine_url=url, index=index, encoder=enc, shards=shards,
+                    checkpoint=work / f"{index}.cp.json")
+    seconds = time.perf_counter() - t0
+    return {"index": index, "shards": report.shards, "replicas": report.replicas, "indexed": report.indexed,
+            "seconds": round(seconds, 2), "docs_per_s": round(report.indexed / seconds, 1), "load_avg": _load()}
+
+
+def _median(rounds: list[dict], *path: str) -> float | None:
+    values = []
+    for r in rounds:
+        for key in path:
+            r = r.get(key) if isinstance(r, dict) else None
+        if isinstance(r, (int, float)):
+            values.append(r)
+    return round(float(np.median(values)), 2) if values else None
+
+
 def bench_engine(engine: str, enc, args, work: Path) -> dict:
-    from spladekit.engines import node
+    from spladekit.engines import connect, node
 
     out: dict = {"engine": engine}
     corpus = CORPUS / "corpus.jsonl"
-    # --- one node
-    single_dir = work / f"{engine}-single"
+    single_dir, cluster_dir = work / f"{engine}-single", work / f"{engine}-cluster"
     n = node.start(engine, data_dir=single_dir)
+    c = None
     try:
-        out["single"] = {"started_in_s": round(n.started_in, 2), "load_avg": _load()}
-        out["single"]["ingest"] = _ingest_under_load(n.url, "bench-single", enc, corpus, work, args, shards=None,
-                                                     replicas=None)
-        out["single"]["idle_search"] = _idle_load(n.url, "bench-single", enc, args)
-        out["single"]["rss_mib"] = _rss_mib(n.pid)
-    finally:
+        out["single_started_in_s"] = round(n.started_in, 2)
+        c = node.start_cluster(engine, nodes=3, data_dir=cluster_dir)
+        out["cluster_started_in_s"] = round(c.started_in, 2)
+        out["start_load_avg"] = _load()
+        targets = {"single": (n.url, None), "cluster": (c.url, 3)}
+        rounds = []
+        for r in range(args.rounds):
+            one: dict = {}
+            for name, (url, shards) in targets.items():
+                one[name] = {"ingest": _plain_ingest(url, f"bench-{name}-{r}", enc, corpus, work, shards=shards)}
+            for name, (url, _) in targets.items():
+                one[name]["idle_search"] = _idle_load(url, f"bench-{name}-{r}", enc, args)
+            for name, (url, shards) in targets.items():
+                one[name]["ingest_under_load"] = _ingest_under_load(url, f"bench-{name}-{r}-load", enc, corpus, work,
+                                                                    args, shards=shards, replicas=None)
+            for name, (url, _) in targets.items():  # keep the nodes' disks and heaps small between rounds
+                for index in (f"bench-{name}-{r}", f"bench-{name}-{r}-load"):
+                    connect(url, index).delete_index()
+            rounds.append(one)
+            print(json.dumps(one), flush=True)
+        out["rounds"] = rounds
+        out["median"] = {name: {
+            "ingest_docs_per_s": _median(rounds, name, "ingest", "docs_per_s"),
+            "idle_p50_ms": _median(rounds, name, "idle_search", "p50_ms"),
+            "idle_p99_ms": _median(rounds, name, "idle_search", "p99_ms"),
+            "loaded_ingest_docs_per_s": _median(rounds, name, "ingest_under_load", "docs_per_s"),
+            "loaded_p50_ms": _median(rounds, name, "ingest_under_load", "search_during_ingest", "p50_ms"),
+            "loaded_p99_ms": _median(rounds, name, "ingest_under_load", "search_during_ingest", "p99_ms"),
+            "search_errors": sum(r[name]["idle_search"]["errors"]
+                                 + r[name]["ingest_under_load"]["search_during_ingest"]["errors"] for r in rounds),
+        } for name in targets}
+        out["rss_mib"] = {"single": _rss_mib(n.pid), "cluster": [_rss_mib(m.pid) for m in c.nodes]}
         n.stop()
-        shutil.rmtree(single_dir, ignore_errors=True)
-    # --- three nodes
-    cluster_dir = work / f"{engine}-cluster"
-    c = node.start_cluster(engine, nodes=3, data_dir=cluster_dir)
-    try:
-        out["cluster"] = {"nodes": 3, "started_in_s": round(c.started_in, 2), "load_avg": _load(),
-                          "rss_mib": [_rss_mib(m.pid) for m in c.nodes]}
-        out["cluster"]["ingest"] = _ingest_under_load(c.url, "bench-cluster", enc, corpus, work, args, shards=3,
-                                                      replicas=None)
-        out["cluster"]["idle_search"] = _idle_load(c.url, "bench-cluster", enc, args)
+
+        cluster = c
 
         def kill() -> str:
-            shards = _get(f"{c.nodes[0].url}/_cat/shards/bench-kill?format=json&h=shard,prirep,node")
-            master = _get(f"{c.nodes[0].url}/_cat/master?format=json")[0]["node"]
+            shards = _get(f"{cluster.nodes[0].url}/_cat/shards/bench-kill?format=json&h=shard,prirep,node")
+            master = _get(f"{cluster.nodes[0].url}/_cat/master?format=json")[0]["node"]
             holders = {s["node"] for s in shards if s["prirep"] == "p"} - {master}
-            victim = next(i for i, m in enumerate(c.nodes) if m.name in holders)
-            c.nodes[victim].kill()
-            out["cluster"]["killed_index"] = victim
-            return c.nodes[victim].name
+            victim = next(i for i, m in enumerate(cluster.nodes) if m.name in holders)
+            cluster.nodes[victim].kill()
+            out["killed_index"] = victim
+            return cluster.nodes[victim].name
 
-        out["cluster"]["ingest_with_kill"] = _ingest_under_load(c.url, "bench-kill", enc, corpus, work, args,
-                                                                shards=3, replicas=None, kill=kill)
-        victim = out["cluster"]["killed_index"]
+        out["ingest_with_kill"] = _ingest_under_load(c.url, "bench-kill", enc, corpus, work, args, shards=3,
+                                                     replicas=None, kill=kill)
+        victim = out["killed_index"]
         t0 = time.perf_counter()
         c.start_node(victim)
         c.wait_for("green", 3, timeout=600)
-        out["cluster"]["rejoin_to_green_s"] = round(time.perf_counter() - t0, 2)
+        out["rejoin_to_green_s"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         c.stop()
         stopped = time.perf_counter() - t0
         c = node.start_cluster(engine, nodes=3, data_dir=cluster_dir)
-        out["cluster"]["whole_restart"] = {"stop_s": round(stopped, 2), "start_s": round(c.started_in, 2),
-                                           "load_avg": _load()}
-        from spladekit.engines import connect
-
-        out["cluster"]["count_after_restart"] = connect(c.url, "bench-kill").count()
+        out["whole_restart"] = {"stop_s": round(stopped, 2), "start_s": round(c.started_in, 2), "load_avg": _load()}
+        out["count_after_restart"] = connect(c.url, "bench-kill").count()
     finally:
-        c.stop()
+        n.stop()
+        if c is not None:
+            c.stop()
+        shutil.rmtree(single_dir, ignore_errors=True)
         shutil.rmtree(cluster_dir, ignore_errors=True)
     return out
 
@@ -236,6 +279,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engines", default="opensearch,elasticsearch")
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--idle-seconds", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=RESULTS / "cluster.json")
     args = ap.parse_args()
@@ -260,7 +304,8 @@ def main() -> None:
 
     result = {"benchmark": "cluster", "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "corpus": str(CORPUS.name),
-              "docs": len(texts), "encode_once_s": round(encode_s, 1), "clients": args.clients, "engines": []}
+              "docs": len(texts), "encode_once_s": round(encode_s, 1), "clients": args.clients,
+              "rounds": args.rounds, "load_avg_at_start": _load(), "engines": []}
     work = Path(tempfile.mkdtemp(prefix="spladekit-bench-cluster-"))
     work.chmod(0o755)
     try:

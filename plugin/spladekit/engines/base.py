@@ -347,11 +347,6 @@ class EngineIndex:
         health = self._call("read the cluster health", self.client.cluster.health)
         return int(dict(getattr(health, "body", health))["number_of_data_nodes"])
 
-    def default_replicas(self) -> int:
-        """Replicas for a new index: 0 on one node, 1 when the cluster has two data nodes or more (one node may
-        then die without losing a shard or failing a search)."""
-        return 1 if self.data_nodes() >= 2 else 0
-
     def shards(self) -> tuple[int, int]:
         """(primary shards, replicas) of the existing index."""
         resp = self._call("read the index settings", self.client.indices.get_settings, index=self.index)
