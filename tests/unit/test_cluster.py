@@ -93,6 +93,16 @@ def test_engine_detection_asks_the_next_node_when_one_is_down(monkeypatch):
     assert asked == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
 
 
+def test_doctor_checks_every_node_of_a_list():
+    from spladekit.doctor import check_engine
+    from spladekit.engines.node import free_port
+
+    dead = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    checks = check_engine(",".join(dead), timeout=2)
+    assert [c.name for c in checks] == ["engine", "engine"]
+    assert all(u in c.detail for u, c in zip(dead, checks, strict=True))
+
+
 # --------------------------------------------------------------------------------------------- shards
 
 

@@ -427,3 +427,22 @@ def test_a_member_dying_at_start_stops_the_others_and_names_its_log(cache: Path,
         assert not node._pid_alive(pid)
     # Never formed: the next start still names the initial master nodes.
     assert json.loads((world_dir / "c" / "cluster.json").read_text())["bootstrapped"] is False
+
+
+def test_free_ports_stay_out_of_the_range_of_outgoing_connections() -> None:
+    low, _ = node._outgoing_ports()
+    ports = {node.free_port() for _ in range(20)}
+    if low - node.LOW_PORT >= 1000:
+        assert all(node.LOW_PORT <= p < low for p in ports)
+    assert len(ports) > 1 and not any(node.port_in_use(p) for p in ports)
+
+
+def test_the_log_tail_keeps_the_first_fatal_line_before_a_long_shutdown(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    noise = [f"[WARN ] send message failed java.util.concurrent.RejectedExecutionException: terminated {i}"
+             for i in range(40)]
+    (tmp_path / "logs" / "console.log").write_text("\n".join(
+        ["[INFO ] starting", "[ERROR][o.e.b.Elasticsearch] fatal exception while booting",
+         "java.net.BindException: Address already in use", *noise, "ERROR: Elasticsearch died, exit code 1"]) + "\n")
+    tail = node._log_tail(tmp_path)
+    assert tail.index("BindException: Address already in use") < tail.index("died, exit code 1")

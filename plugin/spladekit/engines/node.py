@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -290,8 +291,29 @@ def runtime_home(engine: str, home: Path, owner: tuple[int, int] | None) -> Path
 # --------------------------------------------------------------------------------------------- start
 
 
+#: The lowest port :func:`free_port` picks (below the kernel's range for outgoing connections).
+LOW_PORT = 10000
+
+
+def _outgoing_ports() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux; 32768-60999 when unknown)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the range the kernel gives outgoing
+    connections: a free port from that range can be taken by any outgoing connection (a cluster's own nodes open
+    dozens to each other while they start) before the node that was given it binds it."""
+    low, _ = _outgoing_ports()
+    if low - LOW_PORT >= 1000:
+        for _ in range(200):
+            port = random.randrange(LOW_PORT, low)
+            if not port_in_use(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -465,11 +487,15 @@ def _log_tail(data_dir: Path, lines: int = 25) -> str:
         text = log.read_text(errors="replace")
     except OSError:
         return f"(no log at {log})"
-    # Keep the lines that say why: errors and exceptions first, then the last lines.
-    interesting = [ln for ln in text.splitlines() if re.search(r"ERROR|Exception|FATAL|error:", ln)]
-    tail = text.splitlines()[-lines:]
-    picked = interesting[-8:] + [ln for ln in tail if ln not in interesting[-8:]]
-    return _tail_text("\n".join(picked), lines)
+    # Keep the lines that say why: the first fatal ones (a failed bind, the cause of a crash: a shutdown that
+    # follows can log many more exceptions), the last errors and exceptions, then the last lines.
+    all_lines = text.splitlines()
+    fatal = [ln for ln in all_lines if re.search(r"fatal|BindException|already in use|Caused by", ln, re.I)][:3]
+    interesting = [ln for ln in all_lines if re.search(r"ERROR|Exception|FATAL|error:", ln) and ln not in fatal][-8:]
+    room = max(lines - len(fatal) - len(interesting), 5)
+    tail = [ln for ln in all_lines if ln not in interesting and ln not in fatal][-room:]
+    picked = fatal + interesting + tail
+    return _tail_text("\n".join(picked), len(picked))
 
 
 def _state_dir() -> Path:
