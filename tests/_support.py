@@ -8,19 +8,24 @@ rule for skipping. Nothing here downloads a model or starts an engine.
 - :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way.
 - :func:`skip_or_fail` / :func:`need`: a missing engine, model or extra skips locally and fails under ``CI=true``.
 - :func:`bad_input_expected`: what ingesting ``ingest/bad_input.jsonl`` must give, from its own labels.
+- :func:`serving`: an ASGI app (``spladekit serve``'s) on a real port, in a thread, for the service's tests.
+- :func:`chromium`: the headless browser the playground's tests drive (skips locally, fails under CI without it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -135,10 +140,10 @@ class FakeEngine:
     Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
     dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
     and record every body in :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
-    status, or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400. ``shards``: documents
-    are routed to shards by ``_id`` as the engines do (:mod:`spladekit.engines.routing`), and a two-phase
-    ``rescore`` takes the top ``window_size`` of each shard, as the engines' per-shard rescore does;
-    ``data_nodes``: what :meth:`data_nodes` answers.
+    status: 429 and 5xx retried, 401/403 refused credentials; or ``"down"`` for a refused connection),
+    ``reject_ids`` always fail with a 400. ``shards``: documents are routed to shards by ``_id`` as the engines do
+    (:mod:`spladekit.engines.routing`), and a two-phase ``rescore`` takes the top ``window_size`` of each shard, as
+    the engines' per-shard rescore does; ``data_nodes``: what :meth:`data_nodes` answers.
     """
 
     def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
@@ -200,8 +205,12 @@ class FakeEngine:
     def count(self) -> int:
         return len(self.docs)
 
-    def refresh(self) -> None:
+    def refresh(self, *, required: bool = True) -> bool:
         self.refreshed += 1
+        return True
+
+    def check_write(self) -> None:
+        return None
 
     def get_features(self, ids: Sequence[str]) -> dict[str, dict[str, float]]:
         return {i: self.docs[i][SCHEMA.sparse] for i in ids if i in self.docs}
@@ -224,6 +233,9 @@ class FakeEngine:
                     "type": "es_rejected_execution_exception", "reason": "queue full"}}))
             elif action in (502, 503, 504):
                 out.append(BulkResult(False, doc_id, {"status": action, "error": "gateway"}))
+            elif action in (401, 403):
+                out.append(BulkResult(False, doc_id, {"status": action, "error": {
+                    "type": "security_exception", "reason": "unable to authenticate user [ingester]"}}))
             else:
                 with self.lock:
                     self.docs[doc_id] = src
@@ -337,3 +349,41 @@ def run_block(code: str, workdir: Path, env: dict[str, str] | None = None) -> su
                 "SPLADEKIT_CACHE": os.environ.get("SPLADEKIT_CACHE", str(REPO / ".cache")), **(env or {})}
     return subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=workdir, env=full_env, capture_output=True,
                           text=True, timeout=900)
+
+
+# ----------------------------------------------------------------------------------------------- serve
+
+
+@contextlib.contextmanager
+def serving(app: Any, *, timeout: float = 60.0, **options: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL, stops it after (the
+    way SIGTERM does: in-flight requests finish, then the app's lifespan ends)."""
+    uvicorn = need("uvicorn", "the serve extra runs the service")
+    from spladekit.engines.node import free_port
+
+    settings = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 30, **options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), **settings)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the service did not start (see the log above)")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+def chromium() -> str:
+    """The chromium binary the playground tests drive through Playwright's ``executable_path``:
+    ``$SPLADEKIT_CHROMIUM`` or ``chromium`` on PATH (scripts/setup.sh --browser installs Debian's)."""
+    path = os.environ.get("SPLADEKIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        skip_or_fail("no chromium binary: install it (apt-get install chromium, or bash scripts/setup.sh --browser) "
+                     "or set SPLADEKIT_CHROMIUM=/path/to/chromium")
+    return path  # type: ignore[return-value]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spladekit.errors import InputError
-from spladekit.readers import read_jsonl
+from spladekit.readers import Decoding, read_jsonl
 from spladekit.schema import encoder_text
 
 Qrels = dict[str, dict[str, int]]
@@ -87,42 +87,56 @@ class Dataset:
     qrels: Qrels
     exclusions: Exclusions
     path: Path | None = None
+    #: how corpus.jsonl and queries.jsonl were decoded (ingest reads the corpus the same way), and how many of
+    #: their lines had undecodable bytes replaced or dropped
+    decoding: Decoding = field(default_factory=Decoding)
+    repaired: int = 0
 
     def binary_qrels(self) -> Qrels:
         """Judgments with every relevant grade set to 1 (what sentence-transformers' evaluator uses)."""
         return {q: {d: int(r > 0) for d, r in docs.items()} for q, docs in self.qrels.items()}
 
 
-def _jsonl(path: Path, what: str, exclusions: Exclusions) -> Iterator[dict]:
-    bad = 0
+def _jsonl(path: Path, what: str, exclusions: Exclusions, decoding: Decoding | None = None,
+           repaired: list[int] | None = None) -> Iterator[dict]:
+    bad = undecodable = 0
     with path.open("rb") as fh:
-        for raw in read_jsonl(fh):
+        for raw in read_jsonl(fh, decoding=decoding):
+            if repaired is not None and raw.repaired:
+                repaired.append(raw.position)
             if raw.row is None or "_id" not in raw.row:
                 bad += 1
+                undecodable += raw.reject is not None and raw.reject.reason in ("invalid_utf8", "invalid_encoding")
                 exclusions.note("malformed_lines", f"{path.name}:{raw.position}")
                 continue
             yield raw.row
     if bad:
-        _warn(f"{path}: {bad} malformed {what} line(s) skipped (each needs a JSON object with an _id)")
+        why = (f"; {undecodable} of them with undecodable bytes: --encoding names the file's codec, --decode-errors "
+               "replace repairs them" if undecodable else "")
+        _warn(f"{path}: {bad} malformed {what} line(s) skipped (each needs a JSON object with an _id){why}")
 
 
 def _warn(message: str) -> None:
     warnings.warn(message, DataWarning, stacklevel=3)
 
 
-def load_corpus(path: str | Path, exclusions: Exclusions | None = None) -> dict[str, Document]:
-    """``corpus.jsonl``: ``{"_id", "title", "text"}`` per line (title optional)."""
+def load_corpus(path: str | Path, exclusions: Exclusions | None = None, *, decoding: Decoding | None = None,
+                repaired: list[int] | None = None) -> dict[str, Document]:
+    """``corpus.jsonl``: ``{"_id", "title", "text"}`` per line (title optional), decoded as ``decoding`` says
+    (default: UTF-8, lines with undecodable bytes excluded); ``repaired`` collects the lines repaired."""
     exclusions = exclusions if exclusions is not None else Exclusions()
     corpus: dict[str, Document] = {}
-    for rec in _jsonl(Path(path), "corpus", exclusions):
+    for rec in _jsonl(Path(path), "corpus", exclusions, decoding, repaired):
         corpus[str(rec["_id"])] = Document(str(rec.get("title") or ""), str(rec.get("text") or ""))
     return corpus
 
 
-def load_queries(path: str | Path, exclusions: Exclusions | None = None) -> dict[str, str]:
+def load_queries(path: str | Path, exclusions: Exclusions | None = None, *, decoding: Decoding | None = None,
+                 repaired: list[int] | None = None) -> dict[str, str]:
     """``queries.jsonl``: ``{"_id", "text"}`` per line."""
     exclusions = exclusions if exclusions is not None else Exclusions()
-    return {str(r["_id"]): str(r.get("text") or "") for r in _jsonl(Path(path), "query", exclusions)}
+    return {str(r["_id"]): str(r.get("text") or "")
+            for r in _jsonl(Path(path), "query", exclusions, decoding, repaired)}
 
 
 def load_qrels(path: str | Path, exclusions: Exclusions | None = None) -> Qrels:
@@ -174,9 +188,11 @@ def find_qrels(dataset_dir: Path, split: str) -> Path:
 
 
 def load_beir(
-    dataset_dir: str | Path, split: str = "test", *, qrels_path: str | Path | None = None
+    dataset_dir: str | Path, split: str = "test", *, qrels_path: str | Path | None = None, encoding: str = "utf-8",
+    decode_errors: str = "strict",
 ) -> Dataset:
-    """Load a BEIR folder and reconcile its three files.
+    """Load a BEIR folder and reconcile its three files; corpus and queries are decoded as
+    :class:`spladekit.readers.Decoding` (``encoding``, ``decode_errors``) says.
 
     Kept for evaluation: queries that have at least one relevant (score > 0) judgment on a document in the
     corpus. Judgments on unknown documents or queries are dropped; so are queries with no judgment at all or
@@ -187,9 +203,11 @@ def load_beir(
         if not (root / name).is_file():
             raise InputError(f"{root} is not a BEIR folder: {name} is missing (need corpus.jsonl, queries.jsonl, "
                              "qrels/<split>.tsv)")
+    decoding = Decoding(encoding, decode_errors)  # type: ignore[arg-type]
     ex = Exclusions()
-    corpus = load_corpus(root / "corpus.jsonl", ex)
-    all_queries = load_queries(root / "queries.jsonl", ex)
+    repaired: list[int] = []
+    corpus = load_corpus(root / "corpus.jsonl", ex, decoding=decoding, repaired=repaired)
+    all_queries = load_queries(root / "queries.jsonl", ex, decoding=decoding, repaired=repaired)
     raw = load_qrels(Path(qrels_path) if qrels_path else find_qrels(root, split), ex)
 
     qrels: Qrels = {}
@@ -226,4 +244,4 @@ def load_beir(
         _warn(f"{root}: {ex.queries_without_relevant} queries have only non-relevant judgments; not evaluated")
     if not queries:
         raise InputError(f"{root}: no query has a relevant judgment on a corpus document; nothing to evaluate")
-    return Dataset(root.name, corpus, queries, qrels, ex, root)
+    return Dataset(root.name, corpus, queries, qrels, ex, root, decoding, len(repaired))

@@ -29,7 +29,6 @@ import os
 import pwd
 import re
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from typing import Any
 from spladekit import __version__, dialects, models, paths
 from spladekit.encoder import CONFIG_NAME, EXPORT_REVISION
 from spladekit.engines import node
-from spladekit.engines.base import Credentials, detect_engine, safe_url, split_url, split_urls
+from spladekit.engines.base import Credentials, detect_engine, safe_url, split_url, split_urls, tls_context
 from spladekit.errors import EngineError, InputError, ModelError
 
 OK, MISSING, WARN = "ok", "missing", "warn"
@@ -58,16 +57,20 @@ CORE: tuple[tuple[str, str, str], ...] = (
     ("click", "click", "8.1"),
     ("tqdm", "tqdm", "4.66"),
     ("ir_measures", "ir_measures", "0.3.7"),
+    ("zstandard", "zstandard", "0.22"),
 )
 #: The optional extras in the same form; mirrors pyproject.toml's optional-dependencies.
 EXTRAS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "export": (("torch", "torch", "2.2"), ("transformers", "transformers", "4.45"), ("onnx", "onnx", "1.16"),
                ("safetensors", "safetensors", "0.4")),
-    "engines": (("opensearch-py", "opensearchpy", "2.6"), ("elasticsearch", "elasticsearch", "8.15")),
+    "engines": (("opensearch-py", "opensearchpy", "2.6"), ("elasticsearch", "elasticsearch", "8.15"),
+                ("trustme", "trustme", "1.1"), ("cryptography", "cryptography", "42")),
     "train": (("torch", "torch", "2.2"), ("transformers", "transformers", "4.45"),
               ("sentence-transformers", "sentence_transformers", "5.1"), ("datasets", "datasets", "2.19"),
               ("accelerate", "accelerate", "1.0")),
     "ray": (("ray", "ray", "2.40"),),
+    "serve": (("fastapi", "fastapi", "0.115"), ("uvicorn", "uvicorn", "0.30"),
+              ("prometheus-client", "prometheus_client", "0.20")),
 }
 ENGINE_TIMEOUT = 10.0
 #: Connecting a Ray driver takes a few seconds even when all is well; an unreachable head can retry for
@@ -450,22 +453,11 @@ def check_node_user(needed: bool = False) -> list[Check]:
 # --------------------------------------------------------------------------------------------- a running engine
 
 
-def _tls(url: str, creds: Any) -> ssl.SSLContext | None:
-    # The same TLS handling as engines.base.detect_engine.
-    if not url.startswith("https"):
-        return None
-    ctx = ssl.create_default_context(cafile=creds.ca_certs)
-    if not creds.verify_certs:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def _get(base: str, path: str, creds: Any, timeout: float) -> tuple[int, Any]:
+def _get(base: str, path: str, creds: Any, timeout: float, api_key_scheme: str = "ApiKey") -> tuple[int, Any]:
     """(HTTP status, JSON body or None) of ``GET base+path``; connection errors propagate."""
-    req = urllib.request.Request(base + path, headers=creds.headers())
+    req = urllib.request.Request(base + path, headers=creds.headers(api_key_scheme))
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=_tls(base, creds)) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=timeout, context=tls_context(base, creds)) as resp:  # noqa: S310
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -475,14 +467,14 @@ def _get(base: str, path: str, creds: Any, timeout: float) -> tuple[int, Any]:
         return status, None
 
 
-def _engine_version(base: str, creds: Any, timeout: float) -> str:
-    status, body = _get(base, "/", creds, timeout)
+def _engine_version(base: str, creds: Any, timeout: float, scheme: str) -> str:
+    status, body = _get(base, "/", creds, timeout, scheme)
     if status == 200 and isinstance(body, dict):
         number = (body.get("version") or {}).get("number")
         if number:
             return str(number)
     # Elasticsearch's integ-test distribution has no root endpoint (405).
-    status, body = _get(base, "/_nodes/_local?filter_path=nodes.*.version", creds, timeout)
+    status, body = _get(base, "/_nodes/_local?filter_path=nodes.*.version", creds, timeout, scheme)
     if status == 200 and isinstance(body, dict):
         return str(next(iter((body.get("nodes") or {}).values()), {}).get("version") or "version unknown")
     return "version unknown"
@@ -523,16 +515,18 @@ def check_engine(url: str, *, user: str | None = None, password: str | None = No
             return [Check("engine", OK, f"answers at {shown}", needed=True),
                     Check("engine credentials", MISSING, _first_clause(exc), _CRED_FIX, needed=True)]
         if "cannot reach" in text:
-            fix = ("pass --ca-certs BUNDLE for its certificate (or --insecure for a test node)"
-                   if "CERTIFICATE" in text.upper() else
-                   "start one with 'spladekit engine start --engine opensearch' (or elasticsearch), or check the URL")
-            return [Check("engine", MISSING, _first_clause(exc), fix, needed=True)]
+            return [Check("engine", MISSING, _first_clause(exc), "start one with 'spladekit engine start --engine "
+                          "opensearch' (or elasticsearch), or check the URL", needed=True)]
+        if "TLS" in text or "HTTPS" in text:  # untrusted or misnamed certificate, or the wrong scheme
+            detail, _, fix = text.partition("): ")
+            return [Check("engine", MISSING, detail + ")", fix.split("; ")[0], needed=True)]
         return [Check("engine", MISSING, _first_clause(exc),
                       "point --engine at an OpenSearch or Elasticsearch URL", needed=True)]
+    scheme = dialects.get(kind).api_key_scheme
     try:
-        version = _engine_version(base, creds, timeout)
-        health_status, health = _get(base, "/_cluster/health", creds, timeout)
-        auth_status, auth = _get(base, dialects.get(kind).whoami_path, creds, timeout)
+        version = _engine_version(base, creds, timeout, scheme)
+        health_status, health = _get(base, "/_cluster/health", creds, timeout, scheme)
+        auth_status, auth = _get(base, dialects.get(kind).whoami_path, creds, timeout, scheme)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return [Check("engine", MISSING, f"{kind} at {shown} stopped answering ({reason})",

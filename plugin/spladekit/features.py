@@ -129,5 +129,18 @@ class FeatureNames:
         weights = np.fromiter(features.values(), dtype=np.float32, count=len(features))
         return SparseVector(ids, weights)
 
+    def decode(self, vec: SparseVector, top_k: int | None = None) -> list[tuple[str, float]]:
+        """``[(token, weight)]`` by decreasing weight (ties by id), at most ``top_k`` of them: how ``spladekit
+        encode`` and the query service show a vector.
+
+        >>> FeatureNames(["[PAD]", "wing", "stall"]).decode(SparseVector.from_dict({1: 0.5, 2: 2.0}))
+        [('stall', 2.0), ('wing', 0.5)]
+        """
+        if top_k is not None:
+            vec = vec.top_k(top_k)
+        order = np.lexsort((vec.ids, -vec.weights))
+        tokens = self.tokens
+        return [(tokens[int(vec.ids[k])], float(vec.weights[k])) for k in order]
+
     def ids_of(self, names: Iterable[str]) -> np.ndarray:
         return np.fromiter((self.id(n) for n in names), dtype=np.int32)

@@ -114,6 +114,19 @@ class TwoPhase:
         if self.window < 1:
             raise ValueError(f"TwoPhase.window must be >= 1, got {self.window}")
 
+    @classmethod
+    def of(cls, first_pass_terms: int | None = None, first_pass_mass: float | None = None,
+           window: int | None = None) -> TwoPhase:
+        """The plan ``spladekit search --two-phase`` makes of its options: ``first_pass_terms`` tokens (10 by
+        default) or, with ``first_pass_mass``, the fewest largest holding that share of the weight (capped by
+        ``first_pass_terms`` when given), rescored over ``window`` hits (100 by default).
+
+        >>> TwoPhase.of(first_pass_mass=0.7)
+        TwoPhase(top_k=None, ratio=None, window=100, mass=0.7)
+        """
+        top_k = first_pass_terms if first_pass_mass is not None else first_pass_terms or cls.top_k
+        return cls(top_k=top_k, mass=first_pass_mass, window=window or cls.window)
+
     def check_k(self, k: int) -> None:
         if k > self.window:
             raise InputError(f"k ({k}) must be <= the two-phase window ({self.window}); raise the window "

@@ -25,22 +25,25 @@ import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spladekit import lucene
+from spladekit import dialects, lucene
+from spladekit.dialects import EngineSpec
 from spladekit.encoder.runtime import SpladeEncoder
 from spladekit.engines import EngineIndex, connect
 from spladekit.engines.base import safe_url
-from spladekit.errors import EngineError, InputError
+from spladekit.errors import EngineError, InputError, SpladekitError
 from spladekit.features import FeatureNames
 from spladekit.fusion import FUSIONS, HYBRID_WINDOW, fuse
 from spladekit.hits import Contribution, Hit, explain
 from spladekit.local.index import LocalIndex, read_params
 from spladekit.models import DEFAULT_MODEL
 from spladekit.query import (
+    BM25_SEARCH_TYPE,
     DEFAULT_MAX_CLAUSES,
     HIT_FIELDS,
     Filter,
@@ -184,14 +187,7 @@ class Searcher:
         """Search with text; see the module docstring for the modes. ``vector``: the query already encoded
         (eval times the search apart from encoding). ``explain_top``: query tokens listed per hit (None: all
         shared tokens, which then add up to the SPLADE score)."""
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-        if fusion not in FUSIONS:
-            raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if not query_text or not query_text.strip():
-            raise InputError("the query is empty; give some words to search for")
+        _check_search(query_text, mode=mode, k=k, fusion=fusion)
         if mode != "splade":
             self._require_text()
         if mode == "bm25":
@@ -220,9 +216,7 @@ class Searcher:
         """SPLADE search with a query vector (exact, pruned or two-phase)."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        plan = TwoPhase() if two_phase is True else (two_phase or None)
-        if plan is not None:
-            plan.check_k(k)
+        plan = _plan(two_phase, k)
         query, notes = prepare(vec, prune, max_clauses)
         for note in notes:
             warnings.warn(note, QueryPrunedWarning, stacklevel=2)
@@ -234,8 +228,59 @@ class Searcher:
     def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None) -> list[Hit]:  # noqa: A002
         """BM25 ``match`` on the engine index's ``text`` field."""
         self._require_text()
-        query = bm25_query(text, size=k, filter=filter, source=HIT_FIELDS)
-        return parse_hits(self._send(query.body, query.search_type))
+        return parse_hits(self._send(bm25_body(text, k=k, filter=filter), BM25_SEARCH_TYPE))
+
+    def modes(self) -> dict[str, str | None]:
+        """Each search mode: None when this backend runs it, else why not (what such a search would raise)."""
+        out: dict[str, str | None] = {}
+        for mode in MODES:
+            try:
+                if mode != "splade":
+                    self._require_text()
+                out[mode] = None
+            except SpladekitError as exc:
+                out[mode] = str(exc)
+        return out
+
+    def requests(
+        self,
+        query_text: str,
+        *,
+        vector: SparseVector | None = None,
+        engine: str | EngineSpec | None = None,
+        k: int = 10,
+        mode: str = "splade",
+        two_phase: bool | TwoPhase = False,
+        prune: Mapping[str, Any] | None = None,
+        filter: Filter = None,  # noqa: A002
+        explain: bool = False,
+        window: int = HYBRID_WINDOW,
+    ) -> Requests:
+        """The engine search bodies :meth:`search` sends for the same arguments, without sending them (for apps
+        that call the engine themselves). ``engine``: the dialect to spell them in; default this searcher's
+        engine (a local index has none: name one). A hybrid search sends both bodies and fuses the hits on the
+        client (:func:`spladekit.fusion.fuse`)."""
+        _check_search(query_text, mode=mode, k=k)
+        if engine is None:
+            if self.engine_index is None:
+                raise InputError("the local index sends no engine request; name the engine the body is for "
+                                 f"({' or '.join(dialects.names())})")
+            if mode != "splade":
+                self._require_text()
+        spec = dialects.get(engine) if engine is not None else self.engine_index.spec  # type: ignore[union-attr]
+        n = max(k, window) if mode == "hybrid" else k
+        bodies: dict[str, dict[str, Any]] = {}
+        notes: list[str] = []
+        if mode != "bm25":
+            vec = vector if vector is not None else self.encode(query_text)
+            query, notes = prepare(vec, prune, DEFAULT_MAX_CLAUSES)
+            bodies["splade"] = splade_body(query, self.names, spec, k=n, plan=_plan(two_phase, n), filter=filter,
+                                           explain=explain)
+        search_types: dict[str, str] = {}
+        if mode != "splade":
+            bodies["bm25"] = bm25_body(query_text, k=n, filter=filter)
+            search_types["bm25"] = BM25_SEARCH_TYPE
+        return Requests(spec.name, mode, bodies, notes, search_types)
 
     def _require_text(self) -> None:
         if self.local is not None:
@@ -269,10 +314,7 @@ class Searcher:
         idx = self.engine_index
         assert idx is not None
         explaining = explain_top != 0
-        source = [*HIT_FIELDS, *([SCHEMA.sparse] if explaining else [])]
-        body = build_query(query, self.names, idx.spec, SCHEMA.sparse, size=k, two_phase=plan, filter=filter,
-                           source=source, max_clauses=None).body
-        resp = self._send(body)
+        resp = self._send(splade_body(query, self.names, idx.spec, k=k, plan=plan, filter=filter, explain=explaining))
         hits = parse_hits(resp)
         if explaining:
             for hit, raw in zip(hits, resp["hits"]["hits"], strict=True):
@@ -302,6 +344,52 @@ class Searcher:
                 # The part of the document's vector the query touches, exactly as the index scores it.
                 hit.explanation = explain(query, local.doc_vector(hit.id, query.ids), self.names, top_k=explain_top)
         return hits
+
+
+@dataclass
+class Requests:
+    """What a search sends to an engine (:meth:`Searcher.requests`): one body per ranking (``splade``, ``bm25``;
+    a hybrid sends both, ``max(k, window)`` hits each, and fuses them on the client), and notes on what pruning
+    to the bool clause limit cut."""
+
+    engine: str
+    mode: str
+    bodies: dict[str, dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+    #: The ``search_type`` URL parameter a body is sent with, where it is not the engine's default: BM25 gathers
+    #: every shard's term statistics first (``dfs_query_then_fetch``, see :mod:`spladekit.query`).
+    search_types: dict[str, str] = field(default_factory=dict)
+
+
+def _check_search(query_text: str, *, mode: str, k: int, fusion: str = "rrf") -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if not query_text or not query_text.strip():
+        raise InputError("the query is empty; give some words to search for")
+
+
+def _plan(two_phase: bool | TwoPhase, k: int) -> TwoPhase | None:
+    plan = TwoPhase() if two_phase is True else (two_phase or None)
+    if plan is not None:
+        plan.check_k(k)
+    return plan
+
+
+def splade_body(query: SparseVector, names: FeatureNames, spec: EngineSpec, *, k: int, plan: TwoPhase | None,
+                filter: Filter, explain: bool) -> dict[str, Any]:  # noqa: A002
+    """The SPLADE search body for a prepared (pruned) query vector; ``explain`` also fetches the stored vectors."""
+    source = [*HIT_FIELDS, *([SCHEMA.sparse] if explain else [])]
+    return build_query(query, names, spec, SCHEMA.sparse, size=k, two_phase=plan, filter=filter, source=source,
+                       max_clauses=None).body
+
+
+def bm25_body(text: str, *, k: int, filter: Filter) -> dict[str, Any]:  # noqa: A002
+    """The BM25 search body."""
+    return bm25_query(text, size=k, filter=filter, source=HIT_FIELDS).body
 
 
 def check_query_encoder(meta: Mapping[str, Any], encoder: Any, where: str) -> None:

@@ -30,6 +30,8 @@ LAZY_IMPORTS = {
     "spladekit.encoder.export": "imports torch, transformers and onnx (the export extra)",
     "spladekit.encoder.torch_backend": "imports torch and transformers (the export extra), for backend='torch'",
     "onnxruntime": "spladekit doctor reports a broken or missing core package instead of failing to start",
+    "trustme": "the engines extra, only to make the certificates of a secured test node (engine start --secure)",
+    "cryptography": "comes with trustme: a secured test node's keys as PKCS#8 and its certificates' names",
 }
 #: Module-level ``__getattr__`` functions import lazily on purpose: ``import spladekit`` stays light.
 LAZY_GETATTR = True

@@ -4,6 +4,7 @@ that says what is wrong (and, for usage errors, points at the verb's --help)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -41,8 +42,9 @@ def local_index(tmp_path, fake_model) -> str:
     return str(tmp_path / "ix")
 
 
-def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
+def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list[str], int, str]]:
     bad_json = f"{tmp}/bad.jsonl"
+    port = str(free_port())
     not_beir = f"{tmp}/not-beir"
     return [
         # ingest
@@ -52,6 +54,10 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["ingest", SAMPLE, "--max-errors", "lots"], 2, "--max-errors"),
         (["ingest", SAMPLE, "--max-errors", "150%"], 2, "--max-errors"),
         (["ingest", SAMPLE, "--format", "xml"], 2, "--format"),
+        (["ingest", SAMPLE, "--decode-errors", "lenient"], 2, "--decode-errors"),
+        (["ingest", SAMPLE, "--encoding", "klingon"], 2, "--encoding"),
+        (["ingest", SAMPLE, "--encoding", "utf-16"], 2, "iconv -f utf-16 -t utf-8"),
+        (["ingest", SAMPLE, "--format", "parquet", "--encoding", "latin-1"], 2, "does not apply to Parquet"),
         (["ingest", SAMPLE, "--long-text", "drop"], 2, "--long-text"),
         (["ingest", SAMPLE, "--max-length", "4"], 2, "--max-length"),
         (["ingest", SAMPLE, "--max-windows", "3"], 2, "--long-text split"),
@@ -92,6 +98,8 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["eval", CRANFIELD, "--metrics", "nDCG@@10"], 1, "unknown measure"),
         (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
         (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
+        (["eval", CRANFIELD, "--decode-errors", "ignore"], 2, "--decode-errors"),
+        (["eval", CRANFIELD, "--encoding", "utf-32"], 2, "--encoding"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
         # encode, export, model
         (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),
@@ -109,15 +117,42 @@ def _cases(tmp: str, dead: str, local: str) -> list[tuple[list[str], int, str]]:
         (["engine", "start", "--engine", "opensearch", "--nodes", "0"], 2, "--nodes"),
         (["engine", "start", "--engine", "opensearch", "--nodes", "12"], 2, "--nodes"),
         (["engine", "start", "--engine", "opensearch", "--nodes", "3", "--port", "65534"], 2, "beyond 65535"),
+        (["engine", "start", "--engine", "opensearch", "--nodes", "3", "--secure"], 2, "a secured cluster"),
+        (["engine", "start", "--engine", "opensearch", "--cert-host", "db.local"], 2, "--secure"),
+        (["engine", "status", "--engine", "opensearch", "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
+        (["engine", "status", "--engine", "opensearch", "--timeout", "0"], 2, "--timeout"),
+        (["engine", "fetch", "--engine", "solr", "--secure"], 2, "--engine"),
         (["mappings", "--engine", "solr"], 2, "--engine"),
         (["mappings", "--engine", "opensearch", "--shards", "0"], 2, "--shards"),
         (["mappings", "--engine", "opensearch", "--replicas", "-2"], 2, "--replicas"),
+        # serve (each fails before it would listen)
+        (["serve", "--engine", dead], 2, "--index"),
+        (["serve", "--index", "docs"], 2, "--engine"),
+        (["serve", "--engine", dead, "--index", "docs", "--local", local], 2, "not both"),
+        (["serve", "--local", f"{tmp}/no-index", "--port", port], 1, "no local index"),
+        (["serve", "--engine", dead, "--index", "docs", "--port", port], 1, "cannot reach an engine"),
+        (["serve", "--engine", dead, "--index", "Bad_Name", "--port", port], 1, "index name 'Bad_Name' is not valid"),
+        (["serve", "--port", "99999"], 2, "--port"),
+        (["serve", "--max-batch", "0"], 2, "--max-batch"),
+        (["serve", "--batch-wait-ms", "-1"], 2, "--batch-wait-ms"),
+        (["serve", "--max-k", "0"], 2, "--max-k"),
+        (["serve", "--max-texts", "x"], 2, "--max-texts"),
+        (["serve", "--max-text-chars", "0"], 2, "--max-text-chars"),
+        (["serve", "--max-body-bytes", "0"], 2, "--max-body-bytes"),
+        (["serve", "--shutdown-timeout", "-5"], 2, "--shutdown-timeout"),
+        (["serve", "--keep-alive-timeout", "0"], 2, "--keep-alive-timeout"),
+        (["serve", "--token-file", f"{tmp}/no-token"], 2, "--token-file"),
+        (["serve", "--token-file", f"{tmp}/empty-token", "--local", local, "--port", port], 2, "one token"),
+        (["serve", "--local", local, "--port", taken], 1, f"port {taken} on 127.0.0.1 is taken"),
+        (["serve", "--local", local, "--bm25"], 2, "--bm25"),
         # demo, train, doctor
         (["demo", "--corpus", f"{tmp}/none.jsonl"], 1, "not found"),
         (["demo", "-k", "0"], 2, "-k"),
         (["train", f"{tmp}/none.jsonl", "-o", f"{tmp}/m"], 2, "does not exist"),
         (["train", SAMPLE, "-o", f"{tmp}/m", "--epochs", "-1"], 2, "epochs"),
         (["doctor", "--engine", dead], 1, "cannot reach an engine"),
+        (["doctor", "--engine", dead, "--timeout", "0"], 2, "--timeout"),
+        (["doctor", "--engine", dead, "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
     ]
 
 
@@ -146,7 +181,23 @@ def _check(cases: list[tuple[list[str], int, str]]) -> None:
 def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url):
     (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": ""}\n')
     (tmp_path / "not-beir").mkdir()
-    _check(_cases(str(tmp_path), dead_url, local_index))
+    (tmp_path / "empty-token").write_text("\n")
+    with socket.socket() as listener:  # a port something listens on
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        _check(_cases(str(tmp_path), dead_url, local_index, taken=str(listener.getsockname()[1])))
+
+
+def test_serve_never_shows_the_engines_credentials(dead_url, monkeypatch):
+    monkeypatch.setenv("SPLADEKIT_ENGINE_PASSWORD", "pw-in-env-123")
+    url = dead_url.replace("http://", "http://bob:url-secret-456@")
+    for args in (["serve", "--engine", url, "--index", "docs", "--port", str(free_port())],
+                 ["serve", "--engine", dead_url, "--index", "docs", "--user", "bob", "--api-key", "key-789",
+                  "--port", str(free_port())]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "cannot reach an engine" in result.stderr
+        for secret in ("url-secret-456", "pw-in-env-123", "key-789"):
+            assert secret not in result.output
 
 
 def test_a_model_that_is_not_there_is_one_line(tmp_path):

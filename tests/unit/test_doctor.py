@@ -197,10 +197,10 @@ def test_unreachable_engine(healthy_cache: Path) -> None:
 
 
 class _FakeOpenSearch(BaseHTTPRequestHandler):
-    """OpenSearch with its security plugin, accepting one API key."""
+    """OpenSearch with its security plugin, accepting one bearer token (what ``--api-key`` sends it)."""
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server spelling
-        if self.headers.get("Authorization") != f"ApiKey {API_KEY}":
+        if self.headers.get("Authorization") != f"Bearer {API_KEY}":
             return self._send(401, {"error": "unauthorized"})
         bodies = {
             "/": {"version": {"distribution": "opensearch", "number": "2.19.4"}},

@@ -75,10 +75,34 @@ def test_one_short_text_runs_the_query_graph_with_the_same_result(encoder, monke
     for text, graph in ((short, "query"), (long, "batch")):
         (alone,) = encoder.encode_queries([text])
         assert encoder.last_stats.graph == graph
-        batched = encoder.encode_queries([text, _words(3, offset=1)])[0]
+        batched = encoder.encode_documents([text, _words(3, offset=1)])[0]  # documents: the batch graph
         assert encoder.last_stats.graph == "batch"
         np.testing.assert_array_equal(alone.ids, batched.ids)
         np.testing.assert_allclose(alone.weights, batched.weights, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_queries_encoded_together_equal_each_alone_bit_for_bit(onnx_dir, threads, monkeypatch):
+    """A query's vector does not depend on the queries it is encoded with (a service batching concurrent requests
+    must return what a search of that one query computes): on CPU each query runs as it would alone, a list on
+    ``threads`` threads (single-threaded sessions) giving the same bits as one query on the multi-threaded one."""
+    from spladekit.encoder import runtime
+
+    monkeypatch.setattr(runtime, "QUERY_GRAPH_MAX_TOKENS", 8)
+    encoder = SpladeEncoder.load(onnx_dir, threads=threads)
+    alone_encoder = SpladeEncoder.load(onnx_dir, threads=4)
+    texts = [_words(6), _words(7, offset=2), "", _words(2, offset=5), _words(40)] * 3  # short, long, empty, cut
+    alone = []
+    for text in texts:
+        alone += alone_encoder.encode_queries([text])
+    together = encoder.encode_queries(texts)
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.weights, b.weights)
+    stats = encoder.last_stats
+    assert (stats.texts, stats.empty, stats.truncated) == (15, 3, 3)
+    assert stats.graph == "batch+query"
+    assert [len(v) for v in encoder.encode_queries(texts, top_k=2)] == [min(2, len(v)) for v in alone]
 
 
 def test_without_numba_a_single_query_runs_the_batch_graph(onnx_dir, encoder, monkeypatch):
@@ -316,7 +340,7 @@ def test_export_top_k_applies_to_the_query_graph_too(model_dir, tmp_path):
     text = _words(6)
     (alone,) = enc.encode_queries([text])
     assert enc.last_stats.graph == "query"
-    batched = enc.encode_queries([text, _words(2)])[0]
+    batched = enc.encode_documents([text, _words(2)])[0]
     assert enc.last_stats.graph == "batch"
     assert len(alone) == 3
     np.testing.assert_array_equal(alone.ids, batched.ids)

@@ -117,3 +117,25 @@ def test_cli_scores_trec_run_files_with_trec_qrels(toy, tmp_path):
     expected = {m.query_id: {"RR@10": m.value} for m in ir_measures.iter_calc(
         [ir_measures.RR @ 10], ir_measures.read_trec_qrels(str(qrels)), ir_measures.read_trec_run(str(run)))}
     assert report["systems"][0]["per_query"] == expected
+
+
+def test_eval_reads_a_corpus_that_is_not_utf8_as_ingest_does(toy, tmp_path):
+    root, _ = toy
+    with open(root / "corpus.jsonl", "ab") as f:
+        f.write(b'{"_id": "d5", "title": "", "text": "wing caf\xe9 stall"}\n')
+    with pytest.warns(DataWarning, match="1 of them with undecodable bytes.*--decode-errors replace"):
+        strict = evaluate(root, local_mode="exact", k=10)
+    assert strict.n_docs == 5 and strict.exclusions["malformed_lines"] == 2
+    assert strict.system("splade-local").cost["not_indexed"] == {"invalid_utf8": 1, "malformed_json": 1}
+    assert strict.settings["input"] == {"encoding": "utf-8", "decode_errors": "strict", "repaired_lines": 0}
+    with pytest.warns(DataWarning):
+        replace = evaluate(root, local_mode="exact", k=10, decode_errors="replace")
+    assert replace.n_docs == 6 and replace.exclusions["malformed_lines"] == 1
+    assert replace.system("splade-local").cost["not_indexed"] == {"malformed_json": 1}  # d5 indexed, repaired
+    assert replace.settings["input"] == {"encoding": "utf-8", "decode_errors": "replace", "repaired_lines": 1}
+    with pytest.warns(DataWarning):
+        latin = evaluate(root, local_mode="exact", k=10, encoding="latin-1")
+    assert latin.n_docs == 6 and latin.settings["input"]["repaired_lines"] == 0
+    out = CliRunner().invoke(main, ["eval", str(root), "--mode", "exact", "-k", "10", "--silent",
+                                    "--decode-errors", "skip"])
+    assert out.exit_code == 0 and "splade-local" in out.stdout, out.output

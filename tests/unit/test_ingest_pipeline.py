@@ -280,6 +280,23 @@ def test_engine_rejections_go_to_the_dead_letter_and_an_outage_stops_the_job(tmp
     assert json.loads(job["checkpoint"].read_text())["position"] == 0
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_credentials_refused_mid_job_stop_it_and_resume_finishes(tmp_path, status):
+    """An expired key or a changed password part-way: the job stops (exit 4), nothing goes to the dead letter,
+    and --resume with good credentials finishes with every document once."""
+    corpus = _corpus(tmp_path / "c.jsonl", 120)
+    index = FakeIndex(script=[201, 201, status])
+    job = _job(tmp_path)
+    cfg = PipelineConfig(batch_size=10, bulk_docs=20)
+    with pytest.raises(IngestStopped, match=f"refused the credentials mid-job \\(HTTP {status}.*--resume") as stop:
+        ingest(corpus, sink=_engine_sink(index), config=cfg, **job)
+    assert stop.value.report.exit_code == 4 and stop.value.report.failed == {}
+    assert read_dead_letter(job["checkpoint"].parent / "dead_letter.jsonl") == []
+    report = ingest(corpus, sink=_engine_sink(index), config=PipelineConfig(batch_size=10, bulk_docs=20),
+                    resume=True, **job)
+    assert report.complete and report.failed == {} and len(index.docs) == 120
+
+
 def test_credentials_never_reach_reports_errors_logs_or_the_dead_letter(tmp_path, caplog, capsys):
     corpus = _corpus(tmp_path / "c.jsonl", 5)
     secret, key = "pw-Zq8#secret", "a2V5LXNlY3JldC12YWx1ZQ=="

@@ -63,7 +63,8 @@ def test_delimited_rows_positions_and_bad_rows(tmp_path, fmt, sep):
     assert [r.position for r in rows] == [1, 2, 3, 4]
     assert rows[0].row == {"id": "1", "title": "T", "text": "lift"}
     assert rows[1].reject.reason == "malformed_csv"
-    assert RecordPolicy().check(4, rows[3].row).reason == "invalid_utf8"
+    assert rows[3].reject.reason == "invalid_utf8" and "--decode-errors replace" in rows[3].reject.detail
+    assert rows[3].reject.record == "4" + sep + "x" + sep + "caf\\xe9"
     assert readers.count_records(p, fmt) == 4
 
 

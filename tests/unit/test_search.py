@@ -142,6 +142,60 @@ def test_engine_two_phase_hybrid_and_bm25_requests():
     assert len(hybrid) == 3 and set(hybrid[0].components) == {"splade", "splade_rank", "bm25", "bm25_rank"}
 
 
+REQUEST_CASES = [
+    {"mode": "splade", "k": 4},
+    {"mode": "splade", "k": 4, "explain": True, "filter": {"ids": {"values": ["d1", "d2", "d9"]}}},
+    {"mode": "splade", "k": 3, "two_phase": TwoPhase(top_k=2, window=30), "prune": {"top_k": 3}},
+    {"mode": "bm25", "k": 5, "filter": [{"ids": {"values": ["d1"]}}]},
+    {"mode": "hybrid", "k": 3, "window": 20, "explain": True},
+    {"mode": "hybrid", "k": 3, "two_phase": True, "prune": {"ratio": 0.5}},
+]
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda c: "-".join(f"{k}" for k in c))
+def test_requests_are_the_bodies_the_search_sends(engine, case, tmp_path):
+    fake = _engine(engine=engine)
+    searcher = S.Searcher(engine_index=fake, encoder=_encoder())
+    searcher.search("wing stall lift drag", **case)
+    sent = fake.bodies[-2:] if case["mode"] == "hybrid" else fake.bodies[-1:]
+    req = searcher.requests("wing stall lift drag", **case)
+    assert (req.engine, req.mode) == (engine, case["mode"])
+    assert list(req.bodies.values()) == sent
+    assert list(req.bodies) == {"splade": ["splade"], "bm25": ["bm25"], "hybrid": ["splade", "bm25"]}[case["mode"]]
+    # Spelled for another engine from a local index: the same body that engine's searcher would send.
+    other = "elasticsearch" if engine == "opensearch" else "opensearch"
+    local = S.Searcher(local_dir=_local_copy(fake, tmp_path / "local"), encoder=_encoder())
+    fake_other = _engine(engine=other)
+    S.Searcher(engine_index=fake_other, encoder=_encoder()).search("wing stall lift drag", **case)
+    want = fake_other.bodies[-2:] if case["mode"] == "hybrid" else fake_other.bodies[-1:]
+    assert list(local.requests("wing stall lift drag", engine=other, **case).bodies.values()) == want
+
+
+def _local_copy(fake: FakeEngine, directory):
+    index = LocalIndex(mode="lucene", meta=SCHEMA.meta(MODEL))
+    index.add(list(fake.docs), [fake.names.from_features(d[SCHEMA.sparse]) for d in fake.docs.values()])
+    return index.save(directory)
+
+
+def test_requests_errors_and_modes(searcher):
+    with pytest.raises(InputError, match="name the engine"):
+        searcher.requests("wing")
+    with pytest.raises(ValueError, match="unknown engine 'solr'"):
+        searcher.requests("wing", engine="solr")
+    with pytest.raises(InputError, match="query is empty"):
+        searcher.requests(" ", engine="opensearch")
+    with pytest.raises(InputError, match="two-phase window"):
+        searcher.requests("wing", engine="opensearch", k=50, two_phase=TwoPhase(window=20))
+    modes = searcher.modes()
+    assert modes["splade"] is None and "need an engine index" in modes["bm25"] and modes["hybrid"] == modes["bm25"]
+    assert S.Searcher(engine_index=_engine(), encoder=_encoder()).modes() == dict.fromkeys(S.MODES)
+    no_text = S.Searcher(engine_index=FakeEngine(text=False), encoder=_encoder())
+    assert no_text.modes()["splade"] is None and "no BM25 text field" in no_text.modes()["bm25"]
+    with pytest.raises(EngineError, match="no BM25 text field"):
+        no_text.requests("wing", mode="bm25")
+
+
 def test_missing_engine_index_is_a_clear_error():
     with pytest.raises(EngineError, match="does not exist.*spladekit ingest"):
         S.Searcher(engine_index=FakeEngine(exists=False), encoder=_encoder())

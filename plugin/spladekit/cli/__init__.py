@@ -28,6 +28,7 @@ _COMMANDS = [
     ("spladekit.cli.ingest", "ingest"),
     ("spladekit.cli.search", "search"),
     ("spladekit.cli.parity", "parity"),
+    ("spladekit.cli.serve", "serve"),
     ("spladekit.cli.train", "train"),
     ("spladekit.cli.doctor", "doctor"),
 ]

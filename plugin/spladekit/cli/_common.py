@@ -157,6 +157,36 @@ class Progress:
         self.bar.close()
 
 
+def decoding_options(func: F) -> F:
+    """``--encoding CODEC`` and ``--decode-errors strict|replace|skip`` (ingest, eval): how input bytes become
+    text (:class:`spladekit.readers.Decoding`). The command receives them as one ``decoding`` dict of the
+    library's keyword arguments (``encoding``, ``decode_errors``), the codec checked here."""
+    options = [
+        click.option("--encoding", default="utf-8", show_default=True, metavar="CODEC",
+                     help="The input's codec (JSONL/CSV/TSV): any ASCII-compatible Python codec (latin-1, "
+                          "cp1252, ...)."),
+        click.option("--decode-errors", type=click.Choice(["strict", "replace", "skip"]), default="strict",
+                     show_default=True,
+                     help="Records with bytes the codec cannot decode: strict refuses them (ingest: dead letter "
+                          "invalid_utf8; eval: excluded, counted); replace keeps them with U+FFFD in place of "
+                          "those bytes, skip without them (the report counts them as repaired)."),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, encoding: str, decode_errors: str, **kwargs: Any) -> Any:
+        from spladekit.readers import Decoding
+
+        try:
+            Decoding(encoding)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).removeprefix("--encoding "), param_hint="--encoding") from None
+        return func(*args, decoding={"encoding": encoding, "decode_errors": decode_errors}, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
 def encoder_options(func: F) -> F:
     """``--backend onnx|torch``, ``--device cpu|cuda``, ``--dtype float32|bfloat16|float16`` (ingest, encode, eval):
     the command receives them as one ``runtime`` dict for :meth:`spladekit.encoder.SpladeEncoder.load`."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from spladekit.cli._common import USER_HELP, engine_auth, friendly_errors
+from spladekit.cli._common import connect_kwargs, connection_options, friendly_errors
 
 
 @click.command()
@@ -15,18 +16,14 @@ from spladekit.cli._common import USER_HELP, engine_auth, friendly_errors
                    "folders).")
 @click.option("--engine", "engine_url", metavar="URL",
               help="Check this running engine: kind, version, cluster health, credentials.")
-@click.option("--user", envvar="SPLADEKIT_ENGINE_USER", help=USER_HELP)
-@click.option("--api-key", envvar="SPLADEKIT_ENGINE_API_KEY", help="Engine API key [env SPLADEKIT_ENGINE_API_KEY].")
-@click.option("--ca-certs", type=click.Path(exists=True, dir_okay=False), default=None, help="CA bundle for TLS.")
-@click.option("--insecure", "--no-verify-certs", "insecure", is_flag=True,
-              help="Turn TLS verification off (a test node with a self-signed certificate).")
+@connection_options
 @click.option("--ray", "ray_address", metavar="ADDRESS",
               help="Check that this Ray cluster answers (host:6379, ray://host:10001 or auto).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"ok": bool, "checks": [...]} for scripts.')
 @click.pass_context
 @friendly_errors
-def doctor(ctx: click.Context, engines: bool, engine_url: str | None, user: str | None, api_key: str | None,
-           ca_certs: str | None, insecure: bool, ray_address: str | None, as_json: bool) -> None:
+def doctor(ctx: click.Context, engines: bool, engine_url: str | None, connection: dict[str, Any],
+           ray_address: str | None, as_json: bool) -> None:
     """Check what spladekit needs; each item is ok, missing or warn, with the fix to run.
 
     Exit status 0 when everything needed is ok, 1 when something needed is missing. Always needed:
@@ -43,8 +40,8 @@ def doctor(ctx: click.Context, engines: bool, engine_url: str | None, user: str 
     """
     from spladekit.doctor import run_checks
 
-    auth = engine_auth(user, api_key) if engine_url is not None else {}
-    report = run_checks(engine_url, ray_address, engines, ca_certs=ca_certs, verify_certs=not insecure, **auth)
+    auth = connect_kwargs(connection) if engine_url is not None else {}
+    report = run_checks(engine_url, ray_address, engines, **auth)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
     if report.exit_code:
         needed = [c for c in report.checks if c.status == "missing" and c.needed]

@@ -11,6 +11,7 @@ import click
 from spladekit.cli._common import (
     connect_kwargs,
     connection_options,
+    decoding_options,
     encoder_options,
     friendly_errors,
     report_option,
@@ -48,6 +49,7 @@ from spladekit.cli._common import (
               help="Local scoring: as the engines do (lucene) or with unquantized weights (exact).")
 @click.option("--index", "index_name", metavar="NAME", help="Engine index [default: spladekit-eval-<dataset>].")
 @click.option("--rebuild", is_flag=True, help="Re-encode and re-index even when a matching index exists.")
+@decoding_options
 @encoder_options
 @connection_options
 @click.option("--silent", is_flag=True, help="No progress bars.")
@@ -56,7 +58,7 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
           metrics: tuple[str, ...], out_dir: Path | None, report_path: Path | None, model: str,
           max_length: int | None, long_text: str, max_windows: int | None, split: str, qrels_path: Path | None,
           run_files: tuple[Path, ...], k: int, local_mode: str, index_name: str | None, rebuild: bool,
-          runtime: dict[str, str], connection: dict[str, Any], silent: bool) -> None:
+          decoding: dict[str, str], runtime: dict[str, str], connection: dict[str, Any], silent: bool) -> None:
     """Evaluate retrieval on DATASET_DIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
 
     Searches with SPLADE on the local index and/or an engine (plus BM25 and hybrid), or, with --run,
@@ -85,7 +87,7 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
                               metrics=measures, out_dir=out_dir, model=model, split=split, qrels_path=qrels_path,
                               k=k, local_mode=local_mode, index_name=index_name, rebuild=rebuild,
                               progress=not silent, max_length=max_length, long_text=long_text,
-                              max_windows=max_windows, **runtime, **connect)
+                              max_windows=max_windows, **decoding, **runtime, **connect)
     for w in caught:
         if issubclass(w.category, DataWarning) or issubclass(w.category, UserWarning):
             click.echo(f"warning: {w.message}", err=True)

@@ -13,6 +13,7 @@ from spladekit.cli._common import (
     Progress,
     connect_kwargs,
     connection_options,
+    decoding_options,
     encoder_options,
     friendly_errors,
     report_option,
@@ -40,7 +41,9 @@ from spladekit.cli._common import (
 @click.option("--max-windows", type=click.IntRange(1), default=None,
               help="With --long-text split: at most N windows per document (the rest is counted as dropped).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "beir", "csv", "tsv", "parquet"]), default=None,
-              help="Input format (default: from the name; a folder is BEIR; - is JSONL).")
+              help="Input format (default: from the name; a folder is BEIR; - is JSONL). gzip, zstd, bzip2 and xz "
+                   "input is decompressed whatever its name (.jsonl.gz, .csv.zst, ...).")
+@decoding_options
 @click.option("--id-field", default=None, help="Id field (default _id, then id).")
 @click.option("--text-field", default="text", show_default=True, help="Field holding the document text.")
 @click.option("--title-field", default="title", show_default=True, help="Joined before the text as BEIR does.")
@@ -80,13 +83,15 @@ from spladekit.cli._common import (
 @friendly_errors
 def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str | None, local_mode: str,
            model: str, max_length: int | None, long_text: str, max_windows: int | None, fmt: str | None,
-           id_field: str | None, text_field: str, title_field: str, require_id: bool, max_doc_bytes: int,
+           decoding: dict[str, str], id_field: str | None, text_field: str, title_field: str,
+           require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
            shards: int | None, replicas: int | None, batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int,
            max_retries: int, threads: int | None,
            reorder: bool, runtime: dict[str, str], connection: dict[str, Any], report_path: Path | None,
            as_json: bool, silent: bool) -> None:
-    """Encode INPUT (JSONL, BEIR folder, CSV/TSV, Parquet, or - for stdin) and index it; print a summary.
+    """Encode INPUT (JSONL, BEIR folder, CSV/TSV, Parquet, or - for stdin; gzip/zstd/bzip2/xz compressed or
+    not) and index it; print a summary.
 
     Every record ends indexed or in the dead letter with its position and reason; after a crash, Ctrl-C or
     an engine outage, run the same command with --resume. Policies: ingest/README.md.
@@ -122,7 +127,8 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         try:
             report = run_ingest(
                 input, engine_url=engine_url, index=index, local_dir=local_dir, local_mode=local_mode, model=model,
-                max_length=max_length, long_text=long_text, max_windows=max_windows, format=fmt, id_field=id_field,
+                max_length=max_length, long_text=long_text, max_windows=max_windows, format=fmt, **decoding,
+                id_field=id_field,
                 text_field=text_field, title_field=title_field or None, require_id=require_id,
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
                 dead_letter=dead_letter, force=force, shards=shards, replicas=replicas, batch_size=batch_size,

@@ -115,8 +115,7 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
             raise click.BadParameter("must be a JSON object (an engine query) or a list", param_hint="--filter")
     plan: bool | TwoPhase = False
     if two_phase:
-        top_k = first_pass_terms if first_pass_mass is not None else first_pass_terms or TwoPhase.top_k
-        plan = TwoPhase(top_k=top_k, mass=first_pass_mass, window=window or TwoPhase.window)
+        plan = TwoPhase.of(first_pass_terms, first_pass_mass, window)
         if k > plan.window:
             raise click.BadParameter(f"-k {k} is above the two-phase window ({plan.window}): lower -k or pass "
                                      f"--window {k}", param_hint="-k")

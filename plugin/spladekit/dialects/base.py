@@ -15,11 +15,35 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from spladekit.errors import EngineError, missing_extra
+
+#: What a test role allows on one index (:meth:`EngineSpec.put_role`).
+Access = Literal["ingest", "search"]
+
+
+class NodeAdmin(Protocol):
+    """A secured node, as the dialects administer it (``spladekit.engines.node.Node.admin()`` makes one)."""
+
+    #: The node's config folder (where file-based users and roles go).
+    conf: Path
+
+    def __call__(self, method: str, path: str, body: Any = None) -> Any:
+        """One request as the superuser (or the user of :meth:`as_user`): the parsed JSON answer; an HTTP error
+        raises :class:`spladekit.errors.EngineError`."""
+
+    def as_user(self, user: str, password: str) -> NodeAdmin:
+        """The same node, with requests made as ``user``."""
+
+    def write_config(self, name: str, text: str) -> None:
+        """Write ``text`` to ``conf/name``, readable by the node's user only."""
+
+#: ``run_tool(argv, stdin)``: run one of the distribution's command-line tools (``bin/...``) for this node, as the
+#: node's user, with its Java and config folder; raises :class:`spladekit.errors.EngineError` when it fails.
+ToolRunner = Callable[[Sequence[str], str | None], None]
 
 
 class EngineSpec:
@@ -54,6 +78,10 @@ class EngineSpec:
     #: Python package of the client (for the missing-extra message) and its import name.
     client_package: str = ""
     client_module: str = ""
+    #: How ``--api-key`` goes into the ``Authorization`` header (``ApiKey <key>``, ``Bearer <token>``).
+    api_key_scheme: str = "ApiKey"
+    #: The superuser of a secured test node (:meth:`security_settings`), whose password the node folder holds.
+    admin_user: str = ""
 
     # ------------------------------------------------------------------------------------------ release
     @property
@@ -102,6 +130,57 @@ class EngineSpec:
     def launch_env(self, java_home: Path, conf_dir: Path, tmp_dir: Path) -> dict[str, str]:
         """Environment variables the launcher needs (its Java home and config folder)."""
         return {self.java_home_env: str(java_home), self.conf_env: str(conf_dir)}
+
+    # ------------------------------------------------------------------------------------------ security
+    # A secured test node (``spladekit engine start --secure``, ``node.start(..., security=...)``): TLS on HTTP
+    # and transport with certificates made for it (``spladekit.engines.security``; the files sit in the node's
+    # ``config/certs``), users, and the superuser :attr:`admin_user` with a password made for it.
+
+    def security_artifacts(self) -> tuple[str, ...]:
+        """Maven artifacts (plugin zips) a secured node needs on top of :meth:`artifacts` (none: it ships)."""
+        return ()
+
+    def install_security(self, home: Path, plugins: Sequence[Path], run_tool: ToolRunner) -> None:
+        """Install :meth:`security_artifacts` into ``home``, a copy of the distribution kept for secured nodes."""
+
+    def security_settings(self, node_dn: str, admin_dn: str) -> dict[str, Any]:
+        """Node settings that turn security on, with TLS from ``certs/`` of the config folder."""
+        raise NotImplementedError(f"{self.title} test nodes cannot be secured by spladekit")
+
+    def prepare_security(self, conf: Path, password: str, run_tool: ToolRunner) -> None:
+        """Write what the node reads at start-up besides its settings (a keystore, the security plugin's files)."""
+
+    def admin_by_certificate(self) -> bool:
+        """Whether the node is administered with the admin client certificate until :meth:`bootstrap_security`
+        has made the superuser (else with the superuser's password from the first request)."""
+        return False
+
+    def bootstrap_security(self, admin: NodeAdmin, password: str) -> None:
+        """After start-up: make :attr:`admin_user` with ``password`` if the engine has no built-in superuser."""
+
+    def put_role(self, admin: NodeAdmin, name: str, index: str, access: Access) -> None:
+        """Create or replace role ``name``: what spladekit needs on ``index`` for ``access``: ``ingest`` (create
+        the index, write documents, read its mapping and ``_meta``; no read of documents) or ``search`` (read
+        documents and the mapping; no write)."""
+        raise NotImplementedError
+
+    def put_user(self, admin: NodeAdmin, name: str, password: str, roles: Sequence[str]) -> None:
+        """Create or replace user ``name`` with ``password`` and ``roles``."""
+        raise NotImplementedError
+
+    def create_api_key(self, admin: NodeAdmin, name: str, *, seconds: int | None = None) -> str:
+        """A new API key (the value ``--api-key`` takes) acting as the user ``admin`` authenticates as, valid for
+        ``seconds`` (None: the engine's default)."""
+        raise NotImplementedError
+
+    def invalidate_api_key(self, admin: NodeAdmin, key: str) -> None:
+        """Invalidate an API key made by :meth:`create_api_key` (an error names the engine's own limit)."""
+        raise NotImplementedError
+
+    def missing_write_privileges(self, client: Any, index: str) -> list[str]:
+        """The privileges an ingest into existing ``index`` needs that the client's user (or key) lacks; [] when it
+        has them or security is off. Nothing is written."""
+        return []
 
     # ------------------------------------------------------------------------------------------ detection
     def recognizes(self, headers: Mapping[str, str], info: Mapping[str, Any]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import ssl
 import time
 import urllib.error
@@ -42,9 +43,11 @@ class Credentials:
         kinds = [k for k in ("user", "password", "api_key") if getattr(self, k)]
         return f"Credentials({', '.join(kinds) or 'none'}, verify_certs={self.verify_certs})"
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, api_key_scheme: str = "ApiKey") -> dict[str, str]:
+        """The ``Authorization`` header; an API key is sent as ``<api_key_scheme> <key>`` (the dialect's
+        :attr:`~spladekit.dialects.EngineSpec.api_key_scheme`)."""
         if self.api_key:
-            return {"Authorization": f"ApiKey {self.api_key}"}
+            return {"Authorization": f"{api_key_scheme} {self.api_key}"}
         if self.user is not None:
             token = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
             return {"Authorization": f"Basic {token}"}
@@ -133,10 +136,127 @@ def safe_url(url: str) -> str:
     return split_userinfo(url)[0]
 
 
+#: What a user changes when an engine refuses the credentials (HTTP 401).
+CREDENTIALS_FIX = "check --user and $SPLADEKIT_ENGINE_PASSWORD, or --api-key"
+_TLS_FIX = "--insecure skips the check, for a throw-away test node only"
+
+
+def auth_error(url: str, status: int, reason: str = "", what: str = "") -> EngineError:
+    """The one-line error of an engine that refused a request with HTTP 401 (who you are) or 403 (what you may
+    do), with the engine's own reason (user names and key ids; never a secret: the engine never echoes one)."""
+    said = f": {reason}" if reason else ""
+    if status == 401:
+        return EngineError(
+            f"{safe_url(url)} refused the credentials (HTTP 401{said}): a wrong user or password, or an unknown, "
+            f"expired or invalidated API key; {CREDENTIALS_FIX}")
+    doing = f" to {what}" if what else ""
+    return EngineError(
+        f"{safe_url(url)} accepted the credentials but refused{doing} (HTTP 403{said}): the user or API key lacks "
+        "the privilege; grant it to the user's role, or use other credentials (--user, --api-key)")
+
+
+def _speaks_tls(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``host:port`` of ``url`` completes a TLS handshake (certificate not checked: only the protocol)."""
+    parts = urlsplit(url)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout) as raw:
+            with ctx.wrap_socket(raw, server_hostname=parts.hostname):
+                return True
+    except (OSError, ValueError):
+        return False
+
+
+def connection_error(url: str, reason: object) -> EngineError:
+    """The one-line error of a request that got no HTTP answer: an untrusted certificate (names ``--ca-certs``),
+    a certificate for another host name, plain HTTP against an HTTPS node and the other way round, or no engine
+    listening."""
+    text = " ".join(str(reason).split())
+    shown = safe_url(url)
+    host = urlsplit(shown).hostname or ""
+    mismatch = re.search(r"hostname '[^']*' doesn't match", text)  # urllib3's own check (the clients)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or mismatch:
+        if "mismatch" in text or "not valid for" in text or mismatch:
+            return EngineError(
+                f"the TLS certificate of {shown} is not valid for the host name {host!r} ({_ssl_reason(text)}): "
+                "connect with a host name or address the certificate lists (spladekit engine start --secure "
+                f"prints the URL to use), or have the certificate reissued for {host!r}; {_TLS_FIX}")
+        return EngineError(
+            f"the TLS certificate of {shown} is not trusted ({_ssl_reason(text)}): pass --ca-certs FILE, the CA "
+            f"bundle (PEM) that signed it (ca_certs=... in Python); {_TLS_FIX}")
+    if shown.startswith("https://") and re.search(r"WRONG_VERSION_NUMBER|record layer failure|UNEXPECTED_RECORD|"
+                                                  r"packet length too long|unknown protocol", text, re.I):
+        return EngineError(f"{shown} does not speak TLS ({_ssl_reason(text)}): use "
+                           f"{shown.replace('https://', 'http://', 1)}")
+    hung_up = re.search(r"closed|reset|aborted|BadStatusLine|RemoteDisconnected|EOF", text, re.I)
+    if shown.startswith("http://") and hung_up and _speaks_tls(shown):  # the port answered, but not in HTTP
+        return EngineError(f"{shown} serves HTTPS, not plain HTTP (it closed the connection: {text[:120]}): use "
+                           f"{shown.replace('http://', 'https://', 1)} (with --ca-certs for its CA)")
+    return EngineError(
+        f"cannot reach an engine at {shown} ({text[:300]}); start one with "
+        f"'spladekit engine start --engine opensearch' (or elasticsearch), or check the URL")
+
+
+def _ssl_reason(text: str) -> str:
+    """The reason in an OpenSSL message: what follows 'certificate verify failed:', else the [SSL: ...] code."""
+    m = (re.search(r"certificate verify failed: ([^(]*)", text) or re.search(r"(hostname '[^']*' doesn't match "
+         r"'[^']*')", text) or re.search(r"\[SSL: (\w+)\]", text))
+    return m.group(1).strip().rstrip(".") if m else text[:160]
+
+
+def _error_reason(body: object) -> str:
+    """The engine's reason in an error body (Elasticsearch/OpenSearch JSON, or OpenSearch's plain text)."""
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = json.loads(body or b"null")
+        except ValueError:
+            body = body.decode("utf-8", "replace").strip()[:200]
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            root = (err.get("root_cause") or [err])[0]
+            if isinstance(root, dict):
+                extra = root.get("additional_unsuccessful_credentials")
+                reason = str(root.get("reason") or "")
+                return f"{reason} ({extra})" if extra else reason
+        return str(err)[:200]
+    return str(body or "")[:200]
+
+
+def _get(base: str, path: str, headers: Mapping[str, str], ctx: ssl.SSLContext | None,
+         timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+    req = urllib.request.Request(base + path, headers=dict(headers))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise connection_error(base, getattr(exc, "reason", exc)) from None
+
+
+def tls_context(url: str, creds: Credentials) -> ssl.SSLContext | None:
+    """The TLS context of a urllib request to ``url`` with ``creds`` (None for plain HTTP)."""
+    if not url.startswith("https"):
+        return None
+    ctx = ssl.create_default_context(cafile=creds.ca_certs)
+    if not creds.verify_certs:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float = 10.0) -> str:
     """Which engine answers at ``url``: the first dialect that recognizes the ``GET /`` response (headers and
-    body; Elasticsearch's integ-test distribution answers 405 there but names itself in a header). For a list
-    of URLs, the first node that answers tells (a node may be down)."""
+    body; Elasticsearch's integ-test distribution answers 405 there but names itself in a header).
+
+    An API key is tried in each dialect's spelling (``ApiKey``, ``Bearer``). A user who may not read ``GET /``
+    (HTTP 403) is recognized by the dialect whose who-am-I endpoint answers. Refused credentials, TLS trouble and
+    a wrong scheme raise :class:`EngineError` with the fix (:func:`auth_error`, :func:`connection_error`).
+    For a list of URLs (a cluster's nodes), the first node that answers tells (a node may be down).
+    """
     urls = split_urls(url)
     if len(urls) > 1:
         failure: EngineError | None = None
@@ -147,42 +267,42 @@ def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float =
                 failure = exc
         assert failure is not None
         raise failure
-    req = urllib.request.Request(url.rstrip("/") + "/", headers=creds.headers())
-    ctx = None
-    if url.startswith("https"):
-        ctx = ssl.create_default_context(cafile=creds.ca_certs)
-        if not creds.verify_certs:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-    headers: Mapping[str, str]
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310
-            headers, body = resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        headers, body = exc.headers, b""
-        if exc.code in (401, 403):
-            raise EngineError(
-                f"{safe_url(url)} refused the credentials (HTTP {exc.code}); check user/password or api_key"
-            ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+    base = url.rstrip("/")
+    ctx = tls_context(url, creds)
+    specs = list(dialects.specs().values())
+    variants: list[dict[str, str]] = []
+    for spec in specs:
+        hdrs = creds.headers(spec.api_key_scheme)
+        if hdrs not in variants:
+            variants.append(hdrs)
+    refused: tuple[int, bytes] | None = None
+    for hdrs in variants:
+        status, headers, body = _get(base, "/", hdrs, ctx, timeout)
+        if status == 401:
+            refused = (status, body)
+            continue
+        if status == 403:
+            for spec in specs:
+                if spec.recognizes(headers, {}) or (
+                        spec.whoami_path and _get(base, spec.whoami_path, hdrs, ctx, timeout)[0] == 200):
+                    return spec.name
+            refused = (status, body)
+            continue
+        try:
+            info = json.loads(body or b"{}") if 200 <= status < 300 else {}
+        except ValueError:
+            info = {}
+        if not isinstance(info, dict):
+            info = {}
+        for spec in specs:
+            if spec.recognizes(headers, info):
+                return spec.name
         raise EngineError(
-            f"cannot reach an engine at {safe_url(url)} ({reason}); start one with "
-            f"'spladekit engine start --engine opensearch' (or elasticsearch), or check the URL"
-        ) from None
-    try:
-        info = json.loads(body or b"{}")
-    except ValueError:
-        info = {}
-    if not isinstance(info, dict):
-        info = {}
-    for spec in dialects.specs().values():
-        if spec.recognizes(headers, info):
-            return spec.name
-    raise EngineError(
-        f"{safe_url(url)} does not look like any engine spladekit speaks ({', '.join(dialects.names())}); pass "
-        f"engine=... explicitly"
-    )
+            f"{safe_url(url)} does not look like any engine spladekit speaks ({', '.join(dialects.names())}); pass "
+            f"engine=... explicitly"
+        )
+    assert refused is not None
+    raise auth_error(url, refused[0], _error_reason(refused[1]), "tell which engine it is")
 
 
 class BulkResult(NamedTuple):
@@ -261,7 +381,15 @@ class EngineIndex:
 
     def _fail(self, what: str, exc: BaseException) -> EngineError:
         status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+        meta = getattr(exc, "meta", None)  # elasticsearch-py 8: ApiError.meta.status
+        if not isinstance(status, int) and isinstance(getattr(meta, "status", None), int):
+            status = meta.status
         info = getattr(exc, "info", None) or getattr(exc, "body", None)
+        if status in (401, 403):
+            return auth_error(self.url, status, _error_reason(info), f"{what} on index {self.index!r}")
+        if not isinstance(status, int):
+            # No HTTP answer: a TLS failure, a wrong scheme, nothing listening (the transport's error text).
+            return connection_error(self.url, exc)
         reason = ""
         if isinstance(info, dict):
             err = info.get("error", info)
@@ -367,6 +495,17 @@ class EngineIndex:
         return [int(self._call("count documents", self.client.count, index=self.index,
                                preference=f"_shards:{i}")["count"]) for i in range(n)]
 
+    def check_write(self) -> None:
+        """Raise :class:`EngineError` naming the missing privileges when the credentials may not ingest into this
+        (existing) index: write documents and read its ``_meta``. Nothing is written (the dialect's probe)."""
+        missing = self._call("check the write privileges", self.spec.missing_write_privileges, self.client,
+                             self.index)
+        if missing:
+            raise EngineError(
+                f"{safe_url(self.url)}: the user or API key may not ingest into index {self.index!r} (missing "
+                f"privileges: {', '.join(missing)}); nothing was encoded or sent. Grant them to the user's role on "
+                "that index, or use other credentials (--user, --api-key)")
+
     def meta(self) -> dict[str, Any] | None:
         """The index's ``_meta`` (None if the index does not exist or has none)."""
         if not self.exists():
@@ -379,8 +518,16 @@ class EngineIndex:
     def count(self) -> int:
         return int(self._call("count documents", self.client.count, index=self.index)["count"])
 
-    def refresh(self) -> None:
-        self._call("refresh", self.client.indices.refresh, index=self.index)
+    def refresh(self, *, required: bool = True) -> bool:
+        """Make what was indexed searchable now. ``required=False``: a user who may write but not refresh (HTTP
+        403) is fine, the engine refreshes on its own within ``index.refresh_interval``; returns whether it ran."""
+        try:
+            self._call("refresh", self.client.indices.refresh, index=self.index)
+        except EngineError as exc:
+            if required or "(HTTP 403" not in str(exc):
+                raise
+            return False
+        return True
 
     def store_bytes(self) -> int:
         """Primary store size in bytes (``_stats/store``)."""

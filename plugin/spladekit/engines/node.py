@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -35,6 +36,9 @@ from typing import Any
 
 from spladekit import dialects
 from spladekit.dialects import EngineSpec
+from spladekit.dialects.base import Access
+from spladekit.engines import security as tls
+from spladekit.engines.security import Security
 from spladekit.errors import EngineError
 from spladekit.paths import engines_dir
 
@@ -167,8 +171,13 @@ def _mvn_copy_into(mvn: str, artifact: str, private: Path, target: Path, engine:
     return target
 
 
-def fetch(engine: str, *, force: bool = False) -> Path:
-    """Download (once) and unpack the pinned distribution of ``engine``; returns its home folder."""
+def fetch(engine: str, *, force: bool = False, secure: bool = False) -> Path:
+    """Download (once) and unpack the pinned distribution of ``engine``; returns its home folder.
+
+    ``secure``: the distribution a secured node runs (:func:`secure_home`; the same folder when the engine's
+    security ships with it)."""
+    if secure:
+        return secure_home(engine, force=force)
     spec = _spec(engine)
     home = home_dir(engine)
     if home.is_dir() and (home / ".spladekit-complete").is_file() and not force:
@@ -200,6 +209,63 @@ def fetch(engine: str, *, force: bool = False) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return home
+
+
+def secure_home(engine: str, *, force: bool = False) -> Path:
+    """The distribution a secured node runs: the plain one when security ships with it (Elasticsearch), else a
+    copy of it (hard links) with the dialect's security plugin installed, ``<engine>-<version>-secure`` (OpenSearch).
+    The plain distribution is never changed: nodes without security keep running from it."""
+    spec = _spec(engine)
+    base = fetch(engine, force=force)
+    plugins = spec.security_artifacts()
+    if not plugins:
+        return base
+    home = base.with_name(base.name + "-secure")
+    if (home / ".spladekit-complete").is_file() and not force:
+        return home
+    downloads = engines_dir() / "downloads"
+    zips = [_mvn_copy(a, downloads, engine) for a in plugins]
+    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-", dir=engines_dir()))
+    try:
+        top = staging / home.name
+        shutil.copytree(base, top, symlinks=True, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(
+            ".spladekit-complete"))
+        java_home = find_java(spec.java_needed())
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_launcher_prefixes())}
+        env.update(JAVA_HOME=str(java_home), **spec.launch_env(java_home, top / "config", Path(staging)))
+        spec.install_security(top, zips, _tool_runner(top, env, None, engine))
+        _make_world_readable(top)
+        (top / ".spladekit-complete").write_text(json.dumps({"version": spec.release(), "secure": True}) + "\n")
+        if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
+            # Replaced only on request or when incomplete: running nodes may use this folder.
+            shutil.rmtree(home)
+        if not home.exists():
+            top.rename(home)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return home
+
+
+def _launcher_prefixes() -> tuple[str, ...]:
+    return ("JAVA_", *(s.env_prefix for s in dialects.specs().values()))
+
+
+def _tool_runner(home: Path, env: Mapping[str, str], owner: tuple[int, int] | None, engine: str) -> Any:
+    """``run_tool(argv, stdin)`` for the dialects: one of the distribution's ``bin/`` tools, as the node user."""
+
+    def run_tool(argv: list[str] | tuple[str, ...], stdin: str | None) -> None:
+        cmd = [str(home / argv[0]), *argv[1:]]
+        try:
+            out = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=dict(env), timeout=300,
+                                 cwd=str(home), user=owner[0] if owner else None, group=owner[1] if owner else None,
+                                 extra_groups=[] if owner else None)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise EngineError(f"could not run {argv[0]} of {engine}: {exc}. {_hint(engine)}") from None
+        if out.returncode != 0:
+            raise EngineError(f"{argv[0]} {' '.join(argv[1:2])} failed (exit {out.returncode}): "
+                              f"{_tail_text(out.stdout + out.stderr, 8)} {_hint(engine)}")
+
+    return run_tool
 
 
 def _make_world_readable(root: Path) -> None:
@@ -367,11 +433,8 @@ def _yaml_value(value: Any) -> str:
 
 @dataclass
 class Node:
-    """A running engine node started by :func:`start` (a single node) or :func:`start_cluster` (a member).
-
-    ``pgid``: the launcher's process group (killed with the node); ``cluster_dir``: the folder of the
-    :class:`Cluster` this node belongs to (None for a single node).
-    """
+    """A running engine node started by :func:`start` (a single node) or :func:`start_cluster` (a member of a
+    :class:`Cluster`: ``cluster_dir`` is then the cluster's folder)."""
 
     engine: str
     port: int
@@ -379,13 +442,54 @@ class Node:
     pid: int
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     started_in: float = 0.0
+    #: TLS certificates and the superuser's password of a secured node (None: security off).
+    security: Security | None = None
+    #: The member's name in its cluster, the launcher's process group, the folder of its :class:`Cluster`.
     name: str = "node-1"
     pgid: int | None = None
     cluster_dir: Path | None = None
 
     @property
     def url(self) -> str:
+        if self.security is not None:
+            return f"https://{_url_host(self.security.host())}:{self.port}"
         return f"http://127.0.0.1:{self.port}"
+
+    def credentials(self) -> dict[str, Any]:
+        """``connect``/``ingest``/``search`` keyword arguments that log in as the superuser of a secured node
+        (``{}`` when security is off)."""
+        if self.security is None:
+            return {}
+        return {"user": _spec(self.engine).admin_user, "password": self.security.password(),
+                "ca_certs": str(self.security.ca)}
+
+    def admin(self) -> Admin:
+        """This secured node as its superuser: what the dialects' ``put_role``, ``put_user``, ``create_api_key``
+        take (``node.admin()("GET", "/_cluster/health")`` sends one request)."""
+        if self.security is None:
+            raise EngineError(f"the {self.engine} node on port {self.port} runs without security; start it with "
+                              "security=True (spladekit engine start --secure)")
+        spec = _spec(self.engine)
+        return Admin(self.url, tls.ssl_context(self.security.ca), tls.basic(spec.admin_user, self.security.password()),
+                     self.data_dir / "config", _node_user())
+
+    # The dialect's security calls, on this node (see EngineSpec.put_role and the others).
+    def put_role(self, name: str, index: str, access: Access) -> None:
+        """Role ``name``: what spladekit needs on ``index`` to ``ingest`` (write, no read) or to ``search``."""
+        _spec(self.engine).put_role(self.admin(), name, index, access)
+
+    def put_user(self, name: str, password: str, roles: list[str]) -> None:
+        """User ``name`` with ``password`` and ``roles`` (usable when this returns)."""
+        _spec(self.engine).put_user(self.admin(), name, password, roles)
+
+    def create_api_key(self, name: str, *, user: str | None = None, password: str | None = None,
+                       seconds: int | None = None) -> str:
+        """An API key acting as ``user`` (default: the superuser), valid ``seconds`` (default: the engine's)."""
+        admin = self.admin() if user is None else self.admin().as_user(user, password or "")
+        return _spec(self.engine).create_api_key(admin, name, seconds=seconds)
+
+    def invalidate_api_key(self, key: str) -> None:
+        _spec(self.engine).invalidate_api_key(self.admin(), key)
 
     @property
     def log_path(self) -> Path:
@@ -429,6 +533,42 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class Admin:
+    """A secured node administered over HTTPS (the dialects' ``NodeAdmin``): requests as one user, and the
+    node's config folder for file-based users and roles."""
+
+    def __init__(self, url: str, context: Any, headers: Mapping[str, str], conf: Path,
+                 owner: tuple[int, int] | None) -> None:
+        self.url, self.context, self.headers = url, context, dict(headers)
+        self.conf, self.owner = conf, owner
+
+    def __repr__(self) -> str:
+        return f"Admin({self.url!r})"
+
+    def __call__(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = tls.request(self.url, method, path, body, headers=self.headers, context=self.context)
+        if status >= 400:
+            reason = answer.get("error", answer) if isinstance(answer, dict) else answer
+            raise EngineError(f"{method} {path} on {self.url} answered HTTP {status}: {json.dumps(reason)[:400]}")
+        return answer
+
+    def as_user(self, user: str, password: str) -> Admin:
+        return Admin(self.url, self.context, tls.basic(user, password), self.conf, self.owner)
+
+    def write_config(self, name: str, text: str) -> None:
+        path = self.conf / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        if self.owner is not None:
+            os.chown(tmp, *self.owner)
+        os.replace(tmp, path)  # whole or not at all: the node reloads the file when it changes
 
 
 def _pid_alive(pid: int) -> bool:
@@ -509,6 +649,8 @@ def _state_file(engine: str, port: int) -> Path:
 def _write_state(node: Node, pgid: int) -> None:
     _state_dir().mkdir(parents=True, exist_ok=True)
     state = {"engine": node.engine, "port": node.port, "pid": node.pid, "pgid": pgid, "data_dir": str(node.data_dir)}
+    if node.security is not None:  # where the CA and the password file are: no secret in the state file
+        state |= {"url": node.url, "security": str(node.security.folder)}
     if node.cluster_dir is not None:
         state |= {"name": node.name, "cluster_dir": str(node.cluster_dir)}
     _state_file(node.engine, node.port).write_text(json.dumps(state) + "\n")
@@ -581,9 +723,20 @@ def _prepare_dir(engine: str, home: Path, data_dir: Path, config: str, owner: tu
             parent = parent.parent
 
 
-def _http_json(url: str, timeout: float) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (local URL we built)
+def _http_json(url: str, timeout: float, headers: Mapping[str, str] | None = None, context: Any = None) -> Any:
+    req = urllib.request.Request(url, headers=dict(headers or {}))
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:  # noqa: S310 (local URL we built)
         return json.loads(resp.read().decode("utf-8"))
+
+
+def _secure_probe(spec: EngineSpec, security: Security | None, *, bootstrapped: bool) -> tuple[dict[str, str], Any]:
+    """(headers, TLS context) for the node's own health checks: none without security; as the superuser, or
+    with the admin certificate while the dialect has not made the superuser yet."""
+    if security is None:
+        return {}, None
+    if spec.admin_by_certificate() and not bootstrapped:
+        return {}, tls.ssl_context(security.ca, client_cert=security.admin_cert)
+    return tls.basic(spec.admin_user, security.password()), tls.ssl_context(security.ca)
 
 
 def _check_port(engine: str, port: int | None) -> int:
@@ -607,6 +760,7 @@ def start(
     data_dir: str | Path | None = None,
     *,
     timeout: float = START_TIMEOUT,
+    security: bool | Security | None = None,
 ) -> Node:
     """Start a single node of ``engine`` on 127.0.0.1 and wait for yellow health.
 
@@ -614,15 +768,22 @@ def start(
     file (e.g. ``{"thread_pool.write.queue_size": 1}``). ``data_dir``: the node's folder; a new temporary one
     when None, the same folder again to restart a stopped or killed node on its data. Several nodes of one
     cluster: :func:`start_cluster`.
+
+    ``security``: True for a secured node (HTTPS and TLS between nodes with certificates made for it, users, the
+    superuser's password made for it: :mod:`spladekit.engines.security`, kept in ``data_dir/security``), or a
+    :class:`~spladekit.engines.security.Security` made by the caller. ``Node.url`` is then ``https://``,
+    ``Node.credentials()`` logs in as the superuser and ``Node.admin()`` administers it.
     """
     spec = _spec(engine)
     port = _check_port(spec.name, port)
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix=f"spladekit-{spec.name}-{port}-"))
     t0 = time.monotonic()
-    node = _launch(spec, port, free_port(), Path(data_dir), settings or {})
+    node = _launch(spec, port, free_port(), Path(data_dir), settings or {}, security=security)
     try:
         _wait_ready(node, timeout)
+        if node.security is not None:
+            _bootstrap_security(node, t0 + timeout)
     except BaseException:
         node.kill()
         raise
@@ -632,23 +793,25 @@ def start(
 
 
 def _launch(spec: EngineSpec, port: int, transport_port: int, data_dir: Path, settings: Mapping[str, Any],
-            topology: Mapping[str, Any] | None = None, *, name: str = "node-1",
-            cluster_dir: Path | None = None) -> Node:
+            topology: Mapping[str, Any] | None = None, *, name: str = "node-1", cluster_dir: Path | None = None,
+            security: bool | Security | None = None) -> Node:
     """Write the node's folder and launch it; returns at once (the caller waits with :func:`_wait_ready`)."""
     engine = spec.name
     java_home = find_java(spec.java_needed())
     owner = _node_user()
-    home = runtime_home(engine, fetch(engine), owner)
+    home = runtime_home(engine, fetch(engine, secure=bool(security)), owner)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    sec = tls.make(data_dir / "security") if security is True else (security or None)
+    if sec is not None:
+        settings = {**spec.security_settings(sec.node_dn, sec.admin_dn), **settings}
     config = _config_yaml(engine, port, transport_port, data_dir, settings, topology)
     _prepare_dir(engine, home, data_dir, config, owner)
 
     pid_file = data_dir / "node.pid"
     # The launchers read JAVA_* and their own prefixed variables (heap, options): start from none of the
     # caller's, so that the node gets exactly the settings written above.
-    prefixes = ("JAVA_", *(s.env_prefix for s in dialects.specs().values()))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_launcher_prefixes())}
     env["HOME"] = str(data_dir)
     env["JAVA_HOME"] = str(java_home)
     tmp = data_dir / "tmp"
@@ -656,6 +819,8 @@ def _launch(spec: EngineSpec, port: int, transport_port: int, data_dir: Path, se
     if owner:
         os.chown(tmp, *owner)
     env.update(spec.launch_env(java_home, data_dir / "config", tmp))
+    if sec is not None:
+        _prepare_security(spec, sec, data_dir / "config", _tool_runner(home, env, owner, engine), owner)
     cmd = [str(home / spec.launcher), "-p", str(pid_file)]
 
     with open(data_dir / "logs" / "console.log", "ab") as log:
@@ -677,9 +842,55 @@ def _launch(spec: EngineSpec, port: int, transport_port: int, data_dir: Path, se
         except OSError as exc:
             raise EngineError(f"could not launch {cmd[0]}: {exc}. {_hint(engine)}") from exc
 
-    node = Node(engine, port, data_dir, proc.pid, proc, name=name, pgid=proc.pid, cluster_dir=cluster_dir)
+    node = Node(engine, port, data_dir, proc.pid, proc, security=sec, name=name, pgid=proc.pid,
+                cluster_dir=cluster_dir)
     _write_state(node, proc.pid)
     return node
+
+
+def _prepare_security(spec: EngineSpec, sec: Security, conf: Path, run_tool: Any,
+                      owner: tuple[int, int] | None) -> None:
+    """The node's copy of its TLS files (both engines read them from the config folder only) and what the
+    dialect writes before start-up (keystore, security plugin files), all owned by the node user."""
+    certs = conf / "certs"
+    certs.mkdir(exist_ok=True)
+    for name in tls.NODE_FILES:
+        shutil.copyfile(sec.path(name), certs / name)
+    if owner is not None:
+        for path in (certs, *certs.iterdir()):
+            os.chown(path, *owner)
+    spec.prepare_security(conf, sec.password(), run_tool)
+    if owner is not None:
+        for dirpath, dirnames, filenames in os.walk(conf):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), *owner, follow_symlinks=False)
+    for path in certs.iterdir():
+        os.chmod(path, 0o600)
+
+
+def _bootstrap_security(node: Node, deadline: float) -> None:
+    """Let the dialect make the superuser (OpenSearch: through the admin certificate), retrying while the
+    security index initialises, then check that the superuser's password is accepted."""
+    spec = _spec(node.engine)
+    sec = node.security
+    if sec is None:
+        return
+    headers, context = _secure_probe(spec, sec, bootstrapped=False)
+    admin = Admin(node.url, context, headers, node.data_dir / "config", _node_user())
+    while True:
+        try:
+            spec.bootstrap_security(admin, sec.password())
+            headers, context = _secure_probe(spec, sec, bootstrapped=True)
+            _http_json(f"{node.url}/_cluster/health", 10, headers, context)
+            return
+        except (EngineError, urllib.error.URLError, OSError, ValueError) as exc:
+            if time.monotonic() > deadline:
+                raise EngineError(
+                    f"the secured {node.engine} node on port {node.port} started, but its security setup did not "
+                    f"finish ({exc}); it was stopped. Its log ({node.log_path}) ends with: "
+                    f"{_log_tail(node.data_dir)}"
+                ) from None
+            time.sleep(1.0)
 
 
 def _wait_ready(node: Node, timeout: float, nodes: int = 1, watch: list[Node] | None = None) -> None:
@@ -692,6 +903,7 @@ def _wait_ready(node: Node, timeout: float, nodes: int = 1, watch: list[Node] | 
     deadline = time.monotonic() + timeout
     members = f"&wait_for_nodes=%3E%3D{nodes}" if nodes > 1 else ""  # ">=N", URL-encoded
     health = f"{node.url}/_cluster/health?wait_for_status=yellow{members}&timeout=2s"
+    headers, context = _secure_probe(_spec(node.engine), node.security, bootstrapped=False)
     while True:
         for n in [node, *(watch or [])]:
             if n.process is not None and n.process.poll() is not None:
@@ -704,7 +916,7 @@ def _wait_ready(node: Node, timeout: float, nodes: int = 1, watch: list[Node] | 
             with contextlib.suppress(ValueError, OSError):
                 node.pid = int(pid_file.read_text().strip())
         try:
-            answer = _http_json(health, timeout=5)
+            answer = _http_json(health, 5, headers, context)
             if answer.get("status") in ("yellow", "green") and not answer.get("timed_out"):
                 return
         except (urllib.error.URLError, OSError, ValueError):
@@ -970,6 +1182,17 @@ def _read_state(engine: str, port: int) -> dict[str, Any] | None:
         return None
 
 
+def running(engine: str, port: int) -> Node | None:
+    """The node spladekit started for ``engine`` on ``port`` (``spladekit engine start``, or another process),
+    with its security when it has some; None when none runs there."""
+    engine = _spec(engine).name
+    state = _read_state(engine, port)
+    if not state or not _pid_alive(int(state["pid"])):
+        return None
+    sec = tls.load(state["security"]) if state.get("security") else None
+    return Node(engine, port, Path(state["data_dir"]), int(state["pid"]), security=sec)
+
+
 def _cluster_dir_of(engine: str, port: int) -> Path | None:
     """The folder of the cluster spladekit started with a node on ``port`` (None: no such cluster)."""
     state = _read_state(engine, port)
@@ -1064,22 +1287,46 @@ def cluster_status(cluster: Cluster) -> dict[str, Any]:
     return info
 
 
-def status(engine: str, port: int) -> dict[str, Any]:
-    """What is known about ``engine`` on ``port``: the recorded node (if any), whether it answers, its health;
-    for a node of a cluster, :func:`cluster_status`."""
-    engine = _spec(engine).name
+def status(engine: str, port: int, *, url: str | None = None, user: str | None = None, password: str | None = None,
+           api_key: str | None = None, ca_certs: str | None = None, verify_certs: bool = True) -> dict[str, Any]:
+    """What is known about ``engine`` on ``port``: the recorded node (if any), whether it answers, its health.
+
+    A secured node started by spladekit is asked as its superuser, over HTTPS with its own CA; credentials given
+    here (``user``/``password``, ``api_key``, ``ca_certs``, ``verify_certs``) are used instead, and ``url``
+    (e.g. ``https://localhost:9200``) replaces the recorded one. ``auth`` in the answer says why a node that runs
+    did not report its health (``refused`` for HTTP 401/403, ``tls`` for a certificate problem)."""
+    spec = _spec(engine)
+    engine = spec.name
     cluster = cluster_at(engine, port)
     if cluster is not None:
         return cluster_status(cluster)
     state = _read_state(engine, port) or {}
     info: dict[str, Any] = {"engine": engine, "port": port, "url": f"http://127.0.0.1:{port}", **state}
+    if url is not None:
+        info["url"] = url.rstrip("/")
     pid = state.get("pid")
     info["running"] = bool(pid) and _pid_alive(int(pid))
+    sec = tls.load(state["security"]) if state.get("security") else None
+    headers, context = _secure_probe(spec, sec, bootstrapped=True)
+    if user is not None or api_key is not None:
+        headers = ({"Authorization": f"{spec.api_key_scheme} {api_key}"} if api_key is not None
+                   else tls.basic(user or "", password or ""))
+    if ca_certs is not None or not verify_certs or (context is None and info["url"].startswith("https")):
+        context = tls.ssl_context(ca_certs, verify=verify_certs)
+    base = info["url"]
     try:
-        info["health"] = _http_json(f"http://127.0.0.1:{port}/_cluster/health", timeout=3).get("status")
+        info["health"] = _http_json(f"{base}/_cluster/health", 3, headers, context).get("status")
         # Not GET /: Elasticsearch's integ-test distribution has no root endpoint.
-        nodes = _http_json(f"http://127.0.0.1:{port}/_nodes/_local?filter_path=nodes.*.version", timeout=3)
+        nodes = _http_json(f"{base}/_nodes/_local?filter_path=nodes.*.version", 3, headers, context)
         info["version"] = next(iter(nodes.get("nodes", {}).values()), {}).get("version")
-    except (urllib.error.URLError, OSError, ValueError):
+    except urllib.error.HTTPError as exc:
         info.setdefault("health", None)
+        if exc.code == 401:
+            info["auth"] = "refused (HTTP 401): wrong user or password, or an unknown or expired API key"
+        elif exc.code == 403:
+            info["auth"] = "refused (HTTP 403): the user may not read the cluster's health (a monitor privilege)"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        info.setdefault("health", None)
+        if isinstance(getattr(exc, "reason", exc), ssl.SSLError):
+            info["auth"] = f"tls: {getattr(exc, 'reason', exc)}"
     return info

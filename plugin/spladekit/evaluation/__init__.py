@@ -129,6 +129,8 @@ def evaluate(
     encoder: Any = None,
     split: str = "test",
     qrels_path: str | Path | None = None,
+    encoding: str = "utf-8",
+    decode_errors: str = "strict",
     k: int = 1000,
     local_mode: str = "lucene",
     index_name: str | None = None,
@@ -153,7 +155,9 @@ def evaluate(
     they hold this corpus encoded this way; ``rebuild`` forces a rebuild. ``k`` is the run depth per query.
     ``max_length``/``long_text``/``max_windows``: how documents are encoded (see
     :class:`spladekit.encoder.SpladeEncoder`); the report counts truncated documents and dropped tokens.
-    ``backend``/``device``/``dtype``: the encoder's runtime (``SpladeEncoder.load``).
+    ``backend``/``device``/``dtype``: the encoder's runtime (``SpladeEncoder.load``). ``encoding`` and
+    ``decode_errors``: how corpus.jsonl and queries.jsonl are decoded, as ingest reads them
+    (:class:`spladekit.readers.Decoding`; by default a line that is not UTF-8 is excluded and counted).
     ``connect_options`` (``user``, ``password``, ``api_key``, ``ca_certs``, ``verify_certs``) reach the engine.
     """
     if local_mode not in ("lucene", "exact"):
@@ -166,7 +170,7 @@ def evaluate(
         raise InputError("nothing to evaluate: enable the local index, or give an engine URL")
     measures = list(metrics)
     parse_measures(measures)
-    dataset = load_beir(dataset_dir, split, qrels_path=qrels_path)
+    dataset = load_beir(dataset_dir, split, qrels_path=qrels_path, encoding=encoding, decode_errors=decode_errors)
     if encoder is None:
         encoder = SpladeEncoder.load(model, max_length=max_length, long_text=long_text, max_windows=max_windows,
                                      backend=backend, device=device, dtype=dtype)
@@ -207,12 +211,14 @@ def evaluate(
                 runs.append(hr)
     stats = docs.stats
     n_docs = max(len(docs.ids), 1)
-    encoding = {**stats.to_dict(), "max_length": ident.max_length, "long_text": ident.long_text,
+    encode_counts = {**stats.to_dict(), "max_length": ident.max_length, "long_text": ident.long_text,
                 "truncated_fraction": round(stats.truncated / n_docs, 6)}
     settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
                 "engine_url": safe_url(engine_url) if engine_url else None,
                 "index": engine.index if engine is not None else None, "hybrid_window": window,
-                "hybrid_alpha": HYBRID_ALPHA, "encoding": encoding}
+                "hybrid_alpha": HYBRID_ALPHA, "encoding": encode_counts,
+                "input": {"encoding": dataset.decoding.encoding, "decode_errors": dataset.decoding.errors,
+                          "repaired_lines": dataset.repaired}}
     model_info = {**ident.to_meta(), "export_revision": getattr(encoder, "info", {}).get("export_revision")}
     return evaluate_runs(dataset, runs, measures=measures, out_dir=out_dir, cost=cost, model=model_info,
                          settings=settings)

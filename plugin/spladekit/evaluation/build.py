@@ -83,7 +83,10 @@ class DocVectors:
         self.dataset = dataset
         self.progress = progress
         self.ids = list(dataset.corpus)
-        self.key = f"{dataset.name}-{corpus_key(dataset)}-{identity_key(encoder.identity())}"
+        dec = dataset.decoding
+        # texts read another way are another corpus (the default adds nothing: keys of existing caches hold)
+        how = "" if (dec.utf8 and dec.errors == "strict") else f"-{dec.encoding}-{dec.errors}"
+        self.key = f"{dataset.name}-{corpus_key(dataset)}{how}-{identity_key(encoder.identity())}"
         self.dir = (cache or paths.cache_dir() / "eval") / self.key
         self._batch: SparseBatch | None = None
         self.stats = EncodeStats()
@@ -172,9 +175,10 @@ def _corpus_file(dataset: Dataset) -> Path:
 
 def _ingest(docs: DocVectors, job: Path, **target: Any) -> IngestReport:
     """Index the corpus with ingest (dead letter and checkpoint under ``job``), from the cached vectors."""
+    dec = docs.dataset.decoding  # ingest reads corpus.jsonl as load_beir did, so the texts are the cached ones
     return ingest(_corpus_file(docs.dataset), encoder=CachedEncoder(docs.encoder, docs),
                   checkpoint=job / "checkpoint.json", meta={"eval_key": docs.key, "eval_dataset": docs.dataset.name},
-                  progress=None, **target)
+                  progress=None, encoding=dec.encoding, decode_errors=dec.errors, **target)
 
 
 def folder_bytes(path: Path) -> int:

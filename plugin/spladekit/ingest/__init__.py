@@ -89,6 +89,8 @@ def ingest(
     encoder: Any = None,
     sink: Sink | None = None,
     format: str | None = None,
+    encoding: str = "utf-8",
+    decode_errors: str = "strict",
     id_field: str | Sequence[str] | None = None,
     text_field: str = "text",
     title_field: str | None = "title",
@@ -139,8 +141,11 @@ def ingest(
     new engine index (default 1 shard; 0 replicas on one data node, 1 when the cluster has two or more); given
     for an existing index, they must match it. ``max_errors``: stop when
     more records fail (a count, or a percentage of those read: ``"5%"``; default ``90%``, see
-    :mod:`spladekit.ingest.limits`). ``reorder`` (local index only): renumber its rows by recursive graph
-    bisection at the end of the job (faster exact search on a large index, see
+    :mod:`spladekit.ingest.limits`). ``encoding``: the input's codec (JSONL/CSV/TSV; default utf-8);
+    ``decode_errors``: what becomes of a record with bytes the codec cannot decode: ``"strict"`` (the dead
+    letter, ``invalid_utf8``), ``"replace"`` (U+FFFD in their place) or ``"skip"`` (dropped), the report counting
+    the ``repaired`` records (:class:`spladekit.readers.Decoding`). ``reorder`` (local index only): renumber its
+    rows by recursive graph bisection at the end of the job (faster exact search on a large index, see
     :meth:`spladekit.local.index.LocalIndex.reorder`). Credentials (``user``/``password``, ``api_key``) reach the
     client only, never the report or errors.
 
@@ -199,8 +204,9 @@ def _check_shards(idx: Any, shards: int | None, replicas: int | None) -> tuple[i
 
 
 def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, local_dir: str | Path | None,
-            local_mode: str, model: str, encoder: Any, sink: Sink | None, format: str | None,
-            id_field: str | Sequence[str] | None, text_field: str, title_field: str | None, require_id: bool,
+            local_mode: str, model: str, encoder: Any, sink: Sink | None, format: str | None, encoding: str,
+            decode_errors: str, id_field: str | Sequence[str] | None, text_field: str, title_field: str | None,
+            require_id: bool,
             max_doc_bytes: int, max_length: int | None, long_text: str, max_windows: int | None,
             max_errors: str | int | ErrorLimit | None, backend: str, device: str, dtype: str, resume: bool,
             checkpoint: str | Path | None,
@@ -225,6 +231,23 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         raise ValueError(f"--shards must be >= 1 and --replicas >= 0, got shards={shards}, replicas={replicas}")
     limit = max_errors if isinstance(max_errors, ErrorLimit) else ErrorLimit.parse(max_errors)
     source, fmt = readers.resolve_input(input, format)
+    decoding = readers.Decoding(encoding, decode_errors)  # type: ignore[arg-type]
+    ids = [id_field] if isinstance(id_field, str) else list(id_field or ("_id", "id"))
+    policy = RecordPolicy(id_fields=ids, text_field=text_field, title_field=title_field,
+                          require_id=require_id, max_doc_bytes=max_doc_bytes)
+    # Lazy (nothing is opened yet), but a bad option is refused now, before the model loads.
+    rows = readers.read(source, fmt, policy.columns, encoding=decoding.encoding, decode_errors=decoding.errors)
+
+    target_index = None
+    existed = False
+    if sink is None and engine_url is not None:
+        # Credentials, TLS and privileges are checked before the model loads and before any document is read.
+        target_index = connect(engine_url, index, engine=engine, user=user, password=password,  # type: ignore[arg-type]
+                               api_key=api_key, ca_certs=ca_certs, verify_certs=verify_certs)
+        existed = target_index.exists()
+        if existed:
+            target_index.check_write()
+            layout = _check_shards(target_index, shards, replicas)
 
     if encoder is None:
         encoder = SpladeEncoder.load(model, threads=threads, max_length=max_length, long_text=long_text,
@@ -234,20 +257,21 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     stop = stop or threading.Event()
 
     report = IngestReport(input=str(input), model=ident.model, model_sha256=ident.weights_sha256,
-                          max_length=ident.max_length, long_text=ident.long_text)
+                          max_length=ident.max_length, long_text=ident.long_text,
+                          input_encoding=decoding.encoding, decode_errors=decoding.errors)
     if sink is not None:
         target = f"sink:{type(sink).__name__}"
-    elif engine_url is not None:
-        target_index = connect(engine_url, index, engine=engine, user=user, password=password,  # type: ignore[arg-type]
-                               api_key=api_key, ca_certs=ca_certs, verify_certs=verify_certs, names=encoder.names)
+    elif target_index is not None and engine_url is not None:
+        target_index.names = encoder.names
         target = f"{redact_url(engine_url)}/{index}"
-        if target_index.exists():
+        if existed:
             report.forced = check_identity(target_index.meta(), ident,
                                            f"index {index!r} at {redact_url(engine_url)}", force)
-            report.shards, report.replicas = _check_shards(target_index, shards, replicas)
+            report.shards, report.replicas = layout
         else:
             report.shards, report.replicas = _new_index_shards(target_index, shards, replicas)
             target_index.create(index_meta, shards=report.shards, replicas=report.replicas)
+            target_index.check_write()
         sink = EngineSink(target_index, encoder.names, writers=writers, chunk_docs=bulk_docs,
                           chunk_bytes=bulk_bytes, stop=stop, scrub=scrub,
                           backoff=Backoff(initial_backoff, max_backoff, max_retries))
@@ -262,7 +286,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     checkpoint_path = Path(checkpoint) if checkpoint else job_dir / "checkpoint.json"
     dead_path = Path(dead_letter) if dead_letter else checkpoint_path.parent / "dead_letter.jsonl"
     input_size = None if str(source) == "-" else os.path.getsize(source)
-    current = Checkpoint(input=str(input), input_size=input_size, target=target, model_sha256=ident.weights_sha256)
+    current = Checkpoint(input=str(input), input_size=input_size, target=target, model_sha256=ident.weights_sha256,
+                         decoding=f"{decoding.encoding}/{decoding.errors}")
     start_after = 0
     if resume:
         previous = Checkpoint.load(checkpoint_path)
@@ -272,9 +297,6 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             report.resumed_from = start_after
     report.checkpoint, report.dead_letter = str(checkpoint_path), str(dead_path)
 
-    ids = [id_field] if isinstance(id_field, str) else list(id_field or ("_id", "id"))
-    policy = RecordPolicy(id_fields=ids, text_field=text_field, title_field=title_field,
-                          require_id=require_id, max_doc_bytes=max_doc_bytes)
     cfg = config or PipelineConfig(batch_size=batch_size, writers=writers, bulk_docs=bulk_docs)
     cfg.max_errors = limit
     stats = EncodeStats()
@@ -296,7 +318,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     if start_after == 0:
         current.save(checkpoint_path)  # a fresh job: an old checkpoint must not survive a crash before the first
     started = time.perf_counter()  # docs/s covers the job, not loading the model or creating the index
-    pipeline = Pipeline(readers.read(source, fmt, policy.columns), policy, encode, sink, dead, prepare=prepare,
+    pipeline = Pipeline(rows, policy, encode, sink, dead, prepare=prepare,
                         checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after, config=cfg,
                         progress=progress, stop=stop)
     stopped: BaseException | None = None
@@ -309,6 +331,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         dead.close()
     counts = pipeline.counts
     report.read, report.skipped, report.indexed = counts.read, counts.skipped, counts.indexed
+    report.repaired = counts.repaired
     report.failed = dict(sorted(counts.failed.items()))
     report.encoding = {k: v for k, v in stats.to_dict().items()
                        if k in ("texts", "truncated", "tokens_dropped", "split", "windows")}

@@ -82,6 +82,8 @@ class Checkpoint:
     input_size: int | None = None
     target: str = ""
     model_sha256: str | None = None
+    #: ``codec/decode_errors`` the input was read with: records read another way would not be the same records
+    decoding: str | None = None
     complete: bool = False
     counts: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
@@ -106,9 +108,9 @@ class Checkpoint:
 
     def check_same_job(self, other: Checkpoint, path: Path) -> None:
         """Refuse to resume a checkpoint written for another input, target or model."""
-        for name in ("input", "input_size", "target", "model_sha256"):
+        for name in ("input", "input_size", "target", "model_sha256", "decoding"):
             mine, theirs = getattr(self, name), getattr(other, name)
-            if mine != theirs and not (name == "input_size" and None in (mine, theirs)):
+            if mine != theirs and not (name in ("input_size", "decoding") and None in (mine, theirs)):
                 raise InputError(
                     f"checkpoint {path} belongs to another job ({name}: {mine!r} there, {theirs!r} now); "
                     "run without --resume to start over, or pass --checkpoint to use another file"

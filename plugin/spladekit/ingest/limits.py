@@ -102,8 +102,9 @@ def likely_cause(reason: str, reject: Any, policy: Any) -> str:
         return f"The records have no usable {text_field!r} field{fields}: name the text field with --text-field."
     if reason in ("missing_id", "invalid_id", "duplicate_id"):
         return "The ids are missing or invalid: name the id field with --id-field, or drop --require-id."
-    if reason == "invalid_utf8":
-        return "The input is not UTF-8: convert it (iconv -f latin1 -t utf-8), or check the file."
+    if reason in ("invalid_utf8", "invalid_encoding"):
+        return ("The input is not in the codec read: name its codec with --encoding (e.g. --encoding cp1252), or "
+                "repair the undecodable bytes with --decode-errors replace.")
     if reason == "engine_rejected":
         detail = getattr(reject, "detail", "") or ""
         return f"The engine refuses the documents ({detail[:160]}): check the index's mapping."

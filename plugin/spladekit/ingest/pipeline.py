@@ -107,6 +107,8 @@ class Counts:
     skipped: int = 0
     indexed: int = 0
     failed: dict[str, int] = field(default_factory=dict)
+    #: records past the checkpoint whose undecodable bytes the reader replaced or dropped (``decode_errors``)
+    repaired: int = 0
 
 
 class Pipeline:
@@ -205,6 +207,7 @@ class Pipeline:
                     self.progress(1)
                     continue
                 self.tracker.register(raw.position)
+                self.counts.repaired += raw.repaired
                 if isinstance(item, Reject):
                     self._reject(item)
                     self.tracker.ack(raw.position)

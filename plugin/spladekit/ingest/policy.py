@@ -5,7 +5,8 @@ case                                   outcome
 =====================================  ==========================================================
 malformed JSON line                    dead letter ``malformed_json`` (excerpt of the line)
 JSON value that is not an object       dead letter ``not_an_object``
-invalid UTF-8 bytes / lone surrogates  dead letter ``invalid_utf8`` (excerpt, bytes escaped)
+invalid UTF-8 bytes / lone surrogates  dead letter ``invalid_utf8`` (excerpt, bytes escaped), or repaired by
+                                       the reader under ``--decode-errors replace|skip``
 id absent, null or ``""``              id derived from the content (``auto-<sha256>``), or dead
                                        letter ``missing_id`` under ``require_id``
 id a number                            kept as its decimal string (``7`` -> ``"7"``)
@@ -39,6 +40,7 @@ from spladekit.readers import excerpt
 DEFAULT_MAX_DOC_BYTES = 1 << 20
 #: Parsed records larger than this are kept in the dead letter as an excerpt, not whole.
 MAX_DEAD_RECORD_CHARS = 4000
+_REPAIR = "--decode-errors replace (U+FFFD) or skip indexes it"
 
 
 def _shrink(row: dict) -> object:
@@ -101,7 +103,8 @@ class RecordPolicy:
             doc_id = str(raw_id)
             id_len = _utf8_len(doc_id)
             if id_len is None:
-                return Reject(position, None, "invalid_utf8", _shrink(row), "in the id")
+                return Reject(position, None, "invalid_utf8", _shrink(_escaped(row)),
+                              f"lone surrogates in the id; {_REPAIR}")
             if not doc_id.strip() or id_len > MAX_ID_BYTES:
                 return Reject(position, None, "invalid_id", _shrink(row),
                               "blank id" if not doc_id.strip() else f"id of {id_len} bytes > {MAX_ID_BYTES}")
@@ -117,7 +120,8 @@ class RecordPolicy:
         title = title or ""
         n_text, n_title = _utf8_len(text), _utf8_len(title)
         if n_text is None or n_title is None:
-            return Reject(position, doc_id, "invalid_utf8", _shrink(_escaped(row)), "lone surrogates in the text")
+            return Reject(position, doc_id, "invalid_utf8", _shrink(_escaped(row)),
+                          f"lone surrogates in the text; {_REPAIR}")
         if not text.strip() and not title.strip():
             return Reject(position, doc_id, "empty_text", _shrink(row))
         nbytes = n_text + n_title

@@ -19,7 +19,10 @@ REASONS = {
     "malformed_json": "the line is not valid JSON",
     "malformed_csv": "the CSV/TSV row cannot be parsed or has another number of fields than the header",
     "not_an_object": "the JSON value is not an object",
-    "invalid_utf8": "the bytes are not valid UTF-8 (or the text holds lone surrogates)",
+    "invalid_utf8": "the bytes are not valid UTF-8 (or the text holds lone surrogates); --decode-errors replace "
+                    "or skip repairs them",
+    "invalid_encoding": "the bytes are not valid in the --encoding given; --decode-errors replace or skip "
+                        "repairs them",
     "missing_id": "no id and --require-id was given",
     "invalid_id": "the id is not a string or an integer, is blank, or is longer than 512 UTF-8 bytes",
     "missing_text": "the text field is absent or null",

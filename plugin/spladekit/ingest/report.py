@@ -2,7 +2,9 @@
 
 Counts satisfy ``read == skipped + indexed + sum(failed.values())``: ``read`` counts every record of the
 input (blank lines are not records), ``skipped`` those at or before the ``--resume`` checkpoint (done by an
-earlier run), ``failed`` the dead-lettered ones by reason. ``retries`` counts documents sent again after a
+earlier run), ``failed`` the dead-lettered ones by reason. ``repaired`` counts the records past the checkpoint
+whose undecodable bytes were replaced or dropped (``--decode-errors replace|skip``); each of them is also in
+``indexed`` or, failing for another reason, in ``failed``. ``retries`` counts documents sent again after a
 retryable failure (429, 502/503/504, connection errors). Nothing here ever holds a credential: the target
 is written without user info (see :func:`redact_url`).
 
@@ -64,10 +66,13 @@ class IngestReport:
     model_sha256: str | None = None
     max_length: int | None = None
     long_text: str | None = None
+    input_encoding: str = "utf-8"
+    decode_errors: str = "strict"
     read: int = 0
     indexed: int = 0
     failed: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    repaired: int = 0
     retries: int = 0
     encoding: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -96,10 +101,13 @@ class IngestReport:
         """One human line: what happened and, when records failed or the job stopped, what to do."""
         head = (f"{'stopped' if not self.complete else 'done'}: read {self.read}, indexed {self.indexed}, "
                 f"failed {self.failed_total}" + (f", skipped {self.skipped} (resumed)" if self.skipped else "")
+                + (f", repaired {self.repaired} (--decode-errors {self.decode_errors})" if self.repaired else "")
                 + f" into {self.target} ({self.docs_per_s:.0f} docs/s)")
         if self.failed_total:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.failed.items(), key=lambda kv: -kv[1]))
             head += f"; dead letter ({reasons}): {self.dead_letter}"
+            if {"invalid_utf8", "invalid_encoding"} & set(self.failed):
+                head += "; --encoding names the input's codec, --decode-errors replace repairs undecodable bytes"
         if not self.complete:
             head += f"; {self.stopped or 'stopped'}; run the same command with --resume to continue"
         return head

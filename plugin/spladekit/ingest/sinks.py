@@ -27,6 +27,9 @@ from spladekit.vectors import SparseVector
 
 #: HTTP statuses worth another try: too many requests (write queue full), bad gateway, unavailable, timeout.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: HTTP statuses that stop the job (resumable): the credentials were refused (a changed password, an expired key)
+#: or lost their privilege; every document after them would fail the same way, and none is at fault.
+REFUSED_STATUSES = frozenset({401, 403})
 
 Outcome = tuple[str, str] | None
 
@@ -151,6 +154,12 @@ class EngineSink:
             for i, (ok, info) in zip(todo, results, strict=True):
                 if ok:
                     continue
+                if _status(info) in REFUSED_STATUSES:
+                    raise EngineError(self.scrub(
+                        f"the engine refused the credentials mid-job (HTTP {_status(info)}: {_error_detail(info)}): "
+                        "a changed password, an expired or invalidated API key, or a revoked privilege. Nothing "
+                        "is lost: fix the credentials (--user with $SPLADEKIT_ENGINE_PASSWORD, or --api-key) and "
+                        "run the same command with --resume"))
                 if is_retryable(info):
                     again.append(i)
                     last_error = f"status {_status(info)}: {_error_detail(info)}"
@@ -175,7 +184,9 @@ class EngineSink:
         return None
 
     def finish(self) -> None:
-        self.index.refresh()
+        # An ingest-only role may lack the refresh privilege: the engine then refreshes by itself within
+        # index.refresh_interval (1 s by default).
+        self.index.refresh(required=False)
 
 
 class LocalSink:
