@@ -177,7 +177,7 @@ class FakeEngine:
     def meta(self) -> dict | None:
         return dict(self._meta) if self._exists else None
 
-    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int = 0) -> bool:
+    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int | str = 0) -> bool:
         if self._exists:
             return False
         self._exists, self._meta = True, dict(meta)
@@ -188,7 +188,9 @@ class FakeEngine:
         return self.n_data_nodes
 
     def shards(self) -> tuple[int, int]:
-        return self.n_shards, self.n_replicas
+        # "0-1" (auto_expand_replicas): as many as the data nodes allow, up to 1, as the engines expand it.
+        replicas = min(1, self.n_data_nodes - 1) if self.n_replicas == "0-1" else self.n_replicas
+        return self.n_shards, int(replicas)
 
     def routing(self) -> tuple[int, int]:
         return self.n_shards, self.n_shards * 256  # what both engines pick for 1-4 shards

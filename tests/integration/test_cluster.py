@@ -4,8 +4,9 @@ One cluster per engine (one engine at a time: the machine is small), started wit
 --nodes 3`` and driven from Python (``node.attach``); the tests run in file order on it:
 
 1. the cluster forms (3 nodes, each its own folder and 512 MB heap) and ``engine status`` shows every node;
-2. ``ingest --shards 3`` gets 1 replica by default on 3 nodes, documents sit where ``spladekit.engines.routing``
-   says, and ``spladekit parity`` is bit-exact on cranfield (225 queries, top-100), exact and two-phase;
+2. ``ingest --shards 3`` gets 1 replica by default on 3 nodes (``auto_expand_replicas`` 0-1), documents sit
+   where ``spladekit.engines.routing`` says, and ``spladekit parity`` is bit-exact on cranfield (225 queries,
+   top-100), exact and two-phase;
 3. SPLADE scores do not depend on the shard layout; BM25 scores do, unless sent as dfs_query_then_fetch, which
    spladekit's BM25 (and hybrid) searches are;
 4. a node holding primaries is SIGKILLed while 5,000 dbpedia documents (plus the bad-input file) are ingested
@@ -147,12 +148,12 @@ def test_shards_replicas_routing_and_parity_exact_and_two_phase(cluster, corpora
     enc = corpora["encoder"]
     report = ingest(corpora["cranfield"], engine_url=c.url, index="cranfield-3x1", encoder=enc, shards=3,
                     checkpoint=tmp_path / "e.json")
-    assert (report.shards, report.replicas) == (3, 1) and report.complete  # 1 replica: the default on 3 nodes
+    assert (report.shards, report.replicas) == (3, "0-1") and report.complete  # replicas follow the cluster
     local = ingest(corpora["cranfield"], local_dir=tmp_path / "local", encoder=enc, checkpoint=tmp_path / "l.json")
     assert local.indexed == report.indexed == 1400 - sum(report.failed.values())
     idx = connect(c.url, "cranfield-3x1")
-    assert idx.shards() == (3, 1)
     c.wait_for("green", NODES)
+    assert idx.shards() == (3, 1)  # auto_expand_replicas 0-1 on 3 data nodes: 1 replica
     shards = _get(f"{c.nodes[0].url}/_cat/shards/cranfield-3x1?format=json&h=shard,prirep,state,node")
     assert len(shards) == 6 and {s["state"] for s in shards} == {"STARTED"}
     for s in range(3):  # the two copies of a shard are on two different nodes

@@ -119,8 +119,10 @@ def _job(tmp_path, fake: FakeEngine, monkeypatch, **kw):
 def test_a_new_index_gets_one_replica_once_the_cluster_has_two_data_nodes(tmp_path, monkeypatch, nodes, replicas):
     fake = FakeEngine(exists=False, data_nodes=nodes)
     report = _job(tmp_path, fake, monkeypatch)
-    assert (report.shards, report.replicas) == (1, replicas) == fake.shards()
-    assert report.indexed == 30 and json.loads(report.to_json())["replicas"] == replicas
+    # The engine's auto_expand_replicas 0-1: no privilege needed to read the cluster's size, follows it later.
+    assert fake.n_replicas == "0-1" and fake.shards() == (1, replicas)
+    assert (report.shards, report.replicas) == (1, "0-1") and report.indexed == 30
+    assert json.loads(report.to_json())["replicas"] == "0-1"
 
 
 def test_shards_and_replicas_as_asked_with_a_warning_when_the_cluster_is_too_small(tmp_path, monkeypatch):
@@ -141,6 +143,9 @@ def test_an_existing_index_with_other_shards_stops_the_job_before_encoding(tmp_p
     assert encoder.calls == [] and fake.docs == {}
     report = _job(tmp_path, fake, monkeypatch, shards=1, replicas=0, encoder=encoder)  # the same: fine
     assert report.indexed == 30 and (report.shards, report.replicas) == (1, 0)
+    # Not asked: not read (an ingest-only user may not read the index's settings).
+    report = _job(tmp_path, fake, monkeypatch, encoder=encoder)
+    assert (report.shards, report.replicas) == (None, None)
 
 
 def test_shards_and_replicas_need_an_engine_index(tmp_path):

@@ -61,8 +61,8 @@ from spladekit.cli._common import (
 @click.option("--shards", type=click.IntRange(1), default=None,
               help="Primary shards of a new engine index [default: 1]; must match an existing index.")
 @click.option("--replicas", type=click.IntRange(0), default=None,
-              help="Replicas of a new engine index [default: 0 on one data node, 1 on two or more]; must match an "
-                   "existing index.")
+              help="Replicas of a new engine index [default: 0 on one data node, 1 on two or more, following the "
+                   "cluster (auto_expand_replicas 0-1)]; must match an existing index.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Texts per encoder call.")
 @click.option("--bulk-docs", type=click.IntRange(1), default=256, show_default=True,
               help="Documents per bulk request.")

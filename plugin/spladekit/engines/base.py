@@ -24,7 +24,7 @@ from spladekit import dialects
 from spladekit.dialects import EngineSpec
 from spladekit.errors import EngineError, InputError
 from spladekit.features import FeatureNames
-from spladekit.mappings import mapping
+from spladekit.mappings import AUTO_REPLICAS, mapping
 from spladekit.schema import SCHEMA
 from spladekit.vectors import SparseVector
 
@@ -461,9 +461,10 @@ class EngineIndex:
                 return props[field].get("type", "object")
         return None
 
-    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int = 0) -> bool:
+    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int | str = AUTO_REPLICAS) -> bool:
         """Create the index from the generated mapping with ``meta`` as ``_meta``; False if it existed (its
-        ``_meta`` is then the caller's to check, :func:`spladekit.schema.check_identity`)."""
+        ``_meta`` is then the caller's to check, :func:`spladekit.schema.check_identity`). ``replicas``: default
+        0 on one data node, 1 on two or more (:data:`spladekit.mappings.AUTO_REPLICAS`)."""
         if self.exists():
             return False
         body = mapping(self.spec, meta, shards=shards, replicas=replicas)

@@ -34,6 +34,7 @@ from spladekit.ingest.pipeline import Pipeline, PipelineConfig
 from spladekit.ingest.policy import DEFAULT_MAX_DOC_BYTES, RecordPolicy
 from spladekit.ingest.report import EXIT_CODES, IngestReport, redact_url
 from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink
+from spladekit.mappings import AUTO_REPLICAS
 from spladekit.paths import default_local_index
 from spladekit.schema import SCHEMA, check_identity
 
@@ -178,20 +179,29 @@ def ingest(
         raise
 
 
-def _new_index_shards(idx: Any, shards: int | None, replicas: int | None) -> tuple[int, int]:
-    """Shards and replicas of a new index: as asked, else 1 shard and 0 replicas on one data node, 1 replica on
-    two or more (so that a node may die without losing a shard or failing a search)."""
-    nodes = idx.data_nodes()
-    replicas = (1 if nodes >= 2 else 0) if replicas is None else replicas
-    if replicas > nodes - 1:
+def _new_index_shards(idx: Any, shards: int | None, replicas: int | None) -> tuple[int, int | str]:
+    """Shards and replicas of a new index: as asked, else 1 shard and replicas that follow the cluster (0 on one
+    data node, 1 on two or more, so that a node may die without losing a shard or failing a search: the engine's
+    ``auto_expand_replicas``, which needs no privilege to read the cluster's size)."""
+    if replicas is None:
+        return shards or 1, AUTO_REPLICAS
+    try:
+        nodes = idx.data_nodes()
+    except EngineError:  # a user without the cluster monitor privilege: the engine will say it with its health
+        nodes = None
+    if nodes is not None and replicas > nodes - 1:
         warnings.warn(f"{replicas} replica(s) need {replicas + 1} data nodes and the cluster has {nodes}: the extra "
                       f"copies stay unassigned (health yellow) until nodes join; --replicas {max(nodes - 1, 0)} "
                       "fits this cluster", UserWarning, stacklevel=3)
     return shards or 1, replicas
 
 
-def _check_shards(idx: Any, shards: int | None, replicas: int | None) -> tuple[int, int]:
-    """The existing index's (shards, replicas); asked-for values that differ stop the job before it starts."""
+def _check_shards(idx: Any, shards: int | None, replicas: int | None) -> tuple[int | None, int | None]:
+    """The existing index's (shards, replicas) when asked for (reading them needs the index's settings privilege,
+    which an ingest-only user may lack: unasked, they are not read); values that differ stop the job before it
+    starts."""
+    if shards is None and replicas is None:
+        return None, None
     have = idx.shards()
     want = (have[0] if shards is None else shards, have[1] if replicas is None else replicas)
     if want != have:

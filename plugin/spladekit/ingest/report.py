@@ -81,8 +81,10 @@ class IngestReport:
     checkpoint: str | None = None
     dead_letter: str | None = None
     forced: bool = False
+    #: of an engine index: what the job created, or checked on an existing one (None: not read); replicas "0-1":
+    #: as many as the cluster's data nodes allow, up to 1 (``auto_expand_replicas``)
     shards: int | None = None
-    replicas: int | None = None
+    replicas: int | str | None = None
     complete: bool = False
     stopped: str | None = None
 
