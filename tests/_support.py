@@ -192,8 +192,11 @@ class FakeEngine:
         replicas = min(1, self.n_data_nodes - 1) if self.n_replicas == "0-1" else self.n_replicas
         return self.n_shards, int(replicas)
 
+    def shard_count(self) -> int:
+        return self.n_shards
+
     def routing(self) -> tuple[int, int]:
-        return self.n_shards, self.n_shards * 256  # what both engines pick for 1-4 shards
+        return self.n_shards, routing.routing_shards(self.n_shards)
 
     def _shard(self, doc_id: str) -> int:
         return routing.shard_of(doc_id, *self.routing())

@@ -209,7 +209,7 @@ def run_parity(
             f"{local.mode!r} mode: rebuild it with spladekit ingest --local DIR --local-mode lucene"
         )
     idx = engine.engine_index
-    shards = idx.routing()[0] if idx is not None else 1
+    shards = idx.shard_count() if idx is not None else 1  # a search: all a search-only user may do
     partition = shard_partition(idx, local) if two_phase is not None and idx is not None and shards > 1 else None
     results = []
     for qid, vec in tqdm(query_vectors.items(), desc="parity", unit="q", disable=not progress):

@@ -223,3 +223,19 @@ def test_the_search_type_goes_to_the_client():
     assert idx.search_body({"query": {"match_all": {}}}, BM25_SEARCH_TYPE) == WHOLE
     assert idx.search_body({"query": {"match_all": {}}}) == WHOLE
     assert client.params == [{"search_type": "dfs_query_then_fetch"}, {}]
+
+
+def test_a_search_only_user_gets_the_routing_from_a_search():
+    from types import SimpleNamespace
+
+    from opensearchpy.exceptions import AuthorizationException
+
+    def refused(**_):
+        raise AuthorizationException(403, "security_exception", {"error": {"type": "security_exception",
+                                                                           "reason": "no cluster:monitor/state"}})
+
+    client = _Client({"_shards": {"total": 3, "successful": 3, "failed": 0}, "hits": {"hits": []}})
+    client.cluster = SimpleNamespace(state=refused)
+    idx = EngineIndex(dialects.get("opensearch"), client, "docs", "http://127.0.0.1:1")
+    assert idx.shard_count() == 3
+    assert idx.routing() == (3, 768) == (3, routing.routing_shards(3))

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from spladekit import dialects
 from spladekit.dialects import EngineSpec
+from spladekit.engines.routing import routing_shards
 from spladekit.errors import EngineError, InputError
 from spladekit.features import FeatureNames
 from spladekit.mappings import AUTO_REPLICAS, mapping
@@ -482,10 +483,24 @@ class EngineIndex:
         settings = next(iter(dict(getattr(resp, "body", resp)).values()))["settings"]["index"]
         return int(settings["number_of_shards"]), int(settings["number_of_replicas"])
 
+    def shard_count(self) -> int:
+        """Primary shards of the existing index, from a search that returns nothing (``_shards.total``: a search
+        reads one copy of every shard), so that a user who may only search can tell."""
+        resp = self.search_body({"size": 0, "query": {"match_all": {}}, "track_total_hits": False})
+        return int(resp["_shards"]["total"])
+
     def routing(self) -> tuple[int, int]:
-        """(primary shards, routing shards) of the existing index, from the cluster's metadata: which shard holds
-        a document follows from its id and these two (:func:`spladekit.engines.routing.shard_of`)."""
-        resp = self._call("read the index metadata", self.client.cluster.state, metric="metadata", index=self.index)
+        """(primary shards, routing shards) of the existing index: which shard holds a document follows from its
+        id and these two (:func:`spladekit.engines.routing.shard_of`). From the cluster's metadata; for a user
+        without the cluster monitor privilege, the shard count of :meth:`shard_count` and the routing shards
+        both engines derive from it when the index is created (:func:`~spladekit.engines.routing.routing_shards`,
+        right unless the index was created with ``index.number_of_routing_shards``)."""
+        try:
+            resp = self._call("read the index metadata", self.client.cluster.state, metric="metadata",
+                              index=self.index)
+        except EngineError:
+            shards = self.shard_count()
+            return shards, routing_shards(shards)
         meta = dict(getattr(resp, "body", resp))["metadata"]["indices"][self.index]
         shards = int(meta["settings"]["index"]["number_of_shards"])
         return shards, int(meta.get("routing_num_shards") or shards)

@@ -52,6 +52,20 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+def routing_shards(shards: int) -> int:
+    """The routing shards both engines give a new index of ``shards`` primary shards unless told otherwise
+    (Elasticsearch 7+ and OpenSearch ``MetadataCreateIndexService.calculateNumRoutingShards``): ``shards`` times the
+    largest power of two that keeps the product at most 1024, and at least times 2.
+
+    >>> routing_shards(1), routing_shards(3), routing_shards(5), routing_shards(600)
+    (1024, 768, 640, 1200)
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    log2_shards = (shards - 1).bit_length()  # 32 - Integer.numberOfLeadingZeros(shards - 1)
+    return shards << max(1, 10 - log2_shards)
+
+
 def shard_of(doc_id: str, shards: int, routing_shards: int | None = None) -> int:
     """The shard (0-based) that holds ``doc_id`` in an index of ``shards`` primary shards and ``routing_shards``
     routing shards (default: ``shards``)."""
