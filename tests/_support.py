@@ -5,20 +5,25 @@ rule for skipping. Nothing here downloads a model or starts an engine.
   library relies on (``names``, ``encode_documents``, ``encode_queries``, ``identity()``, ``last_stats``).
 - :class:`FakeEngine`: an engine index answering the requests spladekit sends (the ``spladekit.query`` bodies,
   scored with the score contract by :func:`oracle_scores`), bulk writes with scripted failures, ``_meta``.
-- :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way.
+- :func:`oracle_scores` / :func:`oracle_top_k`: the engines' arithmetic written the slow, obvious way;
+  :func:`oracle_bm25` the same for BM25; :func:`old_format_index` turns an index into one without BM25 text.
 - :func:`skip_or_fail` / :func:`need`: a missing engine, model or extra skips locally and fails under ``CI=true``.
 - :func:`bad_input_expected`: what ingesting ``ingest/bad_input.jsonl`` must give, from its own labels.
 - :func:`serving`: an ASGI app (``spladekit serve``'s) on a real port, in a thread, for the service's tests.
 - :func:`chromium`: the headless browser the playground's tests drive (skips locally, fails under CI without it).
+- :func:`marked_pids` / :func:`end_marked`: the processes of a Ray cluster a test started (by the marker in their
+  environment), to end exactly those.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -131,6 +136,55 @@ def oracle_top_k(query: SparseVector, docs: Mapping[str, SparseVector], k: int, 
     return sorted(scored.items(), key=lambda h: (-h[1], rank[h[0]]))[:k]
 
 
+def _byte4_to_int(b: int) -> int:
+    """Lucene's SmallFloat.byte4ToInt, transcribed: the document length a one-byte norm stands for."""
+    if b < 24:
+        return b
+    i = b - 24
+    bits, shift = i & 0x07, (i >> 3) - 1
+    return 24 + (bits if shift == -1 else (bits | 0x08) << shift)
+
+
+def oracle_bm25(query_tokens: Sequence[str], docs: Mapping[str, Sequence[str]], k1: float = 1.2,
+                b: float = 0.75) -> dict[str, float]:
+    """Every document's BM25 score the slow, obvious way, as an engine's ``match`` scores it (float64, so compare
+    with a tolerance): idf = ln(1 + (N - df + 0.5) / (df + 0.5)); a document's length is the largest length a
+    one-byte norm stands for that does not exceed its token count (Lucene rounds lengths down to 4 significant
+    bits above 24); each occurrence of a query term adds (1 + k1) idf tf / (tf + k1 (1 - b + b dl / avgdl))."""
+    lengths = {d: len(t) for d, t in docs.items()}
+    n = sum(1 for v in lengths.values() if v)
+    avgdl = sum(lengths.values()) / n if n else 1.0
+    table = [_byte4_to_int(i) for i in range(256)]
+    out: dict[str, float] = {}
+    for doc_id, tokens in docs.items():
+        tf = Counter(tokens)
+        dl = max(x for x in table if x <= lengths[doc_id])
+        total = 0.0
+        for term in query_tokens:
+            if tf[term]:
+                df = sum(1 for t in docs.values() if term in t)
+                idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+                total += (1 + k1) * idf * tf[term] / (tf[term] + k1 * (1 - b + b * dl / avgdl))
+        if total > 0:
+            out[doc_id] = total
+    return out
+
+
+def old_format_index(directory: Path, source: Path | None = None) -> Path:
+    """Rewrite a saved local index (a copy of ``source`` when given) as spladekit wrote it before format 2:
+    vectors only, no BM25 text."""
+    if source is not None:
+        shutil.copytree(source, directory)
+    params_file = Path(directory) / "params.json"
+    params = json.loads(params_file.read_text(encoding="utf-8"))
+    params["format_version"] = 1
+    params.pop("bm25", None)
+    for npy in (Path(directory) / params["arrays_dir"]).glob("text_*.npy"):
+        npy.unlink()
+    params_file.write_text(json.dumps(params), encoding="utf-8")
+    return Path(directory)
+
+
 # ----------------------------------------------------------------------------------------------- engine
 
 
@@ -139,11 +193,12 @@ class FakeEngine:
 
     Searches score the clauses of a ``spladekit.query`` body (``rank_feature`` linear or ``term`` boosts, as the
     dialect spelled them) by :func:`oracle_scores`, honour ``bool.filter`` on ids and a two-phase ``rescore``,
-    and record every body in :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP
-    status: 429 and 5xx retried, 401/403 refused credentials; or ``"down"`` for a refused connection),
-    ``reject_ids`` always fail with a 400. ``shards``: documents are routed to shards by ``_id`` as the engines do
-    (:mod:`spladekit.engines.routing`), and a two-phase ``rescore`` takes the top ``window_size`` of each shard, as
-    the engines' per-shard rescore does; ``data_nodes``: what :meth:`data_nodes` answers.
+    count document frequencies for a ``spladekit.query.df_query`` aggregation, and record every body in
+    :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP status: 429 and 5xx retried,
+    401/403 refused credentials; or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
+    ``shards``: documents are routed to shards by ``_id`` as the engines do (:mod:`spladekit.engines.routing`), and
+    a two-phase ``rescore`` takes the top ``window_size`` of each shard, as the engines' per-shard rescore does;
+    ``data_nodes``: what :meth:`data_nodes` answers.
     """
 
     def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
@@ -267,6 +322,13 @@ class FakeEngine:
     def search_body(self, body: Mapping[str, Any], search_type: str | None = None) -> dict[str, Any]:
         self.bodies.append(dict(body))
         self.search_types.append(search_type)
+        if "aggs" in body:  # document frequencies: a filters aggregation of single-term clauses
+            buckets = {}
+            for key, clause in body["aggs"]["df"]["filters"]["filters"].items():
+                term = self._query_vector([clause]).ids[0]
+                held = sum(1 for src in self.docs.values() if term in self.names.from_features(src[SCHEMA.sparse]).ids)
+                buckets[key] = {"doc_count": held}
+            return {"hits": {"hits": []}, "aggregations": {"df": {"buckets": buckets}}}
         bool_q = body["query"]["bool"]
         allowed = None
         for f in bool_q.get("filter", []):
@@ -392,3 +454,39 @@ def chromium() -> str:
         skip_or_fail("no chromium binary: install it (apt-get install chromium, or bash scripts/setup.sh --browser) "
                      "or set SPLADEKIT_CHROMIUM=/path/to/chromium")
     return path  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------------------------- ray
+
+#: Every process of a Ray cluster a test starts carries this variable (with the cluster's own value): teardown
+#: ends exactly those, by pid, orphans included (Ray's agents outlive a killed raylet); never `ray stop`, which
+#: would stop every Ray on the machine.
+RAY_MARKER = "SPLADEKIT_TEST_RAY"
+
+
+def marked_pids(marker: str, title: str = "") -> list[int]:
+    """Processes of this user whose environment holds ``RAY_MARKER=marker`` (and whose command starts with
+    ``title``)."""
+    needle = f"{RAY_MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if title and not (entry / "cmdline").read_bytes().startswith(title.encode()):
+                continue
+        except OSError:  # gone, or not ours
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+def end_marked(marker: str) -> None:
+    """SIGKILL what is left of the processes under ``marker`` (after a graceful stop had its chance)."""
+    for pid in marked_pids(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

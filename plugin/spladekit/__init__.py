@@ -3,7 +3,7 @@
 Public API (imported lazily so that ``import spladekit`` stays light and never pulls torch or an engine
 client)::
 
-    from spladekit import SpladeEncoder, SparseVector, LocalIndex, connect, to_query
+    from spladekit import SpladeEncoder, SparseVector, LocalIndex, connect, to_query, export_vectors
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ _LAZY = {
     "LocalIndex": "spladekit.local.index",
     "connect": "spladekit.engines",
     "to_query": "spladekit.query",
+    "export_vectors": "spladekit.exchange",
+    "read_vectors": "spladekit.exchange",
 }
 
 

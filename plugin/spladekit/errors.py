@@ -23,6 +23,10 @@ class InputError(SpladekitError):
     """A record or argument cannot be used as given."""
 
 
+class ClusterError(SpladekitError):
+    """A Ray cluster could not be reached, or lost work past Ray's own retries (``ingest --ray``)."""
+
+
 def missing_extra(package: str, extra: str) -> ImportError:
     """The ImportError raised when an optional dependency is absent, naming the install command."""
     return ImportError(

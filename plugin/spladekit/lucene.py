@@ -83,3 +83,86 @@ def reference_ranking(scores: np.ndarray, doc_keys: list[str], k: int) -> list[t
     hits = [(doc_keys[i], float(scores[i])) for i in np.flatnonzero(scores > 0)]
     hits.sort(key=lambda h: (-h[1], h[0]))
     return hits[:k]
+
+
+# --- BM25, as OpenSearch and Elasticsearch score a ``match`` query -------------------------------------------------
+#
+# Both engines' default similarity is Lucene's BM25 (k1 = 1.2, b = 0.75) wrapped as ``LegacyBM25Similarity``,
+# which multiplies the query boost by (1 + k1) so that scores keep their pre-Lucene-8 scale. Per query term:
+#
+#     idf    = float32(log(1 + (docCount - docFreq + 0.5) / (docFreq + 0.5)))           (in double, then float)
+#     weight = float32(boost * (1 + k1)) * idf                                                 (float32)
+#     cache  = 1 / (k1 * ((1 - b) + b * LENGTH_TABLE[norm] / avgdl))                           (float32)
+#     score  = weight - weight / (1 + freq * cache[norm])                                      (float32)
+#
+# with avgdl = float32(sumTotalTermFreq / docCount), the document's length (its number of tokens) stored in
+# one byte (:func:`length_norm`, Lucene's ``SmallFloat.intToByte4``) and read back through
+# :data:`LENGTH_TABLE`; a ``bool`` adds the clause scores in double and casts the total to float32. A query
+# term repeated n times is one clause with boost n (Lucene merges duplicate SHOULD clauses).
+
+#: BM25's parameters, Lucene's and the engines' defaults.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+def _long_to_int4(i: int) -> int:
+    bits = int(i).bit_length()
+    if bits < 4:
+        return int(i)
+    shift = bits - 4
+    return ((i >> shift) & 0x07) | ((shift + 1) << 3)
+
+
+def _int4_to_long(i: int) -> int:
+    bits, shift = i & 0x07, (i >> 3) - 1
+    return bits if shift == -1 else (bits | 0x08) << shift
+
+
+_NUM_FREE_VALUES = 255 - _long_to_int4(2**31 - 1)  # 24: lengths below this are stored exactly
+
+
+def length_norm(lengths: np.ndarray) -> np.ndarray:
+    """Document lengths (tokens) -> the one-byte norms Lucene stores (``SmallFloat.intToByte4``; lossy above 24).
+
+    >>> length_norm(np.array([0, 1, 23, 24, 100, 1000])).tolist()
+    [0, 1, 23, 24, 57, 87]
+    """
+    n = np.asarray(lengths, dtype=np.int64)
+    if n.size and n.min() < 0:
+        raise ValueError("document lengths must be >= 0")
+    out = n.copy()
+    big = n >= _NUM_FREE_VALUES
+    out[big] = [_NUM_FREE_VALUES + _long_to_int4(int(v) - _NUM_FREE_VALUES) for v in n[big]]
+    return out.astype(np.uint8)
+
+
+#: The length Lucene reads back for each one-byte norm (``SmallFloat.byte4ToInt``).
+LENGTH_TABLE = np.array([i if i < _NUM_FREE_VALUES else _NUM_FREE_VALUES + _int4_to_long(i - _NUM_FREE_VALUES)
+                         for i in range(256)], dtype=np.int64)
+
+
+def bm25_idf(doc_freq: np.ndarray, doc_count: int) -> np.ndarray:
+    """Lucene's idf, ``log(1 + (N - df + 0.5) / (df + 0.5))`` in double, as float32."""
+    df = np.asarray(doc_freq, dtype=np.float64)
+    return np.log(1.0 + (doc_count - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+
+def bm25_norm_cache(sum_total_term_freq: int, doc_count: int, k1: float = BM25_K1, b: float = BM25_B) -> np.ndarray:
+    """``1 / (k1 * ((1 - b) + b * LENGTH_TABLE[i] / avgdl))`` for the 256 norms, in float32 as Lucene computes it."""
+    avgdl = np.float32(sum_total_term_freq / doc_count) if doc_count else np.float32(1.0)
+    k1, b = np.float32(k1), np.float32(b)
+    table = LENGTH_TABLE.astype(np.float32)
+    return (np.float32(1.0) / (k1 * ((np.float32(1.0) - b) + b * table / avgdl))).astype(np.float32)
+
+
+def bm25_weights(counts: np.ndarray, idf: np.ndarray, k1: float = BM25_K1) -> np.ndarray:
+    """Clause weights of query terms occurring ``counts`` times: ``float32(count * (1 + k1)) * idf`` in float32."""
+    boost = np.asarray(counts, dtype=np.float32) * (np.float32(1.0) + np.float32(k1))
+    return (boost.astype(np.float32) * np.asarray(idf, dtype=np.float32)).astype(np.float32)
+
+
+def bm25_clause(weight: np.ndarray, freq: np.ndarray, norm_inverse: np.ndarray) -> np.ndarray:
+    """One term's BM25 score in a document, ``weight - weight / (1 + freq * cache[norm])``, in float32."""
+    w = np.asarray(weight, dtype=np.float32)
+    f = np.asarray(freq, dtype=np.float32)
+    return (w - w / (np.float32(1.0) + f * np.asarray(norm_inverse, dtype=np.float32))).astype(np.float32)

@@ -55,12 +55,11 @@ from spladekit.errors import InputError
 from spladekit.features import FeatureNames
 from spladekit.hits import Hit
 from spladekit.schema import SCHEMA
-from spladekit.vectors import SparseVector
+from spladekit.vectors import Pruning, SparseVector
 
 #: Both engines refuse a bool query with more clauses than ``indices.query.bool.max_clause_count`` (1024
 #: by default on OpenSearch 2.x; Elasticsearch 8 sizes it from the heap but 1024 is safe everywhere).
 DEFAULT_MAX_CLAUSES = 1024
-PRUNE_KEYS: tuple[str, ...] = ("top_k", "min_weight", "ratio", "mass")
 #: The ``_source`` fields a search asks for, to show hits (explanations add the sparse field).
 HIT_FIELDS: tuple[str, ...] = (SCHEMA.title, SCHEMA.text)
 
@@ -146,9 +145,10 @@ def prune(
     mass: float | None = None,
     max_clauses: int | None = DEFAULT_MAX_CLAUSES,
 ) -> tuple[SparseVector, list[str]]:
-    """Drop query terms: below ``min_weight``, below ``ratio`` x the largest weight, beyond the fewest largest
-    weights that add up to ``mass`` x the sum of all (positive) weights, beyond the ``top_k`` largest, then
-    beyond ``max_clauses`` (with a note). Non-positive weights are always dropped.
+    """Drop query terms by :class:`spladekit.vectors.Pruning` (below ``min_weight``, below ``ratio`` x the
+    largest weight, beyond the fewest largest weights that add up to ``mass`` x the sum of all positive weights,
+    beyond the ``top_k`` largest: the same rules ``ingest --doc-prune`` applies to documents), then beyond
+    ``max_clauses`` (with a note). Non-positive weights are always dropped.
 
     ``mass`` adapts the number of terms to the query: a query whose weight sits on a few tokens keeps few, a
     flat one keeps more (two-phase first passes, :class:`TwoPhase`).
@@ -162,33 +162,10 @@ def prune(
     >>> pruned.to_dict(), notes
     ({1: 4.0}, ['query pruned from 3 to 1 terms to stay within the bool clause limit (1024 by default; max_clauses=1)'])
     """
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
-    if min_weight is not None and not min_weight >= 0:
-        raise ValueError(f"min_weight must be >= 0 or None, got {min_weight}")
-    if ratio is not None and not 0 <= ratio <= 1:
-        raise ValueError(f"ratio must be in [0, 1] or None, got {ratio}")
-    if mass is not None and not 0 < mass <= 1:
-        raise ValueError(f"mass must be in (0, 1] or None, got {mass}")
     if max_clauses is not None and max_clauses < 1:
         raise ValueError(f"max_clauses must be >= 1 or None, got {max_clauses}")
     notes: list[str] = []
-    vec = vec.positive()
-    total = float(vec.weights.sum(dtype=np.float64))
-    keep = np.ones(len(vec), dtype=bool)
-    if min_weight is not None:
-        keep &= vec.weights >= np.float32(min_weight)
-    if ratio is not None and len(vec):
-        keep &= vec.weights >= np.float32(ratio) * vec.weights.max()
-    if not keep.all():
-        vec = SparseVector(vec.ids[keep], vec.weights[keep])
-    if mass is not None and len(vec):
-        # Largest first, ties by id (as top_k): keep up to and including the weight that reaches the mass.
-        order = np.lexsort((vec.ids, -vec.weights))
-        reached = np.cumsum(vec.weights[order], dtype=np.float64) >= mass * total
-        vec = vec.top_k(int(np.argmax(reached)) + 1 if reached.any() else len(vec))
-    if top_k is not None:
-        vec = vec.top_k(top_k)
+    vec = Pruning(top_k=top_k, min_weight=min_weight, ratio=ratio, mass=mass).apply(vec)
     if max_clauses is not None and len(vec) > max_clauses:
         notes.append(
             f"query pruned from {len(vec)} to {max_clauses} terms to stay within the bool clause limit "
@@ -198,14 +175,11 @@ def prune(
     return vec, notes
 
 
-def check_prune(spec: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate a pruning spec (keys ``top_k``, ``min_weight``, ``ratio``, ``mass``) and return it as a dict."""
-    if not spec:
-        return {}
-    unknown = sorted(set(spec) - set(PRUNE_KEYS))
-    if unknown:
-        raise ValueError(f"unknown pruning option(s) {unknown}; valid: {', '.join(PRUNE_KEYS)}")
-    return {k: v for k, v in spec.items() if v is not None}
+def check_prune(spec: Mapping[str, Any] | Pruning | str | None) -> dict[str, Any]:
+    """Validate a pruning spec (a mapping with keys ``top_k``, ``min_weight``, ``ratio``, ``mass``, a rule string
+    such as ``"top_k:16"``, or a :class:`Pruning`) and return it as a dict of the rules set."""
+    rule = Pruning.of(spec)
+    return rule.to_dict() if rule is not None else {}
 
 
 def prepare(vec: SparseVector, prune_spec: Mapping[str, Any] | None = None,
@@ -324,6 +298,28 @@ def to_query(vec: SparseVector, names: FeatureNames, engine: str | EngineSpec = 
     for note in q.notes:
         warnings.warn(note, QueryPrunedWarning, stacklevel=2)
     return q.body
+
+
+def df_query(ids: Sequence[int] | np.ndarray, names: FeatureNames, engine: str | EngineSpec = "opensearch",
+             field: str = SCHEMA.sparse) -> dict[str, Any]:
+    """A search body counting, per term id, the documents whose sparse field holds it: one ``filters``
+    aggregation bucket per term, each the term's own clause (so the engine counts exactly what it would match).
+    The document frequencies of inference-free queries' IDF on an engine (:func:`parse_df` reads them).
+
+    >>> from spladekit.features import FeatureNames
+    >>> body = df_query([2], FeatureNames(["[PAD]", "wing", "a.b"]), "opensearch")
+    >>> body["aggs"]["df"]["filters"]["filters"]
+    {'2': {'rank_feature': {'field': 'splade.a%2Eb', 'boost': 1.0, 'linear': {}}}}
+    """
+    spec = dialects.get(engine)
+    filters = {str(int(i)): spec.clause(field, names.name(int(i)), 1.0) for i in ids}
+    return {"size": 0, "track_total_hits": False, "aggs": {"df": {"filters": {"filters": filters}}}}
+
+
+def parse_df(resp: Mapping[str, Any], ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The document frequency of each of ``ids`` from a :func:`df_query` response (int64)."""
+    buckets = resp["aggregations"]["df"]["buckets"]
+    return np.array([int(buckets[str(int(i))]["doc_count"]) for i in ids], dtype=np.int64)
 
 
 def parse_hits(resp: Mapping[str, Any]) -> list[Hit]:

@@ -79,6 +79,8 @@ class Raw:
     vector: Any = None
     #: Undecodable bytes (or JSON-escaped lone surrogates) were replaced or dropped (``decode_errors``).
     repaired: bool = False
+    #: With ``vector``: what encoding it cost (an ``EncodeStats`` of this one text), for the job's report.
+    encoding: Any = None
 
 
 _HANDLERS = {"replace": "replace", "skip": "ignore"}
@@ -253,12 +255,13 @@ def open_input(source: str | Path) -> Iterator[IO[bytes]]:
             raw.close()
 
 
-def read_jsonl(stream: IO[bytes], *, encoding: str = "utf-8", decode_errors: DecodeErrors = "strict",
-               decoding: Decoding | None = None) -> Iterator[Raw]:
-    """One :class:`Raw` per non-blank line; position = 1-based line number. Bytes are decoded per line as
-    :class:`Decoding` (``encoding``, ``decode_errors``; or a ready ``decoding``) says."""
+def read_jsonl(stream: IO[bytes], first_position: int = 1, *, encoding: str = "utf-8",
+               decode_errors: DecodeErrors = "strict", decoding: Decoding | None = None) -> Iterator[Raw]:
+    """One :class:`Raw` per non-blank line; position = 1-based line number (``first_position``: the number of the
+    stream's first line, when it starts inside a file, as a block of distributed ingestion does). Bytes are
+    decoded per line as :class:`Decoding` (``encoding``, ``decode_errors``; or a ready ``decoding``) says."""
     dec = decoding or Decoding(encoding, decode_errors)
-    for position, line in enumerate(stream, start=1):
+    for position, line in enumerate(stream, start=first_position):
         if position == 1 and dec.utf8 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]  # a UTF-8 byte-order mark is not part of the JSON
         if not line.strip():

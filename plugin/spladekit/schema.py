@@ -48,7 +48,11 @@ class ModelIdentity:
 
     ``model`` is the name the user gave (``splade-tiny``, an HF id, a folder), ``weights_sha256`` the hash of its
     weights (the real identity), ``max_length`` the tokens per window, ``long_text`` how longer documents were
-    handled (``truncate`` or ``split``), ``backend``/``dtype`` the runtime (``onnx``/``float32`` on CPU).
+    handled (``truncate`` or ``split``), ``backend``/``dtype`` the runtime (``onnx``/``float32`` on CPU),
+    ``doc_prune`` the static pruning rule applied to every document vector at ingest (``str`` of a
+    :class:`spladekit.vectors.Pruning`, None: none). ``query_model``/``query_sha256`` name the query encoder when
+    it is not the document model itself (a separate query encoder, or an inference-free weight table; see
+    :mod:`spladekit.encoder.card`): search refuses another query encoder for such an index.
     """
 
     model: str
@@ -58,16 +62,21 @@ class ModelIdentity:
     long_text: str = "truncate"
     backend: str = "onnx"
     dtype: str = "float32"
+    doc_prune: str | None = None
+    query_model: str | None = None
+    query_sha256: str | None = None
 
     #: Fields that change a document vector; ``model`` (a name) is compared only when no hash is known.
-    GUARDED = ("weights_sha256", "pooling", "max_length", "long_text", "backend", "dtype")
+    GUARDED = ("weights_sha256", "pooling", "max_length", "long_text", "backend", "dtype", "doc_prune")
+    #: Written into ``_meta`` only when set, so an index of a plain model reads as before.
+    OPTIONAL = ("doc_prune", "query_model", "query_sha256")
     #: Differences the guard reports but allows: onnx and torch at the same dtype compute the same vectors
     #: (within 1e-4, the same terms; tested), so mixing them is said, not refused.
     SOFT = ("backend",)
 
     def to_meta(self) -> dict[str, Any]:
         """As ``_meta`` keys (``model_sha256`` is the key earlier indexes used for the weights' hash)."""
-        out = asdict(self)
+        out = {k: v for k, v in asdict(self).items() if v is not None or k not in self.OPTIONAL}
         out["model_sha256"] = out.pop("weights_sha256")
         return out
 
@@ -121,9 +130,14 @@ def check_identity(existing: Mapping[str, Any] | None, ident: ModelIdentity, whe
         value = obj.model if key == "model" else getattr(obj, key)
         if key == "weights_sha256":
             return f"model {obj.model!r} (weights sha256 {str(value)[:12]})"
+        if key == "doc_prune" and value is None:
+            return "no document pruning"
         return f"{key}={value}"
 
-    fixes = [f"--{k.replace('_', '-')} {getattr(theirs, k)}" for k in differ if k in ("max_length", "long_text")]
+    fixes = [f"--{k.replace('_', '-')} {getattr(theirs, k)}" for k in differ
+             if k in ("max_length", "long_text", "doc_prune") and getattr(theirs, k) is not None]
+    if "doc_prune" in differ and theirs.doc_prune is None:
+        fixes.append("without --doc-prune")
     msg = (f"{where} was written with {', '.join(show(theirs, k) for k in differ)}; this job has "
            f"{', '.join(show(ident, k) for k in differ)}. Vectors made another way do not mix in one index: use "
            f"another index, run with the settings the index was built with"

@@ -10,9 +10,16 @@ Modes
 - ``two_phase``: an approximation of ``splade`` (:class:`spladekit.query.TwoPhase`); on an engine the first
   pass and a ``rescore``, on the local index a pruned search for the window followed by a full search
   restricted to those ids. Recall against exact is measured in ``benchmarks/query.py``.
-- ``bm25``: ``match`` on the ``text`` field (engines; the local index holds vectors, not text).
+- ``bm25``: ``match`` on the ``text`` field (engines), or the same BM25 over the local index's text postings
+  (:meth:`spladekit.local.index.LocalIndex.search_bm25`: Lucene's BM25 and the engines' standard analyzer).
 - ``hybrid``: a SPLADE and a BM25 ranking of ``max(k, window)`` hits each, fused on the client
   (:func:`spladekit.fusion.fuse`: ``rrf`` or ``weighted``).
+
+Inference-free queries (``inference_free=True``, ``search --inference-free``): no transformer on the query path.
+The query vector is the tokenizer's ids weighted by the model card's learned table when the index's model ships
+one, else by IDF over the index's own document frequencies (:mod:`spladekit.encoder.static`): on the local
+index its postings per term, on an engine one ``filters`` aggregation per query for the tokens not seen yet
+(:func:`spladekit.query.df_query`), cached for the searcher's life.
 
 ``explain=True`` adds, per hit, the query tokens that contributed most to its SPLADE score with their
 contributions ``float32(q_t * d_t)``; ``d_t`` is the stored value as the backend scores it (on an engine the
@@ -33,15 +40,17 @@ import numpy as np
 
 from spladekit import dialects, lucene
 from spladekit.dialects import EngineSpec
+from spladekit.encoder.card import is_card, read_card
 from spladekit.encoder.runtime import SpladeEncoder
+from spladekit.encoder.static import StaticQueryEncoder, idf_weights
 from spladekit.engines import EngineIndex, connect
 from spladekit.engines.base import safe_url
-from spladekit.errors import EngineError, InputError, SpladekitError
+from spladekit.errors import EngineError, IndexFormatError, InputError, SpladekitError
 from spladekit.features import FeatureNames
 from spladekit.fusion import FUSIONS, HYBRID_WINDOW, fuse
 from spladekit.hits import Contribution, Hit, explain
 from spladekit.local.index import LocalIndex, read_params
-from spladekit.models import DEFAULT_MODEL
+from spladekit.models import DEFAULT_MODEL, resolve_model
 from spladekit.query import (
     BM25_SEARCH_TYPE,
     DEFAULT_MAX_CLAUSES,
@@ -51,6 +60,8 @@ from spladekit.query import (
     TwoPhase,
     bm25_query,
     build_query,
+    df_query,
+    parse_df,
     parse_hits,
     prepare,
 )
@@ -69,7 +80,9 @@ class Searcher:
     ``model`` defaults to the model recorded in the index's metadata, else ``splade-tiny``; ``encoder`` is any
     object with ``encode_queries`` and ``names`` (default ``SpladeEncoder.load(model, max_length=...)``);
     ``names`` alone is enough to search with vectors. An index built with other model weights than the
-    encoder's is refused: its vectors would not match the queries.
+    encoder's is refused: its vectors would not match the queries; so is another query encoder than the one an
+    index records (a model card's). ``inference_free``: queries are weighted tokens, no transformer runs (see the
+    module docstring); ``encoder`` then only lends its tokenizer, unless it is inference-free itself.
     """
 
     def __init__(
@@ -83,6 +96,7 @@ class Searcher:
         engine_index: EngineIndex | None = None,
         names: FeatureNames | None = None,
         max_length: int | None = None,
+        inference_free: bool = False,
         **connect_options: Any,
     ) -> None:
         if engine_index is None and local_dir is None and not (engine_url and index):
@@ -99,16 +113,20 @@ class Searcher:
                     f"no local index at {directory}; build one with: spladekit ingest CORPUS --local {directory}"
                 )
             self.local = LocalIndex.load(directory)
+            self._local_dir = directory
             self.meta: dict[str, Any] = dict(self.local.meta)
         else:
             if engine_index is None:
                 engine_index = connect(engine_url, index, **connect_options)  # type: ignore[arg-type]
             self.engine_index = engine_index
             self.meta = self._check_engine_index()
-        self._encoder = encoder
         self._names = names
         self._max_length = max_length
         self._model = model or self.meta.get("model") or DEFAULT_MODEL
+        self.inference_free = bool(inference_free)
+        self._encoder = encoder
+        if inference_free and encoder is not None and not is_inference_free(encoder):
+            self._encoder = self._static_encoder(getattr(encoder, "tokenizer_file", None))
 
     # -- setup ---------------------------------------------------------------------------------------------
 
@@ -145,10 +163,41 @@ class Searcher:
     @property
     def encoder(self) -> Any:
         if self._encoder is None:
-            options = {} if self._max_length is None else {"max_length": self._max_length}
-            self._encoder = SpladeEncoder.load(self._model, **options)
-            check_query_encoder(self.meta, self._encoder, self.where)
+            if self.inference_free:
+                self._encoder = self._static_encoder()
+            else:
+                options = {} if self._max_length is None else {"max_length": self._max_length}
+                self._encoder = SpladeEncoder.load(self._model, **options)
+                check_query_encoder(self.meta, self._encoder, self.where)
         return self._encoder
+
+    def _static_encoder(self, tokenizer_file: Any = None) -> StaticQueryEncoder:
+        """The inference-free query encoder: the model card's table, else IDF from this index's statistics."""
+        doc_identity = ModelIdentity.from_meta(self.meta) if self.meta else None
+        if tokenizer_file is None and is_card(self._model):
+            card = read_card(self._model)
+            if card.table_path is not None:
+                static = StaticQueryEncoder.from_idf_json(
+                    card.table_path, model_tokenizer(card.document_model), doc_identity=doc_identity)
+                check_query_encoder(self.meta, static, self.where)
+                return static
+        tokenizer = Path(tokenizer_file) if tokenizer_file is not None else model_tokenizer(self._model)
+        if self.local is not None:
+            df, n_docs = self.local.document_frequencies(), len(self.local)
+            return StaticQueryEncoder.from_document_frequencies(df, n_docs, tokenizer, doc_identity=doc_identity,
+                                                               source="idf:local-index")
+        idx = self.engine_index
+        assert idx is not None
+        n_docs = idx.count()
+        names = FeatureNames.from_tokenizer_file(tokenizer)
+        unknown = np.full(len(names), np.nan, np.float32)
+
+        def engine_idf(ids: np.ndarray) -> np.ndarray:
+            df = parse_df(self._send(df_query(ids, names, idx.spec)), ids)
+            return idf_weights(df, n_docs)
+
+        return StaticQueryEncoder(tokenizer, unknown, doc_identity=doc_identity, fill=engine_idf,
+                                  source=f"idf:{idx.engine}:{idx.index}")
 
     @property
     def where(self) -> str:
@@ -226,8 +275,11 @@ class Searcher:
         return self._engine_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
 
     def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None) -> list[Hit]:  # noqa: A002
-        """BM25 ``match`` on the engine index's ``text`` field."""
+        """BM25 ``match`` on the engine index's ``text`` field, or the local index's BM25 (the same scores)."""
         self._require_text()
+        if self.local is not None:
+            ids, scores = self.local.search_bm25(text, k=k, filter_ids=filter_ids(filter))
+            return [Hit(str(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores, strict=True), start=1)]
         return parse_hits(self._send(bm25_body(text, k=k, filter=filter), BM25_SEARCH_TYPE))
 
     def modes(self) -> dict[str, str | None]:
@@ -284,10 +336,13 @@ class Searcher:
 
     def _require_text(self) -> None:
         if self.local is not None:
-            raise InputError(
-                "BM25 and hybrid search need an engine index (the local index stores vectors, not text); "
-                "use --engine URL --index NAME"
-            )
+            if not self.local.has_text:
+                raise IndexFormatError(
+                    f"the local index at {self._local_dir} keeps no text for BM25 and hybrid (built by a spladekit "
+                    f"older than local index format 2): rebuild it with `spladekit ingest CORPUS --local NEW_DIR`, "
+                    "or search it with SPLADE only"
+                )
+            return
         if self._text_type != "text":
             raise EngineError(
                 f"index {self.engine_index.index!r} has no BM25 text field {SCHEMA.text!r} (found "  # type: ignore[union-attr]
@@ -393,18 +448,44 @@ def bm25_body(text: str, *, k: int, filter: Filter) -> dict[str, Any]:  # noqa: 
 
 
 def check_query_encoder(meta: Mapping[str, Any], encoder: Any, where: str) -> None:
-    """Refuse a query encoder whose model weights are not the ones the index's vectors were made with."""
+    """Refuse a query encoder whose model weights are not the ones the index's vectors were made with, and,
+    when the index records its own query encoder (a model card's), another query encoder."""
     if not meta or not hasattr(encoder, "identity"):
         return
     ident: ModelIdentity = encoder.identity()
+    theirs = ModelIdentity.from_meta(meta)
     differ = [k for k in identity_mismatch(meta, ident) if k in ("weights_sha256", "model", "pooling")]
     if differ:
-        theirs = ModelIdentity.from_meta(meta)
         raise InputError(
             f"{where} was built with model {theirs.model!r} (weights {str(theirs.weights_sha256)[:12]}...), the "
             f"query encoder {ident.model!r} has {str(ident.weights_sha256)[:12]}...; search with the index's "
             f"model: --model {theirs.model}"
         )
+    if theirs.query_sha256 is not None and ident.query_sha256 != theirs.query_sha256:
+        mine = ident.query_model or ident.model
+        raise InputError(
+            f"{where} was built with the model card {theirs.model!r}, whose queries are encoded by "
+            f"{theirs.query_model!r} (sha256 {theirs.query_sha256[:12]}...); this search encodes them with "
+            f"{mine!r}: search with the index's model card (--model {theirs.model}), or ask for --inference-free "
+            "queries weighted from the index itself"
+        )
+
+
+def is_inference_free(encoder: Any) -> bool:
+    """Whether ``encoder`` encodes queries without a transformer (a weight table, alone or as a pair's query
+    side)."""
+    return getattr(getattr(encoder, "queries", encoder), "backend", None) == "static"
+
+
+def model_tokenizer(model: str | Path) -> Path:
+    """The ``tokenizer.json`` of a model name, folder, ONNX export or model card (its document model), without
+    loading the model: what an inference-free query encoder tokenizes with."""
+    if is_card(model):
+        return model_tokenizer(read_card(model).document_model)
+    path = Path(str(model)).expanduser()
+    if (path / "tokenizer.json").is_file():
+        return path / "tokenizer.json"
+    return resolve_model(model) / "tokenizer.json"
 
 
 def filter_ids(filter: Filter) -> list[str] | None:  # noqa: A002
@@ -431,9 +512,10 @@ def filter_ids(filter: Filter) -> list[str] | None:  # noqa: A002
 
 @functools.lru_cache(maxsize=8)
 def _cached_searcher(engine_url: str | None, index: str | None, local_dir: str | None, generation: str | None,
-                     model: str | None, max_length: int | None, connect: tuple[tuple[str, Any], ...]) -> Searcher:
+                     model: str | None, max_length: int | None, inference_free: bool,
+                     connect: tuple[tuple[str, Any], ...]) -> Searcher:
     return Searcher(engine_url=engine_url, index=index, local_dir=local_dir, model=model, max_length=max_length,
-                    **dict(connect))
+                    inference_free=inference_free, **dict(connect))
 
 
 def search(
@@ -444,9 +526,11 @@ def search(
     local_dir: str | Path | None = None,
     model: str | None = None,
     max_length: int | None = None,
+    inference_free: bool = False,
     **options: Any,
 ) -> list[Hit]:
     """Search an engine index (``engine_url`` + ``index``) or a local index (``local_dir``) with text.
+    ``inference_free``: queries weighted by the model card's table or the index's IDF, no transformer run.
 
     ``options`` are :meth:`Searcher.search`'s (``k``, ``mode``, ``two_phase``, ``prune``, ``filter``, ``explain``,
     ``fusion``, ``alpha``, ``window``) and the connection's (``user``, ``password``, ``api_key``, ``ca_certs``,
@@ -459,7 +543,7 @@ def search(
     if local_dir is not None and Path(local_dir).exists():
         generation = str(read_params(local_dir).get("arrays_dir"))
     searcher = _cached_searcher(engine_url, index, None if local_dir is None else str(local_dir), generation, model,
-                                max_length, tuple(sorted(connect_options.items())))
+                                max_length, bool(inference_free), tuple(sorted(connect_options.items())))
     return searcher.search(query_text, **options)
 
 

@@ -1,13 +1,18 @@
-"""SparseVector: the one type that flows from the encoder to every backend.
+"""SparseVector: the one type that flows from the encoder to every backend, and the one pruning rule set.
 
 Ids are vocabulary ids (int32, strictly increasing), weights are float32 and > 0. Nothing downstream of the
 encoder needs tokens or text; ``features.py`` turns ids into engine feature names.
+
+:class:`Pruning` (``top_k``, ``min_weight``, ``ratio``, ``mass``) is written once, here, and serves both sides:
+queries before a search (:func:`spladekit.query.prune`) and documents at ingest (static pruning, ``ingest
+--doc-prune``), so a rule means the same on either side and the two compose.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -127,3 +132,121 @@ class SparseBatch(Sequence[SparseVector]):
 
     def nnz(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+
+#: The pruning rules, in the order they apply and are written (``Pruning.__str__``).
+PRUNE_KEYS: tuple[str, ...] = ("top_k", "min_weight", "ratio", "mass")
+_PRUNE_SYNTAX = "top_k:N, min_weight:W, ratio:R or mass:M (comma-separated to combine, e.g. mass:0.9,top_k:128)"
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """Which terms of a vector to keep; any combination of the four rules, applied in this order:
+
+    - ``min_weight`` W: drop weights below W;
+    - ``ratio`` R: drop weights below R x the vector's largest weight;
+    - ``mass`` M: keep the fewest largest weights that add up to M x the sum of all its (positive) weights (a
+      vector whose weight sits on a few terms keeps few, a flat one more);
+    - ``top_k`` N: keep the N largest weights.
+
+    Ties are broken by the lower id; non-positive weights are always dropped. On documents these are the static
+    pruning rules of the SPLADE pruning study (``top_k``: document-centric; ``min_weight``: the same threshold on
+    every posting); on queries, query pruning.
+
+    >>> rule = Pruning.parse("mass:0.9,top_k:2")
+    >>> str(rule), rule.apply(SparseVector.from_dict({1: 4.0, 2: 1.0, 3: 0.5, 4: 0.1})).to_dict()
+    ('top_k:2,mass:0.9', {1: 4.0, 2: 1.0})
+    >>> Pruning.parse("ratio:0.2").apply(SparseVector.from_dict({1: 4.0, 2: 1.0, 3: 0.1})).to_dict()
+    {1: 4.0, 2: 1.0}
+    """
+
+    top_k: int | None = None
+    min_weight: float | None = None
+    ratio: float | None = None
+    mass: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and (isinstance(self.top_k, bool) or int(self.top_k) != self.top_k
+                                       or self.top_k < 1):
+            raise ValueError(f"top_k must be an integer >= 1 or None, got {self.top_k}")
+        if self.min_weight is not None and not self.min_weight >= 0:
+            raise ValueError(f"min_weight must be >= 0 or None, got {self.min_weight}")
+        if self.ratio is not None and not 0 <= self.ratio <= 1:
+            raise ValueError(f"ratio must be in [0, 1] or None, got {self.ratio}")
+        if self.mass is not None and not 0 < self.mass <= 1:
+            raise ValueError(f"mass must be in (0, 1] or None, got {self.mass}")
+        if self.top_k is not None:
+            object.__setattr__(self, "top_k", int(self.top_k))
+        for name in ("min_weight", "ratio", "mass"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+
+    @classmethod
+    def parse(cls, text: str) -> Pruning:
+        """``"top_k:64"``, ``"mass:0.9,top_k:128"`` ... (the CLI's spelling) -> a Pruning."""
+        values: dict[str, Any] = {}
+        for part in (p.strip() for p in str(text).split(",")):
+            key, sep, raw = part.partition(":")
+            key = key.strip()
+            if not sep or key not in PRUNE_KEYS or not raw.strip():
+                raise ValueError(f"pruning rule {part!r} is not one of {_PRUNE_SYNTAX}")
+            if key in values:
+                raise ValueError(f"pruning rule {key!r} is given twice in {text!r}")
+            try:
+                values[key] = int(raw) if key == "top_k" else float(raw)
+            except ValueError:
+                kind = "an integer" if key == "top_k" else "a number"
+                raise ValueError(f"pruning rule {part!r}: {key} needs {kind}; rules: {_PRUNE_SYNTAX}") from None
+        return cls(**values)
+
+    @classmethod
+    def of(cls, spec: Pruning | str | Mapping[str, Any] | None) -> Pruning | None:
+        """A Pruning from a rule string, a mapping of rules (None values ignored) or a Pruning; None (or no
+        rule) stays None."""
+        if spec is None or isinstance(spec, Pruning):
+            rule = spec
+        elif isinstance(spec, str):
+            rule = cls.parse(spec) if spec.strip() else None
+        elif isinstance(spec, Mapping):
+            unknown = sorted(set(spec) - set(PRUNE_KEYS))
+            if unknown:
+                raise ValueError(f"unknown pruning option(s) {unknown}; valid: {', '.join(PRUNE_KEYS)}")
+            rule = cls(**{k: v for k, v in spec.items() if v is not None})
+        else:
+            raise ValueError(f"a pruning rule is a string ({_PRUNE_SYNTAX}), a mapping or a Pruning; got "
+                             f"{type(spec).__name__}")
+        return rule if rule else None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, k) is not None for k in PRUNE_KEYS)
+
+    def __str__(self) -> str:
+        return ",".join(f"{k}:{getattr(self, k)}" for k in PRUNE_KEYS if getattr(self, k) is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rules that are set (the keyword arguments of :func:`spladekit.query.prune`)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def apply(self, vec: SparseVector) -> SparseVector:
+        """The terms of ``vec`` this rule keeps (still sorted by id)."""
+        vec = vec.positive()
+        if not len(vec):
+            return vec
+        total = float(vec.weights.sum(dtype=np.float64))
+        keep = np.ones(len(vec), dtype=bool)
+        if self.min_weight is not None:
+            keep &= vec.weights >= np.float32(self.min_weight)
+        if self.ratio is not None:
+            keep &= vec.weights >= np.float32(self.ratio) * vec.weights.max()
+        if not keep.all():
+            vec = SparseVector(vec.ids[keep], vec.weights[keep])
+        if self.mass is not None and len(vec):
+            # Largest first, ties by id (as top_k): keep up to and including the weight that reaches the mass
+            # of the whole vector (so a min_weight/ratio cut first can leave fewer terms, never more).
+            order = np.lexsort((vec.ids, -vec.weights))
+            reached = np.cumsum(vec.weights[order], dtype=np.float64) >= self.mass * total
+            vec = vec.top_k(int(np.argmax(reached)) + 1 if reached.any() else len(vec))
+        if self.top_k is not None:
+            vec = vec.top_k(self.top_k)
+        return vec

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from _support import skip_or_fail
+from _support import RAY_MARKER, end_marked, marked_pids, skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 os.environ.setdefault("SPLADEKIT_CACHE", str(REPO / ".cache"))
@@ -96,3 +100,79 @@ def index_name(request: pytest.FixtureRequest) -> Iterator[str]:
                 connect(running.url, name, engine=running.engine).delete_index()
             except Exception as exc:  # noqa: BLE001 (cleanup must not hide the test's own result)
                 print(f"could not delete test index {name} on {running.url}: {exc}")
+
+
+# --------------------------------------------------------------------------------------------- Ray
+
+@dataclass
+class RayCluster:
+    """A local Ray cluster (``ray start --head``) on free ports, in its own temporary folder."""
+
+    address: str
+    client_address: str  # ray://127.0.0.1:PORT (Ray Client)
+    temp_dir: Path
+    marker: str
+    token: str
+    process: subprocess.Popen | None = None
+    log: list[str] = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of this cluster's processes and of a driver that joins it (``--ray ADDRESS`` or
+        ``RAY_ADDRESS``): its own token (not the user's ~/.ray/auth_token, which other clusters may share)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
+        # A Ray Client driver's server process must come up within 30 s by default: not on a busy 2-core machine.
+        return {**env, RAY_MARKER: self.marker, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token,
+                "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "300", "PYTHONPATH": str(REPO / "plugin"), **extra}
+
+    def pids(self, title: str = "") -> list[int]:
+        """This cluster's processes (those started under its marker), optionally only those whose title starts
+        with ``title`` (Ray names an actor's process ``ray::ClassName``)."""
+        return marked_pids(self.marker, title)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ci: bool) -> Iterator[RayCluster]:
+    """A 2-CPU Ray head on this machine for the distributed-ingest tests, started once per session."""
+    from spladekit.engines.node import free_port
+
+    ray_exe = Path(sys.executable).parent / "ray"
+    if not ray_exe.is_file():
+        skip_or_fail("the ray extra is not installed (pip install 'spladekit[ray]'): no `ray` command")
+    # Short: Ray's unix sockets live under it (at most 107 bytes a path).
+    temp_dir = Path(tempfile.mkdtemp(prefix="skray-", dir="/tmp"))
+    marker = uuid.uuid4().hex
+    port = free_port()
+    ports = {name: free_port() for name in ("ray-client-server-port", "dashboard-agent-listen-port",
+                                             "dashboard-agent-grpc-port", "runtime-env-agent-port",
+                                             "metrics-export-port", "node-manager-port", "object-manager-port")}
+    cmd = [str(ray_exe), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+           "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp_dir}", "--include-dashboard=false",
+           "--disable-usage-stats", f"--object-store-memory={256 << 20}",
+           *(f"--{name}={value}" for name, value in ports.items())]
+    cluster = RayCluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{ports['ray-client-server-port']}", temp_dir, marker,
+                         uuid.uuid4().hex + uuid.uuid4().hex)
+    process = cluster.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                                 env=cluster.env(), start_new_session=True)
+    started = threading.Event()
+
+    def follow() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            cluster.log.append(line.rstrip())
+            if "Ray runtime started" in line:
+                started.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 180
+        while not started.wait(0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                skip_or_fail("a local Ray cluster could not start: " + " | ".join(cluster.log[-15:]))
+        yield cluster
+    finally:
+        process.terminate()  # `ray start --block` stops the processes it started
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        end_marked(marker)
+        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -63,7 +63,7 @@ def cranfield(default_encoder, datasets_dir):
 def local_dir(cranfield, tmp_path_factory) -> Path:
     encoder, docs, vectors, _ = cranfield
     index = LocalIndex(mode="lucene", meta=SCHEMA.meta(encoder.identity()))
-    index.add([d["_id"] for d in docs], vectors)
+    index.add([d["_id"] for d in docs], vectors, [d["text"] for d in docs])  # BM25 text, as ingest keeps it
     return index.save(tmp_path_factory.mktemp("serve") / "local")
 
 
@@ -132,9 +132,10 @@ def test_local_endpoints_equal_the_cli(local_url, local_dir, cranfield):
             assert got == want, (text, body)
             compared += bool(got)
     assert compared >= N_QUERIES * 5  # not vacuous: nearly every search found hits
-    for bad in ({"mode": "bm25"}, {"mode": "hybrid"}):  # degrades with the library's own words
-        resp = httpx.post(f"{local_url}/v1/search", json={"text": QUERY, **bad}, timeout=60)
-        assert resp.status_code == 400 and "need an engine index" in resp.json()["error"]
+    for body, args in (({"mode": "bm25"}, ["--bm25"]), ({"mode": "hybrid"}, ["--hybrid"])):  # no server needed
+        for text in queries[:N_QUERIES]:
+            got = _post(local_url, "/v1/search", {"text": text, **body})["hits"]
+            assert got and got == _cli_hits([text, "--local", str(local_dir), *args]), (text, body)
 
 
 def test_encode_equals_spladekit_encode(local_url, cranfield):
@@ -349,12 +350,13 @@ def test_playground_on_an_engine_shows_three_lists_highlights_and_the_expansion(
     assert shown["chart"] == min(30, terms) and shown["expanded"] > 0  # the weight chart, with terms the model added
 
 
-def test_playground_on_the_local_index_degrades_clearly(local_url, tmp_path):
+def test_playground_on_the_local_index_shows_three_lists(local_url, local_dir, tmp_path):
     shown = _page(local_url, QUERY, _screenshot_dir(tmp_path) / "playground-local.png")
     assert shown["errors"] == []
-    assert shown["splade"]["hits"] == 10 and shown["splade"]["chips"] > 0
-    for mode in ("bm25", "hybrid"):
-        assert shown[mode]["hits"] == 0 and "need an engine index" in shown[mode]["note"], shown[mode]
+    assert shown["splade"]["chips"] > 0
+    for mode, options in {"splade": {}, "bm25": {"mode": "bm25"}, "hybrid": {"mode": "hybrid"}}.items():
+        assert shown[mode]["hits"] == 10, (mode, shown[mode])
+        assert shown[mode]["ids"] == [h.id for h in S.search(QUERY, local_dir=local_dir, k=10, **options)]
     assert shown["chart"] == min(30, _post(local_url, "/v1/encode", {"texts": [QUERY]})["vectors"][0]["terms"])
 
 

@@ -18,10 +18,9 @@ def vocab() -> list[str]:
             + [w for w in dict.fromkeys(WORDS) if w not in letters])
 
 
-def make_tiny_model(directory: Path, kind: str = "bert", seed: int = 0, max_positions: int = 64) -> Path:
-    """Write a random tiny masked LM of ``kind`` ("bert" or "distilbert") with its tokenizer to ``directory``."""
-    import torch
-    import transformers
+def make_tiny_tokenizer(directory: Path, max_positions: int = 64) -> Path:
+    """Write the tiny WordPiece tokenizer (``tokenizer.json``, ``tokenizer_config.json``) to ``directory``; no
+    torch needed. Returns the ``tokenizer.json`` path."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -41,6 +40,16 @@ def make_tiny_model(directory: Path, kind: str = "bert", seed: int = 0, max_posi
         "tokenizer_class": "BertTokenizerFast", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
         "unk_token": "[UNK]", "mask_token": "[MASK]", "model_max_length": max_positions,
     }))
+    return directory / "tokenizer.json"
+
+
+def make_tiny_model(directory: Path, kind: str = "bert", seed: int = 0, max_positions: int = 64) -> Path:
+    """Write a random tiny masked LM of ``kind`` ("bert" or "distilbert") with its tokenizer to ``directory``."""
+    import torch
+    import transformers
+
+    make_tiny_tokenizer(directory, max_positions)
+    tokens = vocab()
     torch.manual_seed(seed)
     if kind == "bert":
         config = transformers.BertConfig(vocab_size=len(tokens), hidden_size=32, num_hidden_layers=2,

@@ -28,6 +28,7 @@ LAZY_IMPORTS = {
     "huggingface_hub": "the export extra, only for Hugging Face model ids",
     "numba": "imported when the kernels are compiled (SPLADEKIT_NO_NUMBA=1 runs without it; ~0.5 s)",
     "spladekit.encoder.export": "imports torch, transformers and onnx (the export extra)",
+    "spladekit.ingest.distributed": "imports ray (the ray extra), for ingest --ray",
     "spladekit.encoder.torch_backend": "imports torch and transformers (the export extra), for backend='torch'",
     "onnxruntime": "spladekit doctor reports a broken or missing core package instead of failing to start",
     "trustme": "the engines extra, only to make the certificates of a secured test node (engine start --secure)",

@@ -3,13 +3,15 @@ that says what is wrong (and, for usage errors, points at the verb's --help)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from _support import REPO, FakeEncoder
+from _support import REPO, FakeEncoder, old_format_index
 from spladekit.cli import main
 from spladekit.engines.node import free_port
 
@@ -45,6 +47,7 @@ def local_index(tmp_path, fake_model) -> str:
 def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list[str], int, str]]:
     bad_json = f"{tmp}/bad.jsonl"
     port = str(free_port())
+    old = str(old_format_index(Path(tmp) / "old-ix", Path(local)))
     not_beir = f"{tmp}/not-beir"
     return [
         # ingest
@@ -67,12 +70,25 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["ingest", SAMPLE, "--engine", "ftp://127.0.0.1:9", "--index", "docs"], 1, "http or https"),
         (["ingest", SAMPLE, "--engine", dead, "--index", "Bad_Name"], 1, "index name 'Bad_Name' is not valid"),
         (["ingest", SAMPLE, "--local", SAMPLE], 2, "--local"),
+        (["ingest", SAMPLE, "--doc-prune", "top_k"], 2, "--doc-prune"),
+        (["ingest", SAMPLE, "--doc-prune", "mass:2"], 2, "mass must be in (0, 1]"),
+        (["ingest", SAMPLE, "--doc-prune", "topk:3"], 2, "top_k:N, min_weight:W, ratio:R or mass:M"),
         (["ingest", SAMPLE, "--ca-certs", f"{tmp}/none.pem", "--engine", dead, "--index", "x"], 2, "--ca-certs"),
         (["ingest", SAMPLE, "--engine", dead, "--index", "x", "--shards", "0"], 2, "--shards"),
         (["ingest", SAMPLE, "--engine", dead, "--index", "x", "--replicas", "-1"], 2, "--replicas"),
         (["ingest", SAMPLE, "--local", f"{tmp}/ix", "--shards", "3"], 2, "--shards and --replicas apply to an engine"),
         (["ingest", SAMPLE, "--replicas", "1"], 2, "--shards and --replicas apply to an engine"),
         (["ingest", SAMPLE, "--engine", f"{dead},{dead}", "--index", "docs"], 1, "cannot reach an engine"),
+        (["ingest", SAMPLE, "--workers", "2"], 2, "apply to --ray only"),
+        (["ingest", SAMPLE, "--ray-block", "64"], 2, "apply to --ray only"),
+        (["ingest", SAMPLE, "--gpus-per-worker", "1"], 2, "apply to --ray only"),
+        (["ingest", SAMPLE, "--ray", "--workers", "0"], 2, "--workers"),
+        (["ingest", SAMPLE, "--ray", "--ray-block", "0"], 2, "--ray-block"),
+        (["ingest", SAMPLE, "--ray", "--gpus-per-worker", "0"], 2, "--gpus-per-worker"),
+        (["ingest", SAMPLE, "--ray", "--gpus-per-worker", "1"], 2, "--device cuda"),
+        (["ingest", f"{tmp}/c.tsv", "--ray", "--local", f"{tmp}/ix"], 1, "convert"),
+        (["ingest", f"{tmp}/c.jsonl.gz", "--ray", "--local", f"{tmp}/ix"], 1, "a gzip file cannot give"),
+        (["ingest", "-", "--ray", "--local", f"{tmp}/ix"], 1, "not stdin"),
         # search
         (["search", "wing", "--local", local, "-k", "0"], 2, "-k"),
         (["search", "wing", "--local", local, "-k", "200", "--two-phase"], 2, "two-phase window"),
@@ -83,7 +99,7 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["search", "wing", "--local", f"{tmp}/no-index"], 1, "no local index"),
         (["search", "wing", "--index", "docs"], 2, "--engine"),
         (["search", "wing", "--engine", dead, "--index", "docs"], 1, "cannot reach an engine"),
-        (["search", "wing", "--local", local, "--bm25"], 1, "need an engine index"),
+        (["search", "wing", "--local", old, "--bm25"], 1, "keeps no text for BM25"),
         # parity
         (["parity", "--engine", dead, "--index", "docs", "--local", local], 2, "--queries"),
         (["parity", "--engine", dead, "--index", "docs", "--local", f"{tmp}/no-index", "--queries", QUERIES], 2,
@@ -97,12 +113,15 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["eval", not_beir], 1, "not a BEIR folder"),
         (["eval", CRANFIELD, "--metrics", "nDCG@@10"], 1, "unknown measure"),
         (["eval", CRANFIELD, "-k", "0"], 2, "--depth"),
-        (["eval", CRANFIELD, "--bm25"], 2, "--engine"),
         (["eval", CRANFIELD, "--decode-errors", "ignore"], 2, "--decode-errors"),
         (["eval", CRANFIELD, "--encoding", "utf-32"], 2, "--encoding"),
+        (["eval", CRANFIELD, "--bm25", "--no-local"], 1, "BM25 and hybrid runs need an index"),
         (["eval", CRANFIELD, "--engine", dead, "--no-local"], 1, "cannot reach an engine"),
+        (["eval", CRANFIELD, "--doc-prune", "ratio:x"], 2, "--doc-prune"),
         # encode, export, model
         (["encode", "--top-k", "-1", "wing"], 2, "--top-k"),
+        (["encode", "wing", "--doc-prune", "top_k:0"], 2, "--doc-prune"),
+        (["encode", "wing", "--query", "--doc-prune", "top_k:3"], 2, "prune queries at search time"),
         (["encode", "--max-length", "4", "wing"], 2, "--max-length"),
         (["encode"], 2, "TEXTS"),
         (["export", "no-such-model", "-o", f"{tmp}/out"], 1, "Known models: 'splade-tiny'"),
@@ -150,6 +169,20 @@ def _cases(tmp: str, dead: str, local: str, taken: str = "1") -> list[tuple[list
         (["demo", "-k", "0"], 2, "-k"),
         (["train", f"{tmp}/none.jsonl", "-o", f"{tmp}/m"], 2, "does not exist"),
         (["train", SAMPLE, "-o", f"{tmp}/m", "--epochs", "-1"], 2, "epochs"),
+        (["train", SAMPLE, "-o", f"{tmp}/m", "--separate-query-encoder", "--inference-free"], 2, "not both"),
+        (["train", SAMPLE, "-o", f"{tmp}/m", "--query-lr", "0"], 2, "--query-lr"),
+        # index-prune, export-vectors
+        (["index-prune", local, "-o", f"{tmp}/p"], 2, "--top-postings"),
+        (["index-prune", local, "--top-postings", "0", "-o", f"{tmp}/p"], 2, "--top-postings"),
+        (["index-prune", local, "--top-postings", "5", "-o", local], 1, "is the index being pruned"),
+        (["index-prune", f"{tmp}/no-index", "--top-postings", "5", "-o", f"{tmp}/p"], 2, "does not exist"),
+        (["index-prune", not_beir, "--top-postings", "5", "-o", f"{tmp}/p"], 1, "no local index"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--format", "ciff"], 2, "--format"),
+        (["export-vectors", local], 2, "--output"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--scale", "0"], 2, "--scale"),
+        (["export-vectors", local, "-o", f"{tmp}/x", "--queries", f"{tmp}/none.jsonl"], 2, "--queries"),
+        (["export-vectors", local, "-o", not_beir + "-busy"], 1, "holds something else"),
+        (["export-vectors", local, "-o", f"{tmp}/x2", "--queries", bad_json], 1, "bad.jsonl:1"),
         (["doctor", "--engine", dead], 1, "cannot reach an engine"),
         (["doctor", "--engine", dead, "--timeout", "0"], 2, "--timeout"),
         (["doctor", "--engine", dead, "--ca-certs", f"{tmp}/none.pem"], 2, "--ca-certs"),
@@ -178,9 +211,14 @@ def _check(cases: list[tuple[list[str], int, str]]) -> None:
     assert failures == [], "\n".join(failures)
 
 
-def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url):
+def test_every_bad_invocation_is_one_line_and_a_nonzero_exit(tmp_path, local_index, dead_url, monkeypatch):
+    monkeypatch.delenv("RAY_BACKEND_LOG_LEVEL", raising=False)  # ingest --ray sets it for its process: restored
     (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": ""}\n')
+    (tmp_path / "c.tsv").write_text("_id\ttext\na\twing\n")
+    (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(b'{"_id": "a", "text": "wing"}\n'))
     (tmp_path / "not-beir").mkdir()
+    (tmp_path / "not-beir-busy").mkdir()
+    (tmp_path / "not-beir-busy" / "keep.txt").write_text("not an export")
     (tmp_path / "empty-token").write_text("\n")
     with socket.socket() as listener:  # a port something listens on
         listener.bind(("127.0.0.1", 0))

@@ -77,10 +77,10 @@ def test_evaluate_local_end_to_end_and_reuse(toy, tmp_path):
     assert rebuilt["splade-local"] == s.metrics
 
 
-def test_bm25_and_hybrid_need_an_engine(toy):
+def test_bm25_and_hybrid_need_an_index(toy):
     root, _ = toy
-    with pytest.raises(InputError, match="need an engine"):
-        evaluate(root, bm25=True)
+    with pytest.raises(InputError, match="need an index"):
+        evaluate(root, bm25=True, local=False)
     with pytest.raises(InputError, match="nothing to evaluate"):
         evaluate(root, local=False)
     with pytest.raises(ValueError, match="local_mode"):
@@ -95,8 +95,10 @@ def test_cli_eval_prints_table_and_warnings(toy, tmp_path):
     assert "splade-local" in result.stdout and "RR@10" in result.stdout and "AP" not in result.stdout
     assert "warning:" in result.stderr and "malformed corpus line" in result.stderr
     assert (tmp_path / "o" / "runs" / "splade-local.trec").is_file()
-    bad = CliRunner().invoke(main, ["eval", str(root), "--bm25"])
-    assert bad.exit_code != 0 and "--engine URL" in bad.output
+    text = CliRunner().invoke(main, ["eval", str(root), "--bm25", "--hybrid", "--silent", "-k", "5",
+                                     "--out", str(tmp_path / "t")])  # no engine: BM25 and hybrid on the local index
+    assert text.exit_code == 0, text.output
+    assert all(name in text.stdout for name in ("splade-local", "bm25-local", "hybrid-rrf", "hybrid-weighted"))
     unknown = CliRunner().invoke(main, ["eval", str(root), "--metrics", "nDCG@@10"])
     assert unknown.exit_code != 0 and "unknown measure" in unknown.output
 
@@ -117,6 +119,46 @@ def test_cli_scores_trec_run_files_with_trec_qrels(toy, tmp_path):
     expected = {m.query_id: {"RR@10": m.value} for m in ir_measures.iter_calc(
         [ir_measures.RR @ 10], ir_measures.read_trec_qrels(str(qrels)), ir_measures.read_trec_run(str(run)))}
     assert report["systems"][0]["per_query"] == expected
+
+
+def test_evaluate_pruned_documents_from_the_same_encoded_corpus(toy):
+    root, encoder = toy
+    with pytest.warns(DataWarning):
+        full = evaluate(root, local_mode="exact", k=10)
+    with pytest.warns(DataWarning):
+        pruned = evaluate(root, local_mode="exact", k=10, doc_prune="top_k:2")
+    assert encoder.documents_encoded == 5  # the pruned index comes from the cached vectors
+    assert pruned.system("splade-local").cost["mean_doc_terms"] <= 2 < full.system("splade-local").cost[
+        "mean_doc_terms"]
+    assert pruned.settings["doc_prune"] == "top_k:2" and pruned.model["doc_prune"] == "top_k:2"
+    assert "doc_prune" not in full.model
+    with pytest.warns(DataWarning):
+        again = evaluate(root, local_mode="exact", k=10)  # the full index is still there, untouched
+    assert again["splade-local"] == full["splade-local"]
+
+
+def test_evaluate_inference_free_queries(toy, tmp_path, monkeypatch):
+    from _tiny_models import make_tiny_tokenizer, vocab
+
+    from spladekit.search import Searcher
+
+    root, _ = toy
+    tokenizer = make_tiny_tokenizer(tmp_path / "tok")
+
+    class Tokenizing(CountingEncoder):
+        tokenizer_file = tokenizer
+
+    encoder = Tokenizing(vocab=vocab())
+    monkeypatch.setattr(evaluation.SpladeEncoder, "load", classmethod(lambda cls, *a, **kw: encoder))
+    with pytest.warns(DataWarning):
+        report = evaluate(root, local_mode="exact", k=10, inference_free=True, out_dir=tmp_path / "out")
+    s = report.system("splade-local")
+    assert report.settings["inference_free"] is True
+    searcher = Searcher(local_dir=next((tmp_path / "cache" / "eval").glob("*/local-exact")), encoder=encoder,
+                        inference_free=True)
+    for qid, text in {"q1": "wing stall", "q2": "hypersonic heat transfer"}.items():
+        assert load_run(s.run_file)[qid] == {h.id: h.score for h in searcher.search(text, k=10)}
+    assert s.cost["encode_p50_ms"] is not None
 
 
 def test_eval_reads_a_corpus_that_is_not_utf8_as_ingest_does(toy, tmp_path):

@@ -422,7 +422,7 @@ def test_reorder_survives_save_and_load(tmp_path, monkeypatch, corpus, mmap):
     index.save(tmp_path)
     params = json.loads((tmp_path / "params.json").read_text())
     assert params["row_order"] == "given" and params["row_order_rows"] == len(docs)
-    assert params["format_version"] == 1 and "reorder()" in params["tie_order"]
+    assert params["format_version"] == index_module.FORMAT_VERSION and "reorder()" in params["tie_order"]
     loaded = LocalIndex.load(tmp_path, mmap=mmap)
     assert loaded.row_order == "given" and loaded._use_block_max()
     for q in queries:
@@ -502,3 +502,30 @@ def test_reorder_by_bp_then_save_and_load_keeps_every_score(tmp_path, monkeypatc
             assert sorted(zip(*got, strict=True)) == sorted(zip(ids, scores, strict=True))
             top = loaded.search(q, k=10)
             np.testing.assert_array_equal(top[1].view(np.uint32), scores[:10].view(np.uint32))
+
+
+@pytest.mark.parametrize("use_numba", [False, True])
+def test_alpha_below_one_is_approximate_block_max_with_exact_scores(use_numba):
+    rng = np.random.default_rng(11)
+    docs = [SparseVector(np.sort(rng.choice(300, 20, replace=False)).astype(np.int32),
+                         rng.uniform(0.1, 2, 20).astype(np.float32)) for _ in range(3000)]
+    queries = [SparseVector(np.sort(rng.choice(300, 12, replace=False)).astype(np.int32),
+                            rng.uniform(0.1, 2, 12).astype(np.float32)) for _ in range(20)]
+    index = LocalIndex(mode="exact", use_numba=use_numba)
+    index.add([f"d{i}" for i in range(3000)], docs)
+    index.reorder()
+    exact = [index.search(q, k=10) for q in queries]
+    index.alpha = 1.0
+    assert all(index.search(q, k=10)[0] == e[0] for q, e in zip(queries, exact, strict=True))
+    found = []
+    for alpha in (0.9, 0.5, 0.2):
+        index.alpha = alpha
+        got = [index.search(q, k=10) for q in queries]
+        for q, (ids, scores) in zip(queries, got, strict=True):
+            for doc, score in zip(ids, scores.tolist(), strict=True):  # what it finds, it scores exactly
+                assert index.search(q, k=1, filter_ids=[doc])[1][0] == np.float32(score)
+        found.append(np.mean([len(set(g[0]) & set(e[0])) for g, e in zip(got, exact, strict=True)]))
+    assert found[0] >= found[-1] and found[-1] < 10  # a low alpha skips blocks that held true hits
+    index.alpha = 0.0
+    with pytest.raises(ValueError, match="alpha must be in"):
+        index.search(queries[0])

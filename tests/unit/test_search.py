@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from _support import FakeEncoder, FakeEngine, oracle_top_k
+from _support import FakeEncoder, FakeEngine, old_format_index, oracle_top_k
 from spladekit import lucene
 from spladekit import search as S
 from spladekit.cli import main
-from spladekit.errors import EngineError, InputError
+from spladekit.errors import EngineError, IndexFormatError, InputError
 from spladekit.hits import explain
 from spladekit.local.index import LocalIndex
 from spladekit.query import TwoPhase
@@ -84,9 +84,10 @@ def test_local_two_phase_rescores_the_first_pass_window_exactly(searcher):
         searcher.search("wing", k=20, two_phase=TwoPhase(window=10))
 
 
-def test_local_bm25_and_hybrid_are_refused_with_a_fix(searcher):
+def test_local_bm25_and_hybrid_on_an_index_without_text_are_refused_with_a_fix(local_dir):
+    searcher = S.Searcher(local_dir=old_format_index(local_dir), encoder=_encoder())
     for mode in ("bm25", "hybrid"):
-        with pytest.raises(InputError, match="need an engine index"):
+        with pytest.raises(IndexFormatError, match="spladekit ingest CORPUS --local NEW_DIR"):
             searcher.search("wing", mode=mode)
 
 
@@ -178,7 +179,7 @@ def _local_copy(fake: FakeEngine, directory):
     return index.save(directory)
 
 
-def test_requests_errors_and_modes(searcher):
+def test_requests_errors_and_modes(searcher, local_dir, tmp_path):
     with pytest.raises(InputError, match="name the engine"):
         searcher.requests("wing")
     with pytest.raises(ValueError, match="unknown engine 'solr'"):
@@ -187,8 +188,9 @@ def test_requests_errors_and_modes(searcher):
         searcher.requests(" ", engine="opensearch")
     with pytest.raises(InputError, match="two-phase window"):
         searcher.requests("wing", engine="opensearch", k=50, two_phase=TwoPhase(window=20))
-    modes = searcher.modes()
-    assert modes["splade"] is None and "need an engine index" in modes["bm25"] and modes["hybrid"] == modes["bm25"]
+    assert searcher.modes() == dict.fromkeys(S.MODES)  # a local index (format 2) keeps BM25 text
+    old = S.Searcher(local_dir=old_format_index(tmp_path / "old", local_dir), encoder=_encoder()).modes()
+    assert old["splade"] is None and "keeps no text for BM25" in old["bm25"] and old["hybrid"] == old["bm25"]
     assert S.Searcher(engine_index=_engine(), encoder=_encoder()).modes() == dict.fromkeys(S.MODES)
     no_text = S.Searcher(engine_index=FakeEngine(text=False), encoder=_encoder())
     assert no_text.modes()["splade"] is None and "no BM25 text field" in no_text.modes()["bm25"]
@@ -264,8 +266,9 @@ def test_cli_search_formats(local_dir, fake_load):
 
 def test_cli_search_errors_are_one_clear_line(local_dir, fake_load, tmp_path):
     runner = CliRunner()
-    r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--bm25"])
-    assert r.exit_code == 1 and "need an engine index" in r.output
+    r = runner.invoke(main, ["search", "wing", "--local", str(old_format_index(tmp_path / "old", local_dir)),
+                             "--bm25"])
+    assert r.exit_code == 1 and "keeps no text for BM25" in r.output
     r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--prune-min-weight", "100"])
     assert r.exit_code == 1 and "removed every one" in r.output
     r = runner.invoke(main, ["search", "", "--local", str(local_dir)])

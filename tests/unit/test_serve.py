@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from click.testing import CliRunner
 
-from _support import FakeEncoder, FakeEngine, need, serving
+from _support import FakeEncoder, FakeEngine, need, old_format_index, serving
 
 need("fastapi", "spladekit serve needs the serve extra")
 httpx = need("httpx", "the serve tests call the service over HTTP")
@@ -44,7 +44,7 @@ def _encoder() -> FakeEncoder:
 def local_dir(tmp_path):
     enc = _encoder()
     index = LocalIndex(mode="lucene", meta=SCHEMA.meta(MODEL))
-    index.add(list(TEXTS), enc.encode_documents(list(TEXTS.values())))
+    index.add(list(TEXTS), enc.encode_documents(list(TEXTS.values())), texts=list(TEXTS.values()))
     return index.save(tmp_path / "ix")
 
 
@@ -288,10 +288,21 @@ def test_query_bodies_from_a_local_index_name_the_engine(local_client):
     assert resp.status_code == 400 and "name the engine" in resp.json()["error"]
 
 
+def test_an_index_without_text_says_so_for_bm25_and_hybrid(local_dir, tmp_path):
+    old = old_format_index(tmp_path / "old", local_dir)
+    with TestClient(create_app(_local_service(old))) as client:
+        modes = client.get("/v1/info").json()["modes"]
+        assert modes["splade"] is None and "keeps no text for BM25" in modes["bm25"]
+        for mode in ("bm25", "hybrid"):
+            resp = client.post("/v1/search", json={"text": "wing", "mode": mode})
+            assert resp.status_code == 400 and "spladekit ingest CORPUS --local NEW_DIR" in resp.json()["error"]
+        assert client.post("/v1/search", json={"text": "wing"}).status_code == 200
+
+
 def test_info_health_openapi_and_page(local_client):
     info = local_client.get("/v1/info").json()
     assert info["index"]["backend"] == "local" and info["model"]["name"] == "fake-splade"
-    assert info["modes"]["splade"] is None and "need an engine index" in info["modes"]["bm25"]
+    assert info["modes"] == {"splade": None, "bm25": None, "hybrid": None}  # the local index keeps BM25 text
     health = local_client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     assert health.json()["index"]["documents"] == len(TEXTS)
@@ -390,8 +401,6 @@ def test_every_bad_request_is_a_4xx_with_one_line(local_dir):
         (post, "/v1/search", {"json": {"text": "wing " * 50}}, 413, "above this service's limit of 200"),
         (post, "/v1/search", {"json": {"text": "  "}}, 400, "the query is empty"),
         (post, "/v1/search", {"json": {"text": "zebra"}}, 400, "no token with a positive weight"),
-        (post, "/v1/search", {"json": {"text": "wing", "mode": "bm25"}}, 400, "need an engine index"),
-        (post, "/v1/search", {"json": {"text": "wing", "mode": "hybrid"}}, 400, "need an engine index"),
         (post, "/v1/search", {"json": {"text": "wing", "filter": {"term": {"lang": "en"}}}}, 400,
          "can only filter by document ids"),
         (post, "/v1/search", {"json": {"text": "wing", "k": 10, "two_phase": {"window": 5}}}, 400,

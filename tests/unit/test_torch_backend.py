@@ -95,3 +95,74 @@ def test_errors_name_the_fix(pair, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ModelError, match="torch.cuda.is_available\\(\\) is False.*--device cpu"):
         SpladeEncoder.load(model, backend="torch", device="cuda")
+
+
+def _corpus(path, n: int, offset: int = 0):
+    path.write_text("".join(f'{{"_id": "d{offset + i}", "text": "{_words(3 + i % 25, i)}"}}\n' for i in range(n)))
+    return path
+
+
+def test_ingest_tokenizes_on_its_reader_thread_while_the_model_runs(pair, tmp_path, monkeypatch):
+    import threading
+
+    from spladekit.ingest import ingest
+
+    model, _ = pair
+    enc = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH)
+    seen: dict[str, set[str]] = {"tokenize": set(), "model": set()}
+    tokenize, run = enc.tokenize, enc.encode_prepared
+
+    def tokenize_here(*args, **kwargs):
+        seen["tokenize"].add(threading.current_thread().name)
+        return tokenize(*args, **kwargs)
+
+    def run_here(*args, **kwargs):
+        seen["model"].add(threading.current_thread().name)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(enc, "tokenize", tokenize_here)
+    monkeypatch.setattr(enc, "encode_prepared", run_here)
+    report = ingest(_corpus(tmp_path / "c.jsonl", 100), local_dir=tmp_path / "ix", encoder=enc, batch_size=8,
+                    checkpoint=tmp_path / "job" / "cp.json")
+    assert report.indexed == 100
+    # Batch N + 1 is tokenized on the reader thread while the caller's thread runs batch N on the device.
+    assert seen == {"tokenize": {"spladekit-ingest-reader"}, "model": {threading.current_thread().name}}
+
+
+def test_the_index_records_backend_and_dtype_and_the_guard_reports_a_mix(pair, tmp_path):
+    from spladekit.errors import IndexFormatError
+    from spladekit.ingest import ingest
+    from spladekit.local.index import LocalIndex
+    from spladekit.schema import MixedBackendWarning
+
+    model, onnx = pair
+    ix = tmp_path / "ix"
+    ingest(_corpus(tmp_path / "a.jsonl", 5), local_dir=ix, encoder=SpladeEncoder.load(onnx),
+           checkpoint=tmp_path / "a" / "cp.json")
+    meta = LocalIndex.load(ix).meta
+    assert (meta["backend"], meta["dtype"]) == ("onnx", "float32")
+    torch32 = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH)
+    with pytest.warns(MixedBackendWarning, match="written by the onnx backend, this job runs torch"):
+        ingest(_corpus(tmp_path / "b.jsonl", 5, 5), local_dir=ix, encoder=torch32,
+               checkpoint=tmp_path / "b" / "cp.json")
+    assert len(LocalIndex.load(ix)) == 10  # the same function at the same precision: mixed, and said
+    bf16 = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH, dtype="bfloat16")
+    with pytest.raises(IndexFormatError, match="dtype=float32; this job has backend=torch, dtype=bfloat16"):
+        ingest(_corpus(tmp_path / "c.jsonl", 5, 10), local_dir=ix, encoder=bf16, checkpoint=tmp_path / "c" / "cp.json")
+
+
+def test_timing_splits_the_time_by_phase_and_changes_no_vector(pair):
+    model, _ = pair
+    plain = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH, max_batch_tokens=64)
+    timed = SpladeEncoder.load(model, backend="torch", max_length=MAX_LENGTH, max_batch_tokens=64, timing=True)
+    import time
+
+    started = time.perf_counter()
+    got = timed.encode_documents(TEXTS)
+    wall = time.perf_counter() - started
+    assert_same_vectors(got, plain.encode_documents(TEXTS), atol=0)
+    phases = {k: v for k, v in timed.last_stats.to_dict().items() if k.startswith("seconds_")}
+    assert set(phases) == {"seconds_copy_in", "seconds_model", "seconds_pooling", "seconds_copy_out"}
+    assert all(v > 0 for v in phases.values()) and sum(phases.values()) <= wall
+    assert timed.last_stats.batches > 1
+    assert not any(k.startswith("seconds_") for k in plain.last_stats.to_dict())

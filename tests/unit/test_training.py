@@ -350,3 +350,66 @@ def test_train_from_a_beir_folder_with_mined_negatives(tiny_model: Path, tmp_pat
     rec = json.loads((out / "spladekit_training.json").read_text())
     assert rec["pairs"] == 16 and rec["hard_negative_columns"] == 2
     assert rec["pairs_source"] == str(src)
+
+
+@pytest.mark.parametrize("query_side", ["separate", "inference-free"])
+def test_asymmetric_training_writes_a_card_that_encodes_as_sentence_transformers_does(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, query_side: str) -> None:
+    need("onnx", "loading the trained card exports both sides to ONNX (the 'export' extra)")
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from spladekit.encoder.card import read_card
+    from spladekit.encoder.runtime import SpladeEncoder
+    from spladekit.search import is_inference_free
+    from spladekit.training.train import TrainConfig, build_loss, build_model, initial_query_table, train_model
+
+    monkeypatch.setenv("SPLADEKIT_CACHE", str(tmp_path / "cache"))
+    pairs = _pairs(64)
+    documents = [p.positive for p in pairs]
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=3e-3, lambda_q=0.01, lambda_d=0.01,
+                         max_length=32, seed=5, save_steps=100, query_side=query_side, query_lr=5e-2)
+    out = train_model(pairs, tiny_model, tmp_path / "out", config, silent=True)
+    rec = json.loads((out / "spladekit_training.json").read_text())
+    logged = [h["loss"] for h in rec["log_history"] if "loss" in h]
+    assert len(logged) >= 2 and logged[-1] < logged[0], logged
+    assert read_card(out).document_model == str(out / "document")
+    if query_side == "separate":
+        wq, wd = load_file(out / "query" / "model.safetensors"), load_file(out / "document" / "model.safetensors")
+        assert any(not torch.equal(wq[k], wd[k]) for k in wq)  # two encoders, trained apart
+    else:
+        table = json.loads((out / "idf.json").read_text())
+        start = initial_query_table(tiny_model / "tokenizer.json", documents)
+        vocab = json.loads((tiny_model / "tokenizer.json").read_text())["model"]["vocab"]
+        assert any(abs(w - float(start[vocab[t]])) > 1e-3 for t, w in table.items())  # the table learned
+        model = build_model(tiny_model, 32, query_side=query_side, idf_documents=documents)
+        assert build_loss(model, 0.1, 0.1, query_side).query_regularizer_weight is None
+    # what sentence-transformers computes from the saved pieces (its own Router, its own idf.json reader),
+    # spladekit computes from the card
+    st = _st_router(out, query_side)
+    ours = SpladeEncoder.load(out)
+    assert is_inference_free(ours) == (query_side == "inference-free")
+    queries = [p.query for p in pairs[:6]]
+    with torch.no_grad():
+        want_q = st.encode_query(queries, convert_to_tensor=True, convert_to_sparse_tensor=False).numpy()
+        want_d = st.encode_document(documents[:6], convert_to_tensor=True, convert_to_sparse_tensor=False).numpy()
+    for got, want in ((ours.encode_queries(queries), want_q), (ours.encode_documents(documents[:6]), want_d)):
+        for vec, dense in zip(got, want, strict=True):
+            assert vec.ids.tolist() == np.flatnonzero(dense > 0).tolist()
+            np.testing.assert_allclose(vec.weights, dense[vec.ids], atol=1e-4, rtol=1e-4)
+
+
+def _st_router(out: Path, query_side: str):
+    from sentence_transformers import SparseEncoder
+    from sentence_transformers.base.modules import Router, Transformer
+    from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding, SpladePooling
+
+    def splade(folder: Path) -> list:
+        return [Transformer(str(folder), transformer_task="fill-mask", max_seq_length=32), SpladePooling("max")]
+
+    document = splade(out / "document")
+    if query_side == "separate":
+        query = splade(out / "query")
+    else:
+        query = [SparseStaticEmbedding.from_json(str(out / "idf.json"), tokenizer=document[0].tokenizer, frozen=True)]
+    return SparseEncoder(modules=[Router.for_query_document(query, document)], device="cpu").eval()

@@ -28,6 +28,8 @@ _COMMANDS = [
     ("spladekit.cli.ingest", "ingest"),
     ("spladekit.cli.search", "search"),
     ("spladekit.cli.parity", "parity"),
+    ("spladekit.cli.prune", "index_prune"),
+    ("spladekit.cli.exchange", "export_vectors"),
     ("spladekit.cli.serve", "serve"),
     ("spladekit.cli.train", "train"),
     ("spladekit.cli.doctor", "doctor"),

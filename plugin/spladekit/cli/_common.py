@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,21 +141,33 @@ def write_report(path: Path | None, data: Mapping[str, Any] | str) -> None:
 
 
 class Progress:
-    """A tqdm bar on stderr that ingest can also tell about truncated documents (``note``)."""
+    """A tqdm bar on stderr that ingest can also tell about truncated documents (``note``). It is drawn from the
+    first update on, so that what a job prints while it starts (a Ray cluster starting) comes before it, not
+    through it, and its docs/s and ETA count the work, not the start."""
 
     def __init__(self, total: int | None, desc: str, unit: str = "doc") -> None:
-        from tqdm import tqdm
+        self._options = {"total": total, "unit": unit, "desc": desc, "file": sys.stderr, "dynamic_ncols": True,
+                         "smoothing": 0.1}
+        self.bar: Any = None
+        self._lock = threading.Lock()
 
-        self.bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    def _bar(self) -> Any:
+        with self._lock:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(**self._options)
+            return self.bar
 
     def __call__(self, n: int) -> None:
-        self.bar.update(n)
+        self._bar().update(n)
 
     def note(self, **counts: int) -> None:
-        self.bar.set_postfix(counts, refresh=False)
+        self._bar().set_postfix(counts, refresh=False)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def decoding_options(func: F) -> F:
@@ -209,3 +222,24 @@ def encoder_options(func: F) -> F:
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+class PruningRule(click.ParamType):
+    """A pruning rule as the CLI spells it (``top_k:64``, ``mass:0.9,top_k:128``): a ``spladekit.vectors.Pruning``."""
+
+    name = "RULE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from spladekit.vectors import Pruning
+
+        if value is None or isinstance(value, Pruning):
+            return value
+        try:
+            return Pruning.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DOC_PRUNE_HELP = ("Static pruning of each document vector: top_k:N (the N largest weights), ratio:R (weights >= R x "
+                  "the largest), mass:M (the fewest largest holding M of the weight), min_weight:W; comma-separated "
+                  "to combine. Recorded in the index; an index never mixes rules.")

@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from spladekit.cli._common import (
+    DOC_PRUNE_HELP,
+    PruningRule,
     connect_kwargs,
     connection_options,
     decoding_options,
@@ -25,7 +27,8 @@ from spladekit.cli._common import (
 @click.option("--engine", "engine_url", metavar="URL", help="Evaluate SPLADE (and --bm25) on this engine.")
 @click.option("--local/--no-local", "local", default=None,
               help="Evaluate SPLADE on the embedded local index (default: on unless --engine is given).")
-@click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field); needs --engine.")
+@click.option("--bm25", is_flag=True, help="Add BM25 (a match query on the text field): on --engine if given, "
+              "else on the local index (the same BM25).")
 @click.option("--hybrid", is_flag=True, help="Add SPLADE+BM25 fusion (RRF and weighted), as search --hybrid does.")
 @click.option("--metrics", "metrics", multiple=True, metavar="MEASURE",
               help="ir_measures names, repeatable or space separated [default: nDCG@10 RR@10 R@100 AP].")
@@ -38,6 +41,10 @@ from spladekit.cli._common import (
 @click.option("--long-text", type=click.Choice(["truncate", "split"]), default="truncate", show_default=True,
               help="Documents longer than --max-length: cut, or encoded whole as max-pooled windows.")
 @click.option("--max-windows", type=click.IntRange(1), default=None, help="With --long-text split: windows per doc.")
+@click.option("--doc-prune", type=PruningRule(), default=None,
+              help=DOC_PRUNE_HELP.split(" Recorded")[0] + " (pruned indexes are built beside the full ones).")
+@click.option("--inference-free", is_flag=True,
+              help="Queries weighted by the model card's table or the index's IDF, no transformer on the query path.")
 @click.option("--split", default="test", show_default=True, help="Qrels split: qrels/<split>.tsv.")
 @click.option("--qrels", "qrels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Judgments file to use instead (BEIR tsv or TREC qrels).")
@@ -56,7 +63,8 @@ from spladekit.cli._common import (
 @friendly_errors
 def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: bool, hybrid: bool,
           metrics: tuple[str, ...], out_dir: Path | None, report_path: Path | None, model: str,
-          max_length: int | None, long_text: str, max_windows: int | None, split: str, qrels_path: Path | None,
+          max_length: int | None, long_text: str, max_windows: int | None, doc_prune: Any, inference_free: bool,
+          split: str, qrels_path: Path | None,
           run_files: tuple[Path, ...], k: int, local_mode: str, index_name: str | None, rebuild: bool,
           decoding: dict[str, str], runtime: dict[str, str], connection: dict[str, Any], silent: bool) -> None:
     """Evaluate retrieval on DATASET_DIR (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
@@ -69,8 +77,6 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
     """
     from spladekit.evaluation import DEFAULT_MEASURES, DataWarning, evaluate, evaluate_run_files
 
-    if (bm25 or hybrid) and not engine_url:
-        raise click.UsageError("--bm25 and --hybrid need --engine URL (the local index holds vectors, not text)")
     if max_windows is not None and long_text != "split":
         raise click.UsageError("--max-windows applies to --long-text split only")
     measures = [m for arg in metrics for m in arg.split()] or list(DEFAULT_MEASURES)
@@ -87,7 +93,8 @@ def eval_(dataset_dir: Path, engine_url: str | None, local: bool | None, bm25: b
                               metrics=measures, out_dir=out_dir, model=model, split=split, qrels_path=qrels_path,
                               k=k, local_mode=local_mode, index_name=index_name, rebuild=rebuild,
                               progress=not silent, max_length=max_length, long_text=long_text,
-                              max_windows=max_windows, **decoding, **runtime, **connect)
+                              max_windows=max_windows, doc_prune=doc_prune, inference_free=inference_free,
+                              **decoding, **runtime, **connect)
     for w in caught:
         if issubclass(w.category, DataWarning) or issubclass(w.category, UserWarning):
             click.echo(f"warning: {w.message}", err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -10,7 +12,9 @@ from typing import Any
 import click
 
 from spladekit.cli._common import (
+    DOC_PRUNE_HELP,
     Progress,
+    PruningRule,
     connect_kwargs,
     connection_options,
     decoding_options,
@@ -40,6 +44,7 @@ from spladekit.cli._common import (
                    "overlapping windows, max-pooled.")
 @click.option("--max-windows", type=click.IntRange(1), default=None,
               help="With --long-text split: at most N windows per document (the rest is counted as dropped).")
+@click.option("--doc-prune", type=PruningRule(), default=None, help=DOC_PRUNE_HELP)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "beir", "csv", "tsv", "parquet"]), default=None,
               help="Input format (default: from the name; a folder is BEIR; - is JSONL). gzip, zstd, bzip2 and xz "
                    "input is decompressed whatever its name (.jsonl.gz, .csv.zst, ...).")
@@ -71,24 +76,37 @@ from spladekit.cli._common import (
 @click.option("--writers", type=click.IntRange(1), default=1, show_default=True, help="Concurrent bulk requests.")
 @click.option("--max-retries", type=click.IntRange(0), default=8, show_default=True,
               help="Retries of a document on 429/502/503/504/connection errors before the job stops.")
-@click.option("--threads", type=click.IntRange(1), default=None, help="Encoder threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="Encoder threads (default: all cores; with --ray: per worker, default 1).")
 @click.option("--reorder", is_flag=True,
               help="Local index: reorder its rows by recursive graph bisection at the end (faster exact search on "
                    "large indexes; about a minute per million documents).")
 @encoder_options
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Encode on Ray workers (the ray extra; JSON-lines input that every node reads at the same path). "
+                   "Alone: join $RAY_ADDRESS, else start Ray on this machine; ADDRESS (host:6379 or auto): join that "
+                   "cluster (from outside it: ray job submit ... --ray auto). Put INPUT before it.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="With --ray: encoder actors, each loading the model once [default: one per CPU of the cluster, "
+                   "or per --gpus-per-worker of its GPUs]; --threads sets each one's cores (default 1).")
+@click.option("--ray-block", type=click.IntRange(1), default=None,
+              help="With --ray: input lines per Ray task, the unit of work and of retry [default: 1024].")
+@click.option("--gpus-per-worker", type=click.FloatRange(0, min_open=True), default=None,
+              help="With --ray: GPUs per encoder actor (GPU actors; without it, CPU actors); use with --backend "
+                   "torch --device cuda.")
 @connection_options
 @report_option
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of the summary.")
 @click.option("--silent", is_flag=True, help="No progress bar.")
 @friendly_errors
 def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str | None, local_mode: str,
-           model: str, max_length: int | None, long_text: str, max_windows: int | None, fmt: str | None,
-           decoding: dict[str, str], id_field: str | None, text_field: str, title_field: str,
+           model: str, max_length: int | None, long_text: str, max_windows: int | None, doc_prune: Any,
+           fmt: str | None, decoding: dict[str, str], id_field: str | None, text_field: str, title_field: str,
            require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
            shards: int | None, replicas: int | None, batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int,
-           max_retries: int, threads: int | None,
-           reorder: bool, runtime: dict[str, str], connection: dict[str, Any], report_path: Path | None,
+           max_retries: int, threads: int | None, reorder: bool, runtime: dict[str, str], ray_address: str | None,
+           workers: int, ray_block: int, gpus_per_worker: float, connection: dict[str, Any], report_path: Path | None,
            as_json: bool, silent: bool) -> None:
     """Encode INPUT (JSONL, BEIR folder, CSV/TSV, Parquet, or - for stdin; gzip/zstd/bzip2/xz compressed or
     not) and index it; print a summary.
@@ -113,6 +131,15 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         limit = ErrorLimit.parse(max_errors)
     except ValueError as exc:
         raise click.BadParameter(str(exc).removeprefix("--max-errors "), param_hint="--max-errors") from None
+    if ray_address is None and (workers is not None or gpus_per_worker is not None or ray_block is not None):
+        raise click.UsageError("--workers, --ray-block and --gpus-per-worker apply to --ray only")
+    if gpus_per_worker is not None and runtime["device"] != "cuda":
+        raise click.UsageError("--gpus-per-worker gives each worker a GPU: add --backend torch --device cuda")
+    ray = None if ray_address is None else (ray_address or True)
+    if ray is not None:
+        _quiet_ray()
+    distributed = {} if ray is None else {"ray": ray, "workers": workers, "gpus_per_worker": gpus_per_worker or 0.0,
+                                          **({"ray_block": ray_block} if ray_block else {})}
     auth = connect_kwargs(connection, with_timeout=False) if engine_url is not None else {}
     bar = None
     if not silent:
@@ -124,17 +151,18 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         bar = Progress(total, "ingest")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", DeprecationWarning)  # for developers (Ray's), not for a user of the CLI
         try:
             report = run_ingest(
                 input, engine_url=engine_url, index=index, local_dir=local_dir, local_mode=local_mode, model=model,
-                max_length=max_length, long_text=long_text, max_windows=max_windows, format=fmt, **decoding,
-                id_field=id_field,
+                max_length=max_length, long_text=long_text, max_windows=max_windows, doc_prune=doc_prune,
+                format=fmt, **decoding, id_field=id_field,
                 text_field=text_field, title_field=title_field or None, require_id=require_id,
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
                 dead_letter=dead_letter, force=force, shards=shards, replicas=replicas, batch_size=batch_size,
                 bulk_docs=bulk_docs,
                 bulk_bytes=bulk_bytes, writers=writers, max_retries=max_retries, threads=threads, reorder=reorder,
-                progress=bar, **runtime, **auth,
+                progress=bar, **distributed, **runtime, **auth,
             )
         except IngestStopped as exc:
             report = exc.report
@@ -148,3 +176,16 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
     if not report.complete:
         click.echo(f"Error: {report.stopped}", err=True)
     sys.exit(report.exit_code)
+
+
+def _quiet_ray() -> None:
+    """Ray's INFO and WARNING lines and its C++ error log (one line per job about actor restarts, expected) would
+    break the one progress bar: they stay in Ray's session logs. A user who wants them on stderr exports
+    RAY_BACKEND_LOG_LEVEL=info."""
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    try:
+        import ray.data  # noqa: F401 - configures Ray Data's loggers, which are then turned down
+    except ImportError:
+        return  # the library names the missing extra
+    for name in ("ray", "ray.data"):  # errors too: the job reports a worker's failure in one line of its own
+        logging.getLogger(name).setLevel(logging.CRITICAL)

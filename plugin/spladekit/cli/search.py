@@ -51,8 +51,9 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @click.option("--explain", is_flag=True, help="List, per hit, the query tokens that contributed most.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Output: a table, JSON lines (one hit each) or a TREC run (qid Q0 docid rank score tag).")
-@click.option("--bm25", is_flag=True, help="BM25 (match on the text field) instead of SPLADE; engines only.")
-@click.option("--hybrid", is_flag=True, help="SPLADE and BM25 fused client-side; engines only.")
+@click.option("--bm25", is_flag=True,
+              help="BM25 (match on the text field) instead of SPLADE; on the local index, the engines' BM25.")
+@click.option("--hybrid", is_flag=True, help="SPLADE and BM25 fused client-side (engine or local index).")
 @click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default="rrf", show_default=True,
               help="Hybrid fusion: reciprocal rank fusion or min-max normalised weighted sum.")
 @click.option("--alpha", default=0.5, show_default=True, type=click.FloatRange(0, 1),
@@ -72,6 +73,9 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
               help="Keep only the fewest largest query weights that hold this fraction of the total.")
 @click.option("--filter", "filter_json", metavar="JSON",
               help='Engine query used as a non-scoring filter, e.g. \'{"ids": {"values": ["3", "7"]}}\'.')
+@click.option("--inference-free", is_flag=True,
+              help="No transformer on the query path: the query's tokens weighted by the model card's learned "
+                   "table, else by IDF from the index's own document frequencies.")
 @click.option("--model", default=None, help="Query encoder [default: the index's model, else splade-tiny].")
 @click.option("--max-length", type=click.IntRange(8), default=None,
               help="Tokens of the query the encoder reads [default: the model's own].")
@@ -83,8 +87,8 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
            explain: bool, fmt: str, bm25: bool, hybrid: bool, fusion: str, alpha: float, two_phase: bool,
            first_pass_terms: int | None, first_pass_mass: float | None, window: int | None,
            prune_top_k: int | None, prune_min_weight: float | None, prune_ratio: float | None,
-           prune_mass: float | None, filter_json: str | None, model: str | None, max_length: int | None,
-           qid: str, tag: str, connection: dict[str, Any]) -> None:
+           prune_mass: float | None, filter_json: str | None, inference_free: bool, model: str | None,
+           max_length: int | None, qid: str, tag: str, connection: dict[str, Any]) -> None:
     """Search QUERY with SPLADE (default), BM25 or both, on an engine index or the local index.
 
     \b
@@ -126,5 +130,5 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
     mode = "bm25" if bm25 else "hybrid" if hybrid else "splade"
     hits = run_search(query, engine_url=engine_url, index=index_name, local_dir=local_dir, k=k, mode=mode,
                       two_phase=plan, prune=prune, filter=filter_, explain=explain, model=model, fusion=fusion,
-                      alpha=alpha, max_length=max_length, **connect)
+                      alpha=alpha, max_length=max_length, inference_free=inference_free, **connect)
     click.echo(format_hits(hits, fmt, qid=qid, tag=tag))

@@ -30,25 +30,39 @@ from spladekit.cli._common import friendly_errors
               help="Where training runs (cuda: a GPU).")
 @click.option("--seed", default=13, show_default=True, help="Seed for initialisation, shuffling and mining.")
 @click.option("--save-steps", default=200, show_default=True, help="Steps between checkpoints.")
+@click.option("--separate-query-encoder", is_flag=True,
+              help="Fine-tune a query encoder and a document encoder (two copies of BASE) together; writes "
+                   "OUTPUT/query, OUTPUT/document and a model card.")
+@click.option("--inference-free", is_flag=True,
+              help="Learn a query weight table (no transformer on the query path) with the document encoder; "
+                   "writes OUTPUT/document, OUTPUT/idf.json and a model card.")
+@click.option("--query-lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Learning rate of the --inference-free query table.")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in OUTPUT/checkpoints.")
 @click.option("--silent", is_flag=True, help="No progress bars.")
 @friendly_errors
 def train(pairs: str, base: str, output: str, epochs: float, batch_size: int, learning_rate: float,
           lambda_q: float, lambda_d: float, hard_negatives: int, corpus: str | None, max_length: int,
-          device: str, seed: int, save_steps: int, resume: bool, silent: bool) -> None:
+          device: str, seed: int, save_steps: int, separate_query_encoder: bool, inference_free: bool,
+          query_lr: float, resume: bool, silent: bool) -> None:
     """Fine-tune BASE on PAIRS: a JSONL of {"query", "positive"} objects or a BEIR folder (qrels/train.tsv).
 
-    The result is an HF masked-LM directory: pass it to `spladekit export`, ingest or search like any model.
+    The result is an HF masked-LM directory: pass it to `spladekit export`, ingest or search like any model
+    (with --separate-query-encoder or --inference-free: a model card folder, used the same way).
     """
     from spladekit.training import train as train_model
 
+    if separate_query_encoder and inference_free:
+        raise click.UsageError("give --separate-query-encoder or --inference-free, not both")
+    query_side = "separate" if separate_query_encoder else "inference-free" if inference_free else "shared"
     # transformers writes its loss log to stdout; stdout is kept for the one result line
     try:
         with contextlib.redirect_stdout(sys.stderr):
             out = train_model(pairs, base, output, epochs=epochs, batch_size=batch_size,
                               learning_rate=learning_rate, lambda_q=lambda_q, lambda_d=lambda_d,
                               hard_negatives=hard_negatives, corpus=corpus, max_length=max_length, device=device,
-                              seed=seed, save_steps=save_steps, resume=resume, silent=silent)
+                              seed=seed, save_steps=save_steps, query_side=query_side, query_lr=query_lr,
+                              resume=resume, silent=silent)
     except ValueError as exc:  # an option out of range: the message lists the valid values
         raise click.UsageError(str(exc)) from exc
     click.echo(str(out))

@@ -51,10 +51,12 @@ from spladekit.encoder import (
     QUERY_ONNX_NAME,
     QUERY_TABLE_NAME,
 )
+from spladekit.encoder.card import is_card, read_card, write_card
 from spladekit.encoder.pooling import SpladePooling
+from spladekit.encoder.static import IDF_JSON
 from spladekit.encoder.torch_backend import MaskedLMBody, quiet
 from spladekit.errors import ModelError
-from spladekit.models import model_max_length, sha256_file, verify_model_dir
+from spladekit.models import model_max_length, resolve_model, sha256_file, verify_model_dir
 
 DEFAULT_OPSET = 17
 DEFAULT_VOCAB_BLOCKS = 120  # ~254 columns: a 256-token block of logits (260 KB) stays in L2
@@ -391,3 +393,28 @@ def _export(model_dir: Path, out_dir: Path, *, opset: int, max_length: int | Non
     }
     (out_dir / CONFIG_NAME).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out_dir
+
+
+def export_card(card_dir: str | Path, out_dir: str | Path, **options: Any) -> Path:
+    """Export both sides of a model card (:mod:`spladekit.encoder.card`): ``OUT/document`` and ``OUT/query``
+    (each as :func:`export` writes it, with ``options``) or the query weight table copied as ``OUT/idf.json``, and
+    a card in ``OUT`` naming them. ``SpladeEncoder.load(OUT)`` then loads the pair without exporting again."""
+    card = read_card(card_dir)
+    out = Path(out_dir)
+    document = card.document_model
+    export(resolve_model(document), out / "document", source_name=document, **options)
+    if card.query_model is not None:
+        export(resolve_model(card.query_model), out / "query", source_name=card.query_model, **options)
+        return write_card(out, document="document", query="query")
+    table = card.table_path
+    if table is None or not table.is_file():
+        raise ModelError(f"the model card in {card_dir} names the query table {card.query_table}, which is missing")
+    shutil.copyfile(table, out / IDF_JSON)
+    return write_card(out, document="document", query_table=IDF_JSON)
+
+
+def export_named(name: str | Path, out_dir: str | Path, **options: Any) -> Path:
+    """Export ``name`` (``splade-tiny``, an HF id or a model folder), or both sides of a model card folder."""
+    if is_card(name):
+        return export_card(name, out_dir, **options)
+    return export(resolve_model(name), out_dir, source_name=str(name), **options)

@@ -19,6 +19,7 @@ encode to an empty vector without running the model.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
@@ -34,12 +35,15 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from spladekit.encoder import CONFIG_NAME, CONFIG_VERSION, screen
+from spladekit.encoder.card import is_card, read_card
+from spladekit.encoder.pair import PairEncoder
 from spladekit.encoder.pooling import SpladePooling
+from spladekit.encoder.static import StaticQueryEncoder
 from spladekit.encoder.store import is_export, onnx_dir
 from spladekit.errors import InputError, ModelError, missing_extra
 from spladekit.features import FeatureNames
 from spladekit.schema import ModelIdentity
-from spladekit.vectors import SparseVector
+from spladekit.vectors import Pruning, SparseVector
 
 LongTextPolicy = Literal["truncate", "split"]
 #: A single text of at most this many tokens runs the export's query graph (an exact int8 screen of the
@@ -98,6 +102,17 @@ class Prepared:
     windows: list[list[int]]  # token ids of each window
     owners: list[int]  # window -> index into ``live``
     stats: EncodeStats
+    #: per live text: (windows, split, truncated, tokens dropped); :meth:`text_stats` reads it
+    per_text: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def text_stats(self, i: int) -> EncodeStats:
+        """What text ``i`` alone counts for in :attr:`stats` (its windows and long-text handling), so that a
+        caller that keeps only some of the texts (distributed ingestion) can add up exactly those."""
+        j = bisect.bisect_left(self.live, i)
+        if j == len(self.live) or self.live[j] != i:
+            return EncodeStats(texts=1, empty=1)
+        windows, split, truncated, dropped = self.per_text[j]
+        return EncodeStats(texts=1, windows=windows, split=split, truncated=truncated, tokens_dropped=dropped)
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -198,6 +213,11 @@ class SpladeEncoder:
                              "the export is inconsistent, re-export it")
         self.last_stats = EncodeStats()
 
+    @property
+    def tokenizer_file(self) -> Path:
+        """The ``tokenizer.json`` this encoder tokenizes with (an inference-free query side reads it too)."""
+        return self._tokenizer_file
+
     def identity(self) -> ModelIdentity:
         """Which model made this encoder's document vectors, and how (the record indexes keep and check)."""
         return ModelIdentity(
@@ -208,12 +228,28 @@ class SpladeEncoder:
 
     @classmethod
     def load(cls, dir_or_name: str | Path = "splade-tiny", device: Device = "cpu", threads: int | None = None,
-             backend: Backend = "onnx", dtype: DType = "float32", **options: Any) -> SpladeEncoder:
+             backend: Backend = "onnx", dtype: DType = "float32", *, doc_model: str | Path | None = None,
+             query_model: str | Path | None = None, **options: Any) -> Any:
         """An encoder for a model name or folder: ``backend="onnx"`` (default) runs its ONNX export (exported
         once into the cache; loading needs only onnxruntime and tokenizers), ``backend="torch"`` the model itself
         on torch (the ``export`` extra), on ``device`` "cpu" or "cuda", in ``dtype`` float32, bfloat16 or
         float16 (torch only). Same SPLADE function, same vectors (within 1e-4 at float32), same feature names.
+
+        Separate query and document encoders: a model card folder (:mod:`spladekit.encoder.card`), or
+        ``doc_model=...`` with ``query_model=...`` (a model, or an ``idf.json`` weight table for inference-free
+        queries), give a :class:`spladekit.encoder.pair.PairEncoder`: documents by the document model (with
+        ``options``: length, long-text policy), queries by the query model.
         """
+        if doc_model is not None or query_model is not None:
+            if query_model is None:
+                raise ValueError("doc_model needs query_model too (or load the document model alone)")
+            return cls._pair(doc_model or dir_or_name, str(query_model), None, device, threads, backend, dtype,
+                             options)
+        if is_card(dir_or_name):
+            card = read_card(dir_or_name)
+            query = card.query_model if card.query is not None else str(card.table_path)
+            return cls._pair(card.document_model, query, str(dir_or_name), device, threads, backend, dtype,
+                             options)
         if backend not in _BACKENDS:
             raise ValueError(f"backend {backend!r} is not supported; valid values: {', '.join(map(repr, _BACKENDS))}")
         if dtype not in _DTYPES:
@@ -228,11 +264,23 @@ class SpladeEncoder:
         if dtype != "float32":
             raise ValueError(f"the onnx backend computes in float32; dtype={dtype!r} needs backend='torch' "
                              "(--backend torch)")
-        options.pop("max_batch_tokens", None)  # a torch-backend option: the onnx batches are fixed-size
+        for name in ("max_batch_tokens", "timing"):  # torch-backend options: fixed-size onnx batches, no phases
+            options.pop(name, None)
         path = Path(str(dir_or_name)).expanduser()
         if not is_export(path):
             path = onnx_dir(dir_or_name)
         return cls(path, device=device, threads=threads, **options)
+
+    @classmethod
+    def _pair(cls, doc_model: str | Path, query_model: str, name: str | None, device: Device, threads: int | None,
+              backend: Backend, dtype: DType, options: dict[str, Any]) -> PairEncoder:
+        documents = cls.load(doc_model, device=device, threads=threads, backend=backend, dtype=dtype, **options)
+        if query_model.endswith(".json") and Path(query_model).is_file():
+            queries: Any = StaticQueryEncoder.from_idf_json(query_model, documents.tokenizer_file)
+        else:
+            # The query side truncates at its own length; the document options (length, long text) are not its.
+            queries = cls.load(query_model, device=device, threads=threads, backend=backend, dtype=dtype)
+        return PairEncoder(documents, queries, name=name)
 
     def _load_tokenizer(self) -> Any:
         path = self._tokenizer_file
@@ -269,9 +317,14 @@ class SpladeEncoder:
 
     # ----------------------------------------------------------------------------------------- encoding
     def encode_documents(self, texts: Sequence[str], *, long_text: LongTextPolicy | None = None,
-                         top_k: int | None = None, progress: bool = False) -> list[SparseVector]:
-        """One SparseVector per document (input order); long documents follow ``long_text``."""
-        return self._encode(texts, long_text or self.long_text, top_k, progress)
+                         top_k: int | None = None, prune: Pruning | str | dict[str, Any] | None = None,
+                         progress: bool = False) -> list[SparseVector]:
+        """One SparseVector per document (input order); long documents follow ``long_text``. ``prune``: static
+        pruning of each vector (:class:`spladekit.vectors.Pruning` or its spelling, ``"top_k:64"``), as
+        ``ingest(doc_prune=...)`` applies it."""
+        rule = Pruning.of(prune)
+        vectors = self._encode(texts, long_text or self.long_text, top_k, progress)
+        return vectors if rule is None else [rule.apply(v) for v in vectors]
 
     def encode_queries(self, texts: Sequence[str], *, top_k: int | None = None,
                        progress: bool = False) -> list[SparseVector]:
@@ -357,29 +410,30 @@ class SpladeEncoder:
         tokenizer = self._split_tokenizer if split else self._tokenizer
         encodings = tokenizer.encode_batch([texts[i] for i in live], add_special_tokens=True)
         limit = self.max_windows if split and self.max_windows is not None else None
+        per_text: list[tuple[int, int, int, int]] = []
         for j, enc in enumerate(encodings):
             more = enc.overflowing
             windows.append(enc.ids)
             owners.append(j)
             if not more:
+                per_text.append((1, 0, 0, 0))
                 continue
             kept = more if split else []
             if limit is not None:
                 kept = more[: limit - 1]
             dropped = more[len(kept):]
-            if split:
-                stats.split += 1
             for extra in kept:
                 windows.append(extra.ids)
                 owners.append(j)
-            if dropped:
-                stats.truncated += 1
-                # An overflow window repeats `stride` tokens of the one before it (split mode only).
-                overlap = self.stride if split else 0
-                stats.tokens_dropped += sum(max(0, len(o.ids) - sum(o.special_tokens_mask) - overlap)
-                                            for o in dropped)
+            # An overflow window repeats `stride` tokens of the one before it (split mode only).
+            overlap = self.stride if split else 0
+            lost = sum(max(0, len(o.ids) - sum(o.special_tokens_mask) - overlap) for o in dropped)
+            per_text.append((1 + len(kept), int(split), int(bool(dropped)), lost))
+        stats.split = sum(t[1] for t in per_text)
+        stats.truncated = sum(t[2] for t in per_text)
+        stats.tokens_dropped = sum(t[3] for t in per_text)
         stats.windows = len(windows)
-        return Prepared(len(texts), live, windows, owners, stats)
+        return Prepared(len(texts), live, windows, owners, stats, per_text)
 
     def encode_prepared(self, prepared: Prepared, *, top_k: int | None = None,
                         progress: bool = False) -> list[SparseVector]:
@@ -431,9 +485,9 @@ class SpladeEncoder:
             stats.positions += int(idx.size * lengths[idx].max())
             stats.batches += 1
 
-        if len(windows) == 1 and lengths[0] <= QUERY_GRAPH_MAX_TOKENS and self._query_path() is not None:
-            stats.graph = "query"
-            return [self._run_query(windows[0])]
+        # Always the batch graph here, even for one short window: the query graph gives the same terms but may
+        # differ in the last bit, and a document's vector must not depend on the batch it happened to be in
+        # (ingest's batches are cut by windows of the input; distributed ingestion cuts them by blocks).
         stats.graph = "batch"
 
         def run(idx: np.ndarray, session: Any) -> None:

@@ -19,6 +19,11 @@ this class extends); what differs is how a batch of windows becomes vectors:
   precisions change some terms: docs/benchmarks.md gives the overlap measured on a real collection.
 - Tokenizing overlaps the model: ingest calls :meth:`tokenize` on its reader thread while this thread runs the
   previous batch on the device.
+- ``timing=True`` (benchmarks): the device is synchronized between the phases of each batch and their seconds are
+  added up in ``last_stats.extra`` (``seconds_copy_in``: padding and the host-to-device copy; ``seconds_model``:
+  the encoder up to the vocabulary projection; ``seconds_pooling``: the sliced projection, max, bias, ReLU,
+  log1p and ``nonzero``; ``seconds_copy_out``: the non-zero triples to the host, cut into vectors). The
+  synchronizations cost the overlap, so time throughput without it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import contextlib
 import copy
 import json
 import logging
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,7 +121,7 @@ class TorchEncoder(SpladeEncoder):
     def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: str = "float32", threads: int | None = None,
                  batch_size: int = 32, long_text: str = "truncate", stride: int | None = None,
                  max_length: int | None = None, max_windows: int | None = None, max_batch_tokens: int | None = None,
-                 source_name: str | None = None) -> None:
+                 source_name: str | None = None, timing: bool = False) -> None:
         if dtype not in _TORCH_DTYPES:
             raise ValueError(f"dtype {dtype!r} is not supported; valid values: {', '.join(map(repr, _TORCH_DTYPES))}")
         if device not in ("cpu", "cuda"):
@@ -155,6 +161,7 @@ class TorchEncoder(SpladeEncoder):
         if self.max_batch_tokens < self.max_length:
             raise ValueError(f"max_batch_tokens must be >= max_length ({self.max_length}), got {self.max_batch_tokens}")
         self._query_config = None  # no separate single-text graph: one query is a batch of one
+        self._timings: dict[str, float] | None = {} if timing else None
         self._query = None
         self._export_top_k = None
         weights = _weights_file(self.model_dir)
@@ -197,11 +204,23 @@ class TorchEncoder(SpladeEncoder):
             start += size
         return batches
 
+    def _phase(self, name: str, since: float) -> float:
+        """With ``timing``: wait for the device, add the seconds since ``since`` to phase ``name``; the time now."""
+        if self._timings is None:
+            return since
+        if self._torch_device.type == "cuda":
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self._timings[name] = self._timings.get(name, 0.0) + now - since
+        return now
+
     def _run_windows(self, windows: list[list[int]], stats: EncodeStats, progress: bool) -> list[SparseVector]:
         lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
         rows: list[SparseVector] = [SparseVector.empty()] * len(windows)
         batches = self._batches(lengths)
         stats.graph = "torch"
+        if self._timings is not None:
+            self._timings.clear()
         pending: list[tuple[np.ndarray, Any]] = []
         for idx in batches:
             width = int(lengths[idx].max())
@@ -214,10 +233,13 @@ class TorchEncoder(SpladeEncoder):
                 ids[r, : lengths[w]] = windows[w]
                 mask[r, : lengths[w]] = 1
             pending.append((idx, self._pool(ids, mask)))
-            if len(pending) > 1:  # copy batch N back while batch N + 1 runs (asynchronous on a GPU)
+            # Copy batch N back while batch N + 1 runs (asynchronous on a GPU); timed phases wait for each other.
+            if len(pending) > (0 if self._timings is not None else 1):
                 self._collect(*pending.pop(0), rows)
         for item in pending:
             self._collect(*item, rows)
+        if self._timings is not None:
+            stats.extra.update({f"seconds_{k}": round(v, 6) for k, v in self._timings.items()})
         return rows
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
@@ -229,10 +251,13 @@ class TorchEncoder(SpladeEncoder):
     @torch.inference_mode()
     def _pool(self, ids: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """SPLADE-max of one padded batch, on the device; returns the non-zero (rows, ids, weights), still there."""
+        mark = time.perf_counter()
         input_ids, attention = self._to_device(ids), self._to_device(mask)
+        mark = self._phase("copy_in", mark)
         autocast = self._compute != torch.float32
         with torch.autocast(self._torch_device.type, dtype=self._compute, enabled=autocast):
             hidden = self._body(input_ids, attention)  # [batch, length, hidden]
+            mark = self._phase("model", mark)
             batch, length, _ = hidden.shape
             vocab = self._weight.shape[0]
             slice_size = max(1, min(vocab, SLICE_BYTES // max(1, batch * length * hidden.element_size())))
@@ -245,6 +270,7 @@ class TorchEncoder(SpladeEncoder):
         pooled = torch.log1p(torch.relu(maxes + self._bias))  # float32, as the ONNX graph: bias after the max
         row, col = torch.nonzero(pooled, as_tuple=True)
         values = pooled[row, col]
+        self._phase("pooling", mark)
         if self._torch_device.type == "cuda":
             out = tuple(torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in (row, col, values))
             for dst, src in zip(out, (row, col, values), strict=True):
@@ -254,6 +280,7 @@ class TorchEncoder(SpladeEncoder):
 
     def _collect(self, idx: np.ndarray, found: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                  rows: list[SparseVector]) -> None:
+        mark = time.perf_counter()
         if self._torch_device.type == "cuda":
             torch.cuda.current_stream().synchronize()
         row, col, values = (t.numpy() for t in found)
@@ -262,3 +289,4 @@ class TorchEncoder(SpladeEncoder):
         for r, w in enumerate(idx):
             lo, hi = bounds[r], bounds[r + 1]
             rows[w] = SparseVector(col[lo:hi].astype(np.int32), values[lo:hi])
+        self._phase("copy_out", mark)

@@ -9,6 +9,7 @@ per-query SPLADE-minus-BM25 plot (:mod:`.plot`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from spladekit.evaluation.runs import SystemRun, run_bm25, run_hybrid, run_splad
 from spladekit.evaluation.trec import load_run, write_run
 from spladekit.fusion import HYBRID_WINDOW
 from spladekit.search import Searcher, check_query_encoder
+from spladekit.vectors import Pruning
 
 __all__ = [
     "DEFAULT_MEASURES",
@@ -116,6 +118,21 @@ def _plot_if_possible(report: EvalReport, out: Path, measure: str) -> None:
     report.files["plot"] = str(path)
 
 
+def _text_runs(searcher: Searcher, splade_name: str, kind: str, queries: dict[str, str], qvecs: dict, k: int, *,
+               bm25: bool, hybrid: bool, window: int, progress: bool) -> list[SystemRun]:
+    """BM25 (with ``bm25`` or ``hybrid``) and the two hybrid fusions (with ``hybrid``) on one searcher's index."""
+    out: list[SystemRun] = []
+    if bm25 or hybrid:
+        out.append(run_bm25(f"bm25-{kind}", searcher, queries, k, progress=progress))
+    if hybrid:
+        for name, fusion in (("hybrid-rrf", "rrf"), ("hybrid-weighted", "weighted")):
+            hr = run_hybrid(name, searcher, queries, qvecs, k, fusion=fusion, alpha=HYBRID_ALPHA, window=window,
+                            progress=progress)
+            hr.info["inputs"] = [splade_name, f"bm25-{kind}"]
+            out.append(hr)
+    return out
+
+
 def evaluate(
     dataset_dir: str | Path,
     *,
@@ -143,14 +160,18 @@ def evaluate(
     backend: str = "onnx",
     device: str = "cpu",
     dtype: str = "float32",
+    doc_prune: Pruning | str | dict[str, Any] | None = None,
+    inference_free: bool = False,
     **connect_options: Any,
 ) -> EvalReport:
     """Evaluate SPLADE (local and/or engine), and optionally BM25 and hybrid, on a BEIR folder.
 
     ``local``: SPLADE on the embedded index (``local_mode`` "lucene" scores as the engines do, "exact" with
     unquantized weights). ``engine_url``: SPLADE on that engine (index ``index_name``, default
-    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. ``hybrid`` fuses SPLADE (the
-    engine's) with BM25 by RRF and by the weighted sum, exactly as ``spladekit search --hybrid -k K`` does
+    ``spladekit-eval-<dataset>``), and BM25 on its ``text`` field with ``bm25``. Without an engine, ``bm25`` and
+    ``hybrid`` run on the local index (``bm25-local``; its BM25 scores as the engines'). ``hybrid`` fuses SPLADE
+    (the engine's, else the local index's) with BM25 by RRF and by the weighted sum, exactly as ``spladekit
+    search --hybrid -k K`` does
     (each side ``max(k, window)`` deep). Indexes are built with :func:`spladekit.ingest.ingest` and reused while
     they hold this corpus encoded this way; ``rebuild`` forces a rebuild. ``k`` is the run depth per query.
     ``max_length``/``long_text``/``max_windows``: how documents are encoded (see
@@ -158,18 +179,22 @@ def evaluate(
     ``backend``/``device``/``dtype``: the encoder's runtime (``SpladeEncoder.load``). ``encoding`` and
     ``decode_errors``: how corpus.jsonl and queries.jsonl are decoded, as ingest reads them
     (:class:`spladekit.readers.Decoding`; by default a line that is not UTF-8 is excluded and counted).
+    ``doc_prune``: static pruning of the documents at ingest (``ingest(doc_prune=...)``; the pruned indexes are
+    built beside the full ones, from the same encoded corpus). ``inference_free``: queries weighted by the model
+    card's table or each index's own IDF, no transformer (``search --inference-free``).
     ``connect_options`` (``user``, ``password``, ``api_key``, ``ca_certs``, ``verify_certs``) reach the engine.
     """
     if local_mode not in ("lucene", "exact"):
         raise ValueError(f"local_mode must be 'lucene' or 'exact', got {local_mode!r}")
     if k < 1:
         raise ValueError(f"k (run depth) must be >= 1, got {k}")
-    if (bm25 or hybrid) and not engine_url:
-        raise InputError("BM25 and hybrid runs need an engine: pass engine_url (CLI: --engine URL)")
+    if (bm25 or hybrid) and not engine_url and not local:
+        raise InputError("BM25 and hybrid runs need an index: the local index (local=True) or an engine (engine_url)")
     if not local and not engine_url:
         raise InputError("nothing to evaluate: enable the local index, or give an engine URL")
     measures = list(metrics)
     parse_measures(measures)
+    rule = Pruning.of(doc_prune)
     dataset = load_beir(dataset_dir, split, qrels_path=qrels_path, encoding=encoding, decode_errors=decode_errors)
     if encoder is None:
         encoder = SpladeEncoder.load(model, max_length=max_length, long_text=long_text, max_windows=max_windows,
@@ -179,46 +204,54 @@ def evaluate(
     docs = build.DocVectors(encoder, dataset, progress=progress, rebuild=rebuild)
     docs.batch  # noqa: B018 - encode (or load) the corpus once, before any index is built from it
 
+    def system_queries(searcher: Searcher) -> tuple[dict, list[float]]:
+        # Inference-free query vectors depend on the index (its IDF): encoded per system, after it is built.
+        return build.encode_queries(searcher.encoder, dataset.queries) if inference_free else (qvecs, encode_ms)
+
     runs: list[SystemRun] = []
     cost: dict[str, dict] = {}
     if local:
-        where, local_cost = build.local_index(docs, mode=local_mode, rebuild=rebuild)
-        searcher = Searcher(local_dir=where, encoder=encoder)
-        check_query_encoder(searcher.meta, encoder, f"the local index at {where}")
-        sr = run_splade("splade-local", searcher, qvecs, k, progress=progress)
+        where, local_cost = build.local_index(docs, mode=local_mode, rebuild=rebuild, doc_prune=rule)
+        searcher = Searcher(local_dir=where, encoder=encoder, inference_free=inference_free)
+        check_query_encoder(searcher.meta, searcher.encoder, f"the local index at {where}")
+        vectors, ms = system_queries(searcher)
+        sr = run_splade("splade-local", searcher, vectors, k, progress=progress)
         sr.info["mode"] = local_mode
         runs.append(sr)
-        cost[sr.name] = {**local_cost, "encode_p50_ms": build.p50(encode_ms)}
+        cost[sr.name] = {**local_cost, "encode_p50_ms": build.p50(ms)}
+        if not engine_url:
+            runs.extend(_text_runs(searcher, sr.name, "local", dataset.queries, vectors, k, bm25=bm25, hybrid=hybrid,
+                                   window=window, progress=progress))
     engine = None
     if engine_url:
-        engine = connect(engine_url, index_name or build.default_index_name(dataset), names=encoder.names,
+        engine = connect(engine_url, index_name or build.default_index_name(dataset, rule), names=encoder.names,
                          **connect_options)
-        engine_cost = build.engine_index(engine, docs, rebuild=rebuild, **connect_options)
-        searcher = Searcher(engine_index=engine, encoder=encoder)
+        engine_cost = build.engine_index(engine, docs, rebuild=rebuild, doc_prune=rule, **connect_options)
+        searcher = Searcher(engine_index=engine, encoder=encoder, inference_free=inference_free)
+        vectors, ms = system_queries(searcher)
         kind = engine.engine
-        sr = run_splade(f"splade-{kind}", searcher, qvecs, k, progress=progress)
+        sr = run_splade(f"splade-{kind}", searcher, vectors, k, progress=progress)
         runs.append(sr)
-        cost[sr.name] = {**engine_cost, "encode_p50_ms": build.p50(encode_ms)}
-        if bm25 or hybrid:
-            br = run_bm25(f"bm25-{kind}", searcher, dataset.queries, k, progress=progress)
-            runs.append(br)
-            cost[br.name] = {"index_bytes_per_doc": engine_cost.get("index_bytes_per_doc")}
-        if hybrid:
-            for name, fusion in (("hybrid-rrf", "rrf"), ("hybrid-weighted", "weighted")):
-                hr = run_hybrid(name, searcher, dataset.queries, qvecs, k, fusion=fusion, alpha=HYBRID_ALPHA,
-                                window=window, progress=progress)
-                hr.info["inputs"] = [sr.name, f"bm25-{kind}"]
-                runs.append(hr)
+        cost[sr.name] = {**engine_cost, "encode_p50_ms": build.p50(ms)}
+        text_runs = _text_runs(searcher, sr.name, kind, dataset.queries, vectors, k, bm25=bm25, hybrid=hybrid,
+                               window=window, progress=progress)
+        runs.extend(text_runs)
+        for tr in text_runs:
+            if tr.name.startswith("bm25-"):
+                cost[tr.name] = {"index_bytes_per_doc": engine_cost.get("index_bytes_per_doc")}
     stats = docs.stats
     n_docs = max(len(docs.ids), 1)
     encode_counts = {**stats.to_dict(), "max_length": ident.max_length, "long_text": ident.long_text,
                 "truncated_fraction": round(stats.truncated / n_docs, 6)}
     settings = {"k": k, "local_mode": local_mode if local else None, "split": split,
+                "doc_prune": str(rule) if rule is not None else None, "inference_free": inference_free,
                 "engine_url": safe_url(engine_url) if engine_url else None,
                 "index": engine.index if engine is not None else None, "hybrid_window": window,
                 "hybrid_alpha": HYBRID_ALPHA, "encoding": encode_counts,
                 "input": {"encoding": dataset.decoding.encoding, "decode_errors": dataset.decoding.errors,
                           "repaired_lines": dataset.repaired}}
+    if rule is not None:
+        ident = dataclasses.replace(ident, doc_prune=str(rule))
     model_info = {**ident.to_meta(), "export_revision": getattr(encoder, "info", {}).get("export_revision")}
     return evaluate_runs(dataset, runs, measures=measures, out_dir=out_dir, cost=cost, model=model_info,
                          settings=settings)

@@ -32,7 +32,7 @@ from spladekit.errors import InputError
 from spladekit.ingest import IngestReport, ingest
 from spladekit.local.index import LocalIndex
 from spladekit.schema import ModelIdentity
-from spladekit.vectors import SparseBatch, SparseVector
+from spladekit.vectors import Pruning, SparseBatch, SparseVector
 
 #: Documents encoded per call to the encoder (bounded memory, a progress bar that moves).
 ENCODE_BATCH = 128
@@ -43,8 +43,10 @@ def p50(values: Sequence[float]) -> float | None:
 
 
 def identity_key(ident: ModelIdentity) -> str:
-    """A short key for what the encoder computes: its weights' hash prefix plus a hash of the whole identity."""
-    digest = hashlib.sha256(json.dumps(asdict(ident), sort_keys=True).encode()).hexdigest()
+    """A short key for what the document encoder computes: its weights' hash prefix plus a hash of the identity,
+    without what does not change the encoded corpus (pruning is applied at ingest, the query side at search)."""
+    fields = {k: v for k, v in asdict(ident).items() if k not in ModelIdentity.OPTIONAL}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return f"{(ident.weights_sha256 or '')[:8]}{digest[:8]}"
 
 
@@ -162,9 +164,17 @@ class CachedEncoder:
         return self.encoder.encode_queries(texts)
 
 
-def default_index_name(dataset: Dataset) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset.name.lower())
-    return f"spladekit-eval-{safe}"
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text.lower())
+
+
+def prune_suffix(doc_prune: Pruning | None) -> str:
+    """What names an index of pruned documents apart: ``""``, or ``-prune-top_k-64`` and the like."""
+    return "" if doc_prune is None else f"-prune-{_slug(str(doc_prune))}"
+
+
+def default_index_name(dataset: Dataset, doc_prune: Pruning | None = None) -> str:
+    return f"spladekit-eval-{_slug(dataset.name)}{prune_suffix(doc_prune)}"
 
 
 def _corpus_file(dataset: Dataset) -> Path:
@@ -173,49 +183,63 @@ def _corpus_file(dataset: Dataset) -> Path:
     return dataset.path / "corpus.jsonl"
 
 
-def _ingest(docs: DocVectors, job: Path, **target: Any) -> IngestReport:
-    """Index the corpus with ingest (dead letter and checkpoint under ``job``), from the cached vectors."""
+def _ingest(docs: DocVectors, job: Path, doc_prune: Pruning | None = None, **target: Any) -> IngestReport:
+    """Index the corpus with ingest (dead letter and checkpoint under ``job``), from the cached vectors, pruned by
+    ``doc_prune`` (ingest's static pruning)."""
     dec = docs.dataset.decoding  # ingest reads corpus.jsonl as load_beir did, so the texts are the cached ones
     return ingest(_corpus_file(docs.dataset), encoder=CachedEncoder(docs.encoder, docs),
-                  checkpoint=job / "checkpoint.json", meta={"eval_key": docs.key, "eval_dataset": docs.dataset.name},
+                  checkpoint=job / "checkpoint.json", doc_prune=doc_prune,
+                  meta={"eval_key": docs.key + prune_suffix(doc_prune), "eval_dataset": docs.dataset.name},
                   progress=None, encoding=dec.encoding, decode_errors=dec.errors, **target)
+
+
+def _mean_terms(docs: DocVectors, report: dict[str, Any]) -> float:
+    """Terms per indexed document: of the encoded corpus, or what pruning kept of it."""
+    pruning = report.get("pruning") or {}
+    if pruning.get("terms_in"):
+        return pruning["terms_kept"] / max(int(report.get("indexed", 0)), 1)
+    return docs.mean_terms()
 
 
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def local_index(docs: DocVectors, *, mode: str = "lucene", rebuild: bool = False) -> tuple[Path, dict[str, Any]]:
-    """The corpus in a local index beside the cached vectors, reused while it holds this corpus and model.
-    Returns (folder, cost and ingest figures)."""
-    where = docs.dir / f"local-{mode}"
-    report_path = docs.dir / f"local-{mode}.ingest.json"
+def local_index(docs: DocVectors, *, mode: str = "lucene", rebuild: bool = False,
+                doc_prune: Pruning | None = None) -> tuple[Path, dict[str, Any]]:
+    """The corpus in a local index beside the cached vectors (its documents pruned by ``doc_prune``), reused
+    while it holds this corpus, model and pruning. Returns (folder, cost and ingest figures)."""
+    name = f"local-{mode}{prune_suffix(doc_prune)}"
+    where = docs.dir / name
+    report_path = docs.dir / f"{name}.ingest.json"
     fresh = rebuild or not where.exists() or not report_path.is_file()
     if not fresh:
         try:
-            fresh = LocalIndex.load(where).meta.get("eval_key") != docs.key
+            cached = LocalIndex.load(where)
+            fresh = cached.meta.get("eval_key") != docs.key + prune_suffix(doc_prune) or not cached.has_text
         except Exception:  # noqa: BLE001 - an unreadable or older index is simply rebuilt
             fresh = True
     if fresh:
         shutil.rmtree(where, ignore_errors=True)
-        report = _ingest(docs, docs.dir / f"local-{mode}.job", local_dir=where, local_mode=mode)
+        report = _ingest(docs, docs.dir / f"{name}.job", doc_prune, local_dir=where, local_mode=mode)
         report_path.write_text(report.to_json(), encoding="utf-8")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     n = max(int(report.get("indexed", 0)), 1)
-    return where, {"mean_doc_terms": docs.mean_terms(), "index_bytes_per_doc": folder_bytes(where) / n,
+    return where, {"mean_doc_terms": _mean_terms(docs, report), "index_bytes_per_doc": folder_bytes(where) / n,
                    "not_indexed": report.get("failed", {})}
 
 
-def engine_index(engine: EngineIndex, docs: DocVectors, *, rebuild: bool = False,
+def engine_index(engine: EngineIndex, docs: DocVectors, *, rebuild: bool = False, doc_prune: Pruning | None = None,
                  **connect: Any) -> dict[str, Any]:
-    """Make ``engine``'s index hold this corpus encoded by this model; returns its cost and ingest figures.
+    """Make ``engine``'s index hold this corpus encoded by this model (pruned by ``doc_prune``); returns its cost
+    and ingest figures.
 
-    Reused when its ``_meta.eval_key`` names this corpus and model and it holds every indexed document.
+    Reused when its ``_meta.eval_key`` names this corpus, model and pruning and it holds every indexed document.
     An index that spladekit eval did not build is never replaced without ``rebuild``.
     """
     current = engine.meta() if engine.exists() else None
     report_path = docs.dir / f"engine-{engine.engine}-{engine.index}.ingest.json"
-    reusable = (current is not None and current.get("eval_key") == docs.key and not rebuild
+    reusable = (current is not None and current.get("eval_key") == docs.key + prune_suffix(doc_prune) and not rebuild
                 and report_path.is_file()
                 and engine.count() == json.loads(report_path.read_text(encoding="utf-8")).get("indexed"))
     if not reusable:
@@ -224,8 +248,8 @@ def engine_index(engine: EngineIndex, docs: DocVectors, *, rebuild: bool = False
                 raise InputError(f"index {engine.index!r} exists and was not built by spladekit eval; pass another "
                                  "--index, or --rebuild to replace it")
             engine.delete_index()
-        report = _ingest(docs, docs.dir / f"engine-{engine.engine}-{engine.index}.job", engine_url=engine.url,
-                         index=engine.index, engine=engine.engine, **connect)
+        report = _ingest(docs, docs.dir / f"engine-{engine.engine}-{engine.index}.job", doc_prune,
+                         engine_url=engine.url, index=engine.index, engine=engine.engine, **connect)
         report_path.write_text(report.to_json(), encoding="utf-8")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     n = max(int(report.get("indexed", 0)), 1)
@@ -233,5 +257,6 @@ def engine_index(engine: EngineIndex, docs: DocVectors, *, rebuild: bool = False
         size: int | None = engine.store_bytes()
     except Exception:  # noqa: BLE001 - cost is informative only; never fail an evaluation for it
         size = None
-    return {"mean_doc_terms": docs.mean_terms(), "index_bytes_per_doc": size / n if size is not None else None,
+    return {"mean_doc_terms": _mean_terms(docs, report),
+            "index_bytes_per_doc": size / n if size is not None else None,
             "not_indexed": report.get("failed", {})}

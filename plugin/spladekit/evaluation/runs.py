@@ -52,8 +52,10 @@ def timed_run(name: str, qids: list[str], search: Callable[[str], list[Hit]], *,
 
 def run_splade(name: str, searcher: Searcher, vectors: Mapping[str, SparseVector], k: int, *,
                progress: bool = False) -> SystemRun:
-    """Exact SPLADE with the query vectors already encoded."""
-    out = timed_run(name, list(vectors), lambda q: searcher.search_vector(vectors[q], k=k), progress=progress)
+    """Exact SPLADE with the query vectors already encoded. A query with no term left (inference-free queries whose
+    tokens no document holds) is unanswered, which scores 0, as any unanswered query."""
+    out = timed_run(name, list(vectors), lambda q: searcher.search_vector(vectors[q], k=k) if len(vectors[q]) else [],
+                    progress=progress)
     out.query_terms = [len(v) for v in vectors.values()]
     return out
 

@@ -13,6 +13,8 @@ an engine outage. Policies per bad-input case: :mod:`spladekit.ingest.policy` an
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import os
 import threading
@@ -26,7 +28,8 @@ from spladekit import readers
 from spladekit.encoder.runtime import EncodeStats, SpladeEncoder
 from spladekit.engines import connect
 from spladekit.engines.base import split_userinfo
-from spladekit.errors import EngineError, InputError, SpladekitError
+from spladekit.errors import ClusterError, EngineError, InputError, SpladekitError, missing_extra
+from spladekit.ingest.blocks import BLOCK_LINES
 from spladekit.ingest.checkpoint import Checkpoint
 from spladekit.ingest.deadletter import DeadLetter
 from spladekit.ingest.limits import ErrorLimit, TooManyErrors
@@ -37,6 +40,7 @@ from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink
 from spladekit.mappings import AUTO_REPLICAS
 from spladekit.paths import default_local_index
 from spladekit.schema import SCHEMA, check_identity
+from spladekit.vectors import Pruning
 
 __all__ = ["EXIT_CODES", "IngestReport", "IngestStopped", "PipelineConfig", "default_job_dir", "ingest"]
 
@@ -101,9 +105,14 @@ def ingest(
     long_text: str = "truncate",
     max_windows: int | None = None,
     max_errors: str | int | ErrorLimit | None = None,
+    doc_prune: Pruning | str | dict[str, Any] | None = None,
     backend: str = "onnx",
     device: str = "cpu",
     dtype: str = "float32",
+    ray: bool | str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float = 0.0,
+    ray_block: int = BLOCK_LINES,
     resume: bool = False,
     checkpoint: str | Path | None = None,
     dead_letter: str | Path | None = None,
@@ -147,12 +156,24 @@ def ingest(
     letter, ``invalid_utf8``), ``"replace"`` (U+FFFD in their place) or ``"skip"`` (dropped), the report counting
     the ``repaired`` records (:class:`spladekit.readers.Decoding`). ``reorder`` (local index only): renumber its
     rows by recursive graph bisection at the end of the job (faster exact search on a large index, see
-    :meth:`spladekit.local.index.LocalIndex.reorder`). Credentials (``user``/``password``, ``api_key``) reach the
-    client only, never the report or errors.
+    :meth:`spladekit.local.index.LocalIndex.reorder`). ``doc_prune``: static pruning of every document vector
+    before it is indexed (a :class:`spladekit.vectors.Pruning`, or its spelling ``"top_k:64"``, ``"ratio:0.1"``,
+    ``"mass:0.9"``, ``"min_weight:0.2"``, comma-separated to combine); the rule is recorded in the index's
+    ``_meta`` (``doc_prune``) and an index never mixes rules (the guard, like a model change). Credentials
+    (``user``/``password``, ``api_key``) reach the client only, never the report or errors.
 
     Raises :class:`IngestStopped` (with the partial report) when the job stops before the end: the engine is
     down past the retries, the error limit is exceeded, or it was interrupted; the same call with
     ``resume=True`` continues.
+
+    ``ray``: encode on Ray (the ``ray`` extra; :mod:`spladekit.ingest.distributed`). True: join ``$RAY_ADDRESS``,
+    else start Ray on this machine; a string: the cluster's address (``host:6379`` or ``auto``; Ray Data cannot run
+    through Ray Client, ``ray://``: run the job on the cluster, ``ray job submit``). ``workers`` encoder actors
+    (default: one per CPU of the cluster, or per ``gpus_per_worker`` of its GPUs), each on ``threads`` cores
+    (default 1) or ``gpus_per_worker`` GPUs, over blocks of ``ray_block`` input lines. The input must be JSON lines
+    (a file or a BEIR folder) that every node reads at the same path. The rest of the job (record policy,
+    duplicates, sink, dead letter, checkpoint) stays here, so the result is the single-process one: same ids, same
+    vectors, same dead letter; ``report.workers`` counts each worker's documents.
     """
     args = dict(locals())
     if engine_url is not None:
@@ -161,7 +182,8 @@ def ingest(
                     password=password if password is not None else url_password)
     scrub = _scrubber([args["password"], api_key])
     try:
-        return _ingest(**args, scrub=scrub)
+        with contextlib.ExitStack() as cleanup:
+            return _ingest(**args, scrub=scrub, cleanup=cleanup)
     except IngestStopped as exc:
         text = str(exc)
         if scrub(text) != text:
@@ -218,7 +240,9 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             decode_errors: str, id_field: str | Sequence[str] | None, text_field: str, title_field: str | None,
             require_id: bool,
             max_doc_bytes: int, max_length: int | None, long_text: str, max_windows: int | None,
-            max_errors: str | int | ErrorLimit | None, backend: str, device: str, dtype: str, resume: bool,
+            max_errors: str | int | ErrorLimit | None, doc_prune: Pruning | str | dict[str, Any] | None,
+            backend: str, device: str, dtype: str,
+            ray: bool | str | None, workers: int | None, gpus_per_worker: float, ray_block: int, resume: bool,
             checkpoint: str | Path | None,
             dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, shards: int | None,
             replicas: int | None, batch_size: int,
@@ -226,7 +250,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             max_backoff: float, engine: str | None, user: str | None, password: str | None, api_key: str | None,
             ca_certs: str | None, verify_certs: bool, threads: int | None, reorder: bool,
             config: PipelineConfig | None, progress: Callable[[int], None] | None,
-            stop: threading.Event | None, scrub: Callable[[str], str]) -> IngestReport:
+            stop: threading.Event | None, scrub: Callable[[str], str],
+            cleanup: contextlib.ExitStack) -> IngestReport:
     if (engine_url is None) != (index is None):
         raise InputError("give both --engine URL and --index NAME (or neither, for the local index)")
     if engine_url is not None and local_dir is not None:
@@ -240,13 +265,14 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     if (shards is not None and shards < 1) or (replicas is not None and replicas < 0):
         raise ValueError(f"--shards must be >= 1 and --replicas >= 0, got shards={shards}, replicas={replicas}")
     limit = max_errors if isinstance(max_errors, ErrorLimit) else ErrorLimit.parse(max_errors)
+    rule = Pruning.of(doc_prune)
     source, fmt = readers.resolve_input(input, format)
     decoding = readers.Decoding(encoding, decode_errors)  # type: ignore[arg-type]
     ids = [id_field] if isinstance(id_field, str) else list(id_field or ("_id", "id"))
     policy = RecordPolicy(id_fields=ids, text_field=text_field, title_field=title_field,
                           require_id=require_id, max_doc_bytes=max_doc_bytes)
     # Lazy (nothing is opened yet), but a bad option is refused now, before the model loads.
-    rows = readers.read(source, fmt, policy.columns, encoding=decoding.encoding, decode_errors=decoding.errors)
+    rows: Any = readers.read(source, fmt, policy.columns, encoding=decoding.encoding, decode_errors=decoding.errors)
 
     target_index = None
     existed = False
@@ -259,15 +285,35 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             target_index.check_write()
             layout = _check_shards(target_index, shards, replicas)
 
+    encoder_options = {"max_length": max_length, "long_text": long_text, "max_windows": max_windows,
+                       "backend": backend, "device": device, "dtype": dtype}
+    if ray:
+        try:
+            # ray: the optional `ray` extra, needed only for a distributed job.
+            from spladekit.ingest.distributed import RayRows
+        except ImportError as exc:
+            raise missing_extra(exc.name or "ray", "ray") from None
     if encoder is None:
-        encoder = SpladeEncoder.load(model, threads=threads, max_length=max_length, long_text=long_text,
-                                     max_windows=max_windows, backend=backend, device=device, dtype=dtype)
+        # With Ray the workers encode: the driver's encoder only names the features and the identity, on CPU.
+        here = {**encoder_options, "device": "cpu"} if ray else encoder_options
+        encoder = SpladeEncoder.load(model, threads=threads, **here)
     ident = encoder.identity()
+    if rule is not None:
+        ident = dataclasses.replace(ident, doc_prune=str(rule))
+    if ray:
+        rows = RayRows(source, fmt, model=model, encoder_options=encoder_options, decoding=decoding,
+                       policy_options={"id_fields": ids, "text_field": text_field, "title_field": title_field,
+                                       "require_id": require_id, "max_doc_bytes": max_doc_bytes},
+                       address=ray if isinstance(ray, str) else None, workers=workers,
+                       gpus_per_worker=gpus_per_worker, threads=threads, block_lines=ray_block,
+                       expect_identity=encoder.identity())  # the workers encode; the driver prunes (``encoded``)
+        cleanup.callback(rows.close)  # leaves Ray as it found it (shut down only what this job started)
+        rows.start()  # before any index is created: a cluster that cannot be reached changes nothing
     index_meta = SCHEMA.meta(ident, **(meta or {}))
     stop = stop or threading.Event()
 
     report = IngestReport(input=str(input), model=ident.model, model_sha256=ident.weights_sha256,
-                          max_length=ident.max_length, long_text=ident.long_text,
+                          max_length=ident.max_length, long_text=ident.long_text, doc_prune=ident.doc_prune,
                           input_encoding=decoding.encoding, decode_errors=decoding.errors)
     if sink is not None:
         target = f"sink:{type(sink).__name__}"
@@ -314,37 +360,62 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     # An encoder that can tokenize apart (SpladeEncoder) does it on the reader thread, overlapping the model.
     prepare = getattr(encoder, "tokenize", None)
 
+    def count(encoding: EncodeStats) -> None:
+        stats.add(encoding)
+        note = getattr(progress, "note", None)
+        if note is not None and stats.truncated:
+            note(truncated=stats.truncated)
+
+    terms = {"in": 0, "kept": 0}
+
+    def pruned(vectors: list) -> list:
+        if rule is None:
+            return vectors
+        # static pruning: the same rule (spladekit.vectors.Pruning) as query pruning
+        terms["in"] += sum(len(v) for v in vectors)
+        vectors = [rule.apply(v) for v in vectors]
+        terms["kept"] += sum(len(v) for v in vectors)
+        return vectors
+
     def encode(job: Any) -> list:
         vectors = encoder.encode_prepared(job) if prepare is not None else encoder.encode_documents(job)
         last = getattr(encoder, "last_stats", None)
         if last is not None:  # one encoder thread: the stats of this call are the ones just written
-            stats.add(last)
-            note = getattr(progress, "note", None)
-            if note is not None and stats.truncated:
-                note(truncated=stats.truncated)
-        return vectors
+            count(last)
+        return pruned(vectors)
 
+    def encoded(records: list) -> list:  # vectors from Ray workers: each record brings what it cost
+        for record in records:
+            if record.encoding is not None:
+                count(record.encoding)
+        return pruned([record.vector for record in records])
+
+    if ray:
+        rows.start_after = start_after
     dead = DeadLetter(dead_path, resume_after=start_after if resume else None)
     if start_after == 0:
         current.save(checkpoint_path)  # a fresh job: an old checkpoint must not survive a crash before the first
     started = time.perf_counter()  # docs/s covers the job, not loading the model or creating the index
-    pipeline = Pipeline(rows, policy, encode, sink, dead, prepare=prepare,
+    pipeline = Pipeline(rows, policy, encode, sink, dead, prepare=prepare, encoded=encoded,
                         checkpoint=current, checkpoint_path=checkpoint_path, start_after=start_after, config=cfg,
                         progress=progress, stop=stop)
     stopped: BaseException | None = None
     try:
         pipeline.run()
-    except (EngineError, TooManyErrors, KeyboardInterrupt) as exc:
+    except (EngineError, ClusterError, TooManyErrors, KeyboardInterrupt) as exc:
         stopped = exc
     finally:
         report.retries = sink.retries
         dead.close()
     counts = pipeline.counts
+    report.workers = dict(getattr(rows, "workers", {}))
     report.read, report.skipped, report.indexed = counts.read, counts.skipped, counts.indexed
     report.repaired = counts.repaired
     report.failed = dict(sorted(counts.failed.items()))
     report.encoding = {k: v for k, v in stats.to_dict().items()
                        if k in ("texts", "truncated", "tokens_dropped", "split", "windows")}
+    if rule is not None:
+        report.pruning = {"terms_in": terms["in"], "terms_kept": terms["kept"]}
     report.seconds = round(time.perf_counter() - started, 3)
     done = report.indexed + sum(report.failed.values())
     report.docs_per_s = round(done / report.seconds, 1) if report.seconds > 0 else 0.0

@@ -18,6 +18,11 @@ Nothing else grows with the input.
 
 The checkpoint (a watermark over positions, :class:`checkpoint.AckTracker`) is written at most every
 ``checkpoint_every_s`` seconds and at the end, always after syncing the dead letter.
+
+Rows may come with their vectors (``Raw.vector``: distributed ingestion encodes on Ray workers,
+:mod:`spladekit.ingest.distributed`); their batches skip ``encode`` and go to ``encoded``, which counts what the
+encoding cost and returns the vectors to write (pruned, when the job prunes). Everything else (policy,
+duplicates, budget, sink, dead letter, checkpoint) is the same.
 """
 
 from __future__ import annotations
@@ -116,7 +121,7 @@ class Pipeline:
 
     def __init__(self, rows: Iterable[Raw], policy: RecordPolicy, encode: Callable[[Any], list],
                  sink: Sink, dead_letter: DeadLetter, *, prepare: Callable[[list[str]], Any] | None = None,
-                 checkpoint: Checkpoint | None = None,
+                 encoded: Callable[[list[Record]], list] | None = None, checkpoint: Checkpoint | None = None,
                  checkpoint_path: str | Path | None = None, start_after: int = 0,
                  config: PipelineConfig | None = None, progress: Callable[[int], None] | None = None,
                  stop: threading.Event | None = None) -> None:
@@ -125,6 +130,9 @@ class Pipeline:
         self.encode = encode
         #: Called on the reader thread with each batch's texts; ``encode`` then gets what it returned.
         self.prepare = prepare
+        #: Called on the encoder thread with each batch whose vectors came with the rows (``Raw.vector``), in
+        #: place of ``encode``: the caller counts what their encoding cost (``Record.encoding``).
+        self.encoded = encoded
         self.sink = sink
         self.dead = dead_letter
         self.config = config or PipelineConfig()
@@ -200,7 +208,7 @@ class Pipeline:
                     return
                 item = raw.reject or self.policy.check(raw.position, raw.row)  # type: ignore[arg-type]
                 if raw.vector is not None and isinstance(item, Record):
-                    item.vector = raw.vector
+                    item.vector, item.encoding = raw.vector, raw.encoding
                 self.counts.read += 1
                 if raw.position <= self.start_after:
                     self.counts.skipped += 1  # done by an earlier run; checked only to rebuild the id set
@@ -365,9 +373,10 @@ class Pipeline:
             if batch is _END:
                 break
             records, job = batch  # type: ignore[misc]
-            # Encoded before the pipeline (on Ray workers): the vectors came with the rows.
-            vectors = ([r.vector for r in records] if all(r.vector is not None for r in records)
-                       else self.encode(job))
+            if all(r.vector is not None for r in records):  # encoded before the pipeline (on Ray workers)
+                vectors = self.encoded(records) if self.encoded is not None else [r.vector for r in records]
+            else:
+                vectors = self.encode(job)
             if len(vectors) != len(records):
                 raise InputError(f"the encoder returned {len(vectors)} vectors for {len(records)} texts")
             if not self._put(self.q_write, [Doc(r, v) for r, v in zip(records, vectors, strict=True)]):

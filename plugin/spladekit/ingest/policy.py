@@ -20,7 +20,7 @@ id already seen in this job            dead letter ``duplicate_id`` (first occur
 
 >>> p = RecordPolicy()
 >>> p.check(1, {"_id": 7, "text": "lift"})
-Record(position=1, id='7', text='lift', title='', nbytes=4, vector=None)
+Record(position=1, id='7', text='lift', title='', nbytes=4, vector=None, encoding=None)
 >>> p.check(2, {"_id": "x", "text": "  "}).reason
 'empty_text'
 """

@@ -44,6 +44,8 @@ class Record:
     nbytes: int = 0
     #: The vector, when it was computed before the pipeline (distributed ingestion encodes on Ray workers)
     vector: Any = None
+    #: With ``vector``: what encoding it cost (an ``EncodeStats`` of this one text)
+    encoding: Any = None
 
     @property
     def encoder_text(self) -> str:

@@ -58,7 +58,9 @@ def redact_url(url: str) -> str:
 class IngestReport:
     """What a job did. ``complete``: the whole input was read and every record is indexed or in the dead
     letter; ``stopped``: why a job ended early (``--resume`` continues it). ``encoding``: the encoder's counts
-    (texts truncated at ``max_length`` and tokens dropped, texts split and windows encoded)."""
+    (texts truncated at ``max_length`` and tokens dropped, texts split and windows encoded). ``doc_prune``: the
+    static pruning rule, and ``pruning`` the terms the encoder gave (``terms_in``) and those indexed
+    (``terms_kept``)."""
 
     target: str = ""
     input: str = ""
@@ -66,6 +68,7 @@ class IngestReport:
     model_sha256: str | None = None
     max_length: int | None = None
     long_text: str | None = None
+    doc_prune: str | None = None
     input_encoding: str = "utf-8"
     decode_errors: str = "strict"
     read: int = 0
@@ -75,6 +78,9 @@ class IngestReport:
     repaired: int = 0
     retries: int = 0
     encoding: dict[str, int] = field(default_factory=dict)
+    #: Distributed jobs: documents encoded per Ray worker (host:pid).
+    workers: dict[str, int] = field(default_factory=dict)
+    pruning: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     docs_per_s: float = 0.0
     resumed_from: int | None = None
@@ -104,7 +110,11 @@ class IngestReport:
         head = (f"{'stopped' if not self.complete else 'done'}: read {self.read}, indexed {self.indexed}, "
                 f"failed {self.failed_total}" + (f", skipped {self.skipped} (resumed)" if self.skipped else "")
                 + (f", repaired {self.repaired} (--decode-errors {self.decode_errors})" if self.repaired else "")
-                + f" into {self.target} ({self.docs_per_s:.0f} docs/s)")
+                + f" into {self.target} ({self.docs_per_s:.0f} docs/s"
+                + (f", encoded by {len(self.workers)} Ray workers" if self.workers else "") + ")")
+        if self.doc_prune and self.pruning.get("terms_in"):
+            kept = self.pruning["terms_kept"] / self.pruning["terms_in"]
+            head += f"; pruned by {self.doc_prune}: {100 * kept:.1f}% of the terms kept"
         if self.failed_total:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.failed.items(), key=lambda kv: -kv[1]))
             head += f"; dead letter ({reasons}): {self.dead_letter}"

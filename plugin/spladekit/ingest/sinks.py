@@ -193,9 +193,10 @@ class LocalSink:
     """The embedded :class:`~spladekit.local.index.LocalIndex`: add (upsert) in memory, save to ``directory``.
 
     Writes become durable only when the index is saved, so the pipeline calls :meth:`commit` every
-    ``commit_every`` documents and at the end; the checkpoint moves only then. ``reorder``: at the end, reorder
-    the rows by recursive graph bisection (:meth:`~spladekit.local.index.LocalIndex.reorder`) before the last
-    save.
+    ``commit_every`` documents and at the end; the checkpoint moves only then. Each document's text (the
+    record's ``text``, as an engine's ``text`` field holds it) goes into the index's BM25 postings. ``reorder``: at
+    the end, reorder the rows by recursive graph bisection (:meth:`~spladekit.local.index.LocalIndex.reorder`)
+    before the last save.
     """
 
     durable = False
@@ -209,6 +210,17 @@ class LocalSink:
         self.forced = False
         if _looks_like_index(self.directory):
             self.index = LocalIndex.load(self.directory, mmap=False)
+            pruned = self.index.meta.get("index_prune")
+            if pruned:
+                raise IndexFormatError(
+                    f"the local index at {self.directory} was pruned per term by `spladekit index-prune` (top "
+                    f"{pruned.get('top_postings')} postings per term): new documents would not obey that bound. "
+                    "Ingest into the full index and prune it again, or give another --local folder")
+            if not self.index.has_text:
+                raise IndexFormatError(f"the local index at {self.directory} keeps no text for BM25 (built by a "
+                                       "spladekit older than local index format 2), so documents added now could "
+                                       "not be searched alike: ingest the whole corpus into a new folder (--local "
+                                       "NEW_DIR), or delete this one first")
             if self.index.mode != mode:
                 raise IndexFormatError(f"the local index at {self.directory} is in {self.index.mode!r} mode, not "
                                        f"{mode!r}; pass --local-mode {self.index.mode} or give another --local folder")
@@ -222,7 +234,7 @@ class LocalSink:
         self._dirty = False
 
     def write(self, docs: Sequence[Doc]) -> list[Outcome]:
-        self.index.add([d.record.id for d in docs], [d.vector for d in docs])
+        self.index.add([d.record.id for d in docs], [d.vector for d in docs], [d.record.text for d in docs])
         self._dirty = True
         return [None] * len(docs)
 

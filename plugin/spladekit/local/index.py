@@ -40,15 +40,19 @@ from typing import Any, Literal
 import numpy as np
 
 from spladekit import __version__, lucene
-from spladekit.errors import IndexFormatError
+from spladekit.errors import IndexFormatError, InputError
 from spladekit.local import kernels
 from spladekit.local import reorder as bp
+from spladekit.local.text import ANALYZER, TextIndex, Vocabulary
 from spladekit.vectors import SparseBatch, SparseVector
 
 Mode = Literal["lucene", "exact"]
 MODES = ("lucene", "exact")
 FORMAT = "spladekit-local-index"
-FORMAT_VERSION = 1
+#: 2: the index keeps BM25 text postings beside the vectors (``bm25`` in params.json). Version 1 (vectors only)
+#: still loads, for SPLADE search; BM25 and hybrid on it raise an error that says to rebuild it.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 PARAMS = "params.json"
 TIE_ORDER = ("score descending, then internal row order: order of addition (an upsert moves a document last), "
              "or after LocalIndex.reorder() the reordered order, documents added since then after it")
@@ -61,6 +65,8 @@ BLOCK_MAX_MIN_DOCS = 4096
 MERGE_MIN_ROWS = 4096
 
 _ARRAYS = ("offsets", "docs", "values", "term_max", "keys", "key_offsets")
+_TEXT_ARRAYS = {"text_offsets": np.int64, "text_docs": np.int32, "text_freqs": np.int32, "text_lengths": np.int32,
+                "text_terms": np.uint8, "text_term_offsets": np.int64}
 _EMPTY_OFFSETS = np.zeros(1, np.int64)
 _NO_MAX = np.zeros(0, np.float32)
 #: No block-max lists (a plain tuple of kernels.Blocks' fields), per value dtype: made once, not per search.
@@ -154,6 +160,10 @@ class LocalIndex:
         self.block_max: bool | None = None
         #: Documents per block of the block-max lists, as a power of two.
         self.block_shift = kernels.BLOCK_SHIFT
+        #: Approximate search below 1 (in (0, 1]): every query goes the block-max way, which skips a block when
+        #: ``alpha`` times its bound is below the k-th score so far (BMP's alpha). Faster, recall below 1, the
+        #: hits found keep their exact scores; it pays on indexes reordered by :meth:`reorder`. 1 is exact.
+        self.alpha = 1.0
         self._blocks: tuple[int, tuple[np.ndarray, ...]] | None = None  # (shift, block-max lists), built lazily
         self._row_order = "insertion"
         self._rows_ordered = 0  # main rows (a prefix) placed by that order; later ones are in insertion order
@@ -168,6 +178,8 @@ class LocalIndex:
         self._tail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._work: tuple[np.ndarray, np.ndarray] | None = None
+        # BM25 postings of the documents' text, rows as the vectors'; None for an index saved without them.
+        self._text: TextIndex | None = TextIndex(self._k)
 
     # --- facts -----------------------------------------------------------------------------------------------
 
@@ -201,6 +213,15 @@ class LocalIndex:
         return int(sum(a.nbytes for a in self._main))
 
     @property
+    def has_text(self) -> bool:
+        """Whether the index keeps BM25 text postings (indexes saved by spladekit before format 2 do not)."""
+        return self._text is not None
+
+    def text_nbytes(self) -> int:
+        """Bytes of the BM25 text arrays as saved (postings, lengths, vocabulary); 0 without text."""
+        return 0 if self._text is None else self._text.nbytes()
+
+    @property
     def row_order(self) -> str:
         """How the main segment's rows are ordered: one of :data:`ROW_ORDERS` (see :meth:`reorder`)."""
         return self._row_order
@@ -211,11 +232,21 @@ class LocalIndex:
 
     # --- writing ---------------------------------------------------------------------------------------------
 
-    def add(self, ids: Sequence[str], vectors: Sequence[SparseVector]) -> None:
-        """Add documents; an id already present is replaced (upsert). Zero/negative weights are dropped."""
+    def add(self, ids: Sequence[str], vectors: Sequence[SparseVector],
+            texts: Sequence[str | None] | None = None) -> None:
+        """Add documents; an id already present is replaced (upsert). Zero/negative weights are dropped.
+
+        ``texts`` (one per document, None or "" for none): the text BM25 searches (:meth:`search_bm25`), analyzed
+        as the engines' ``standard`` analyzer does (:mod:`spladekit.local.text`); without it the documents have no
+        text and BM25 does not find them.
+        """
         ids = [str(i) for i in ids]
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors: pass one id per vector")
+        if texts is not None and len(texts) != len(ids):
+            raise ValueError(f"{len(texts)} texts for {len(ids)} documents: pass one text (or None) per document")
+        if texts is not None and self._text is None:
+            raise IndexFormatError(_NO_TEXT)
         if not ids:
             return
         offsets, term_ids, weights = _as_csr(vectors)
@@ -231,6 +262,8 @@ class LocalIndex:
                 self._n_dead += 1
             rows[key] = first + j
         self._keys.extra.extend(ids)
+        if self._text is not None:
+            self._text.add(texts if texts is not None else [None] * len(ids))
         self._pending.append((offsets, term_ids, values))
         self._n_pending += len(ids)
         if term_ids.size:
@@ -261,6 +294,8 @@ class LocalIndex:
         renumber[live] = np.arange(int(live.sum()), dtype=np.int32)
         n_terms = max(self._n_terms, self._main[0].shape[0] - 1)
         segment = self._k.merge_segments(self._main, self._tail_segment(), renumber, n_terms)
+        if self._text is not None:
+            self._text.merge(renumber)
         keys = self._keys.pack(np.flatnonzero(live))
         self._rows_ordered = int(live[:self._rows_ordered].sum())
         self._blocks = None
@@ -314,11 +349,62 @@ class LocalIndex:
         rows = self._k.take_rows(*rows, order)
         self._main = self._k.build_segment(*rows, n_terms, 0)
         del rows
+        if self._text is not None:
+            self._text.permute(order)
         self._keys = self._keys.permute(order)
         self._row_order, self._rows_ordered = kind, n
         self._rows = None
         self._blocks = None
         return order
+
+    # --- whole-index views and static pruning -----------------------------------------------------------------
+
+    def document_frequencies(self) -> np.ndarray:
+        """Live documents holding each vocabulary id (int64, one per id up to the largest seen): the statistics
+        an inference-free query's IDF weights come from. Merges first."""
+        self.merge()
+        return np.diff(self._main[0]).astype(np.int64)
+
+    def documents(self) -> tuple[list[str], SparseBatch]:
+        """Every live document, in row order: its id and its stored vector as the index scores it (``lucene``
+        mode: the FeatureField values decoded; ``exact``: the float32 weights), as one CSR batch. Merges first."""
+        self.merge()
+        offsets, docs, values = self._main
+        doc_offsets, term_ids, stored = self._k.doc_major(offsets, docs, values, self._n_main)
+        weights = self._table[stored] if self._table is not None else np.asarray(stored, np.float32)
+        return self._keys.take(range(self._n_main)), SparseBatch(doc_offsets, term_ids, weights)
+
+    def prune_postings(self, top_postings: int) -> LocalIndex:
+        """A new index keeping, for every term, only its ``top_postings`` highest-weighted postings (ties: the
+        lower row): the term-centric static pruning of the SPLADE pruning study. Documents, ids and row order
+        are kept (a document may lose every posting), and so is the BM25 text (shared with this index);
+        ``meta["index_prune"]`` records what was done, and ingest refuses to add documents to such an index (they
+        would not be pruned by the same bound)."""
+        if isinstance(top_postings, bool) or int(top_postings) != top_postings or top_postings < 1:
+            raise ValueError(f"top_postings must be an integer >= 1, got {top_postings}")
+        self.merge()
+        offsets, docs, values = self._main
+        n_terms = int(offsets.shape[0] - 1)
+        term = np.repeat(np.arange(n_terms, dtype=np.int64), np.diff(offsets))
+        # Stored values order as the weights do (FeatureField frequencies are monotone in the weight).
+        order = np.lexsort((docs, -values.astype(np.float64), term))
+        rank = np.arange(order.shape[0], dtype=np.int64) - offsets[:-1][term[order]]
+        keep = np.zeros(order.shape[0], bool)
+        keep[order[rank < top_postings]] = True
+        new_offsets = np.zeros(n_terms + 1, np.int64)
+        np.cumsum(np.bincount(term[keep], minlength=n_terms), out=new_offsets[1:])
+        record = {"top_postings": int(top_postings), "postings_before": int(docs.shape[0]),
+                  "postings_after": int(keep.sum())}
+        out = LocalIndex(mode=self.mode, meta={**self.meta, "index_prune": record},  # type: ignore[arg-type]
+                         use_numba=self._k.backend == "numba")
+        out._main = (new_offsets, np.ascontiguousarray(docs[keep]), np.ascontiguousarray(values[keep]))
+        out._term_max = out._k.term_maxima(out._main[0], out._main[2], out._table)
+        out._n_main, out._n_terms = self._n_main, n_terms
+        out._keys = self._keys
+        out._live = np.ones(self._n_main, bool)
+        out._row_order, out._rows_ordered = self._row_order, self._rows_ordered
+        out._text = self._text  # the BM25 text postings are not pruned: the same rows, shared
+        return out
 
     # --- searching -------------------------------------------------------------------------------------------
 
@@ -330,6 +416,29 @@ class LocalIndex:
         with the query (positive score) are returned, so there may be fewer than ``k``.
         """
         return self.search_many([vector], k=k, threads=1, filter_ids=filter_ids)[0]
+
+    def search_bm25(self, text: str, k: int = 10,
+                    filter_ids: Iterable[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """BM25 over the documents' text, as an engine's ``match`` on the ``text`` field scores it: (ids, float32
+        scores), best first, ties in row order. Lucene's BM25 (k1 = 1.2, b = 0.75, one-byte length norms, the
+        engines' (1 + k1) scale) over the ``standard`` analyzer's tokens (:mod:`spladekit.local.text`).
+
+        >>> from spladekit.vectors import SparseVector
+        >>> index = LocalIndex()
+        >>> index.add(["a", "b"], [SparseVector.from_dict({1: 1.0})] * 2, texts=["wing stall", "wing wing flaps"])
+        >>> ids, scores = index.search_bm25("Wings stall", k=5)
+        >>> ids, [round(float(s), 4) for s in scores]
+        (['a'], [0.7549])
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1; got {k}")
+        if self._text is None:
+            raise IndexFormatError(_NO_TEXT)
+        n_rows = self._n_main + self._n_pending
+        allowed = self._allowed(filter_ids, n_rows)
+        with self._lock:
+            rows, scores = self._text.search(text, k, allowed)
+        return self._keys.take(rows), scores.copy()
 
     def search_many(self, vectors: Sequence[SparseVector], k: int = 10, threads: int | None = None,
                     filter_ids: Iterable[str] | None = None) -> list[tuple[list[str], np.ndarray]]:
@@ -350,8 +459,13 @@ class LocalIndex:
         # One thread (every single search) runs the serial kernel: numba's thread count is not touched.
         workers = 1 if threads == 1 else min(self._k.set_threads(threads), max(n_queries, 1))
         term_max = self._term_max if self.prune else _NO_MAX
-        # block_max=True: every query by block-max search, which never gives up; None: by the query's postings.
-        fill, give_up = (0.0, 1.0) if self.block_max is True else (kernels.BLOCK_FILL, kernels.GIVE_UP)
+        alpha = float(self.alpha)
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1] (1: exact search); got {self.alpha!r}")
+        # block_max=True or an approximate search: every query by block-max search, which never gives up; None:
+        # by the query's postings.
+        forced = self.block_max is True or (alpha < 1.0 and self.prune)
+        fill, give_up = (0.0, 1.0) if forced else (kernels.BLOCK_FILL, kernels.GIVE_UP)
         with self._lock:
             if self._use_block_max():
                 blocks = (int(self.block_shift), *self._block_lists())
@@ -360,10 +474,27 @@ class LocalIndex:
             search = self._k.search_batch_parallel if workers > 1 else self._k.search_batch
             # Each group a plain tuple of the fields of its named tuple (kernels.Queries, Segment, Blocks,
             # SearchOptions, Workspace, Hits): numba types plain tuples faster, a few microseconds a search.
-            search(queries, self._main, tail, self._table, term_max, blocks, allowed, (k, fill, give_up),
+            search(queries, self._main, tail, self._table, term_max, blocks, allowed, (k, fill, give_up, alpha),
                    self._workspace(workers, n_rows), (out_docs, out_scores, out_counts))
         return [(self._keys.take(out_docs[q, :out_counts[q]]), out_scores[q, :out_counts[q]].copy())
                 for q in range(n_queries)]
+
+    def vectors(self) -> tuple[list[str], SparseBatch]:
+        """Every live document's id and stored vector, in row order (after a merge): the index's export.
+
+        Weights are what the index scores with (see :meth:`doc_vector`); in ``lucene`` mode adding them to another
+        index stores the same frequencies again. Deleted documents are dropped by the merge this does first.
+
+        >>> index = LocalIndex(mode="exact")
+        >>> index.add(["a", "b"], [SparseVector.from_dict({3: 0.5}), SparseVector.from_dict({1: 2.0, 3: 1.0})])
+        >>> ids, batch = index.vectors()
+        >>> ids, batch[1].ids.tolist(), batch[1].weights.tolist()
+        (['a', 'b'], [1, 3], [2.0, 1.0])
+        """
+        self.merge()
+        offsets, terms, values = self._k.doc_major(*self._main, self._n_main)
+        weights = self._table[values] if self._table is not None else np.asarray(values, np.float32)
+        return self._keys.take(range(self._n_main)), SparseBatch(offsets, terms, weights.astype(np.float32))
 
     def doc_vector(self, doc_id: str, term_ids: Sequence[int] | np.ndarray | None = None) -> SparseVector:
         """The stored weights of one document, for the vocabulary ids ``term_ids`` (None: all its terms).
@@ -422,6 +553,8 @@ class LocalIndex:
             return False
         if self.block_max is not None:
             return self.block_max
+        if self.alpha < 1.0:
+            return True
         return (self._row_order != "insertion" and self._n_main >= BLOCK_MAX_MIN_DOCS
                 and 2 * self._rows_ordered >= self._n_main)
 
@@ -479,6 +612,8 @@ class LocalIndex:
         arrays = dict(zip(("offsets", "docs", "values"), self._main, strict=True))
         arrays["term_max"] = self._term_max
         arrays["keys"], arrays["key_offsets"] = self._keys.blob, self._keys.offsets
+        if self._text is not None:
+            arrays.update(self._text.arrays())
         generation = f"arrays-{time.time_ns()}"
         staging = path / f".{generation}.tmp"
         staging.mkdir()
@@ -501,6 +636,9 @@ class LocalIndex:
             "value_dtype": str(_value_dtype(self.mode)),
             "row_order": self._row_order,
             "row_order_rows": self._rows_ordered,
+            "bm25": None if self._text is None else {
+                "k1": lucene.BM25_K1, "b": lucene.BM25_B, "analyzer": ANALYZER, "field": "text",
+                "n_tokens": len(self._text.vocabulary), "n_postings": int(self._text.arrays()["text_docs"].shape[0])},
             "tie_order": TIE_ORDER,
             "spladekit_version": __version__,
             "meta": self.meta,
@@ -562,6 +700,7 @@ class LocalIndex:
         # Indexes saved before reorder() existed have no row_order: their rows are in insertion order.
         index._row_order = params.get("row_order", "insertion")
         index._rows_ordered = int(params.get("row_order_rows", 0))
+        index._text = _load_text(path, arrays_dir, params, mmap, index._k) if params.get("bm25") else None
         return index
 
 
@@ -578,7 +717,7 @@ def read_params(directory: str | os.PathLike[str]) -> dict[str, Any]:
     if params.get("format") != FORMAT:
         raise IndexFormatError(f"{path} holds no spladekit local index (format {params.get('format')!r})")
     version = params.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise IndexFormatError(
             f"the local index at {path} has format version {version}; this spladekit ({__version__}) reads version "
             f"{FORMAT_VERSION}: rebuild it with `spladekit ingest CORPUS --local {path}` "
@@ -592,6 +731,33 @@ def read_params(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return params
 
 
+_NO_TEXT = ("this local index keeps no text for BM25 (it was built by a spladekit older than local index format 2): "
+            "rebuild it with `spladekit ingest CORPUS --local NEW_DIR`, or search it with SPLADE only (no --bm25/"
+            "--hybrid)")
+
+
+def _load_text(path: Path, arrays_dir: Path, params: dict[str, Any], mmap: bool, kernels: Any) -> TextIndex:
+    arrays = {}
+    for name, dtype in _TEXT_ARRAYS.items():
+        try:
+            array = np.load(arrays_dir / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"the local index at {path} is incomplete ({name}.npy: {exc}); "
+                                   "rebuild it with `spladekit ingest CORPUS --local DIR`") from exc
+        if array.dtype != np.dtype(dtype) or array.ndim != 1:
+            raise IndexFormatError(f"the local index at {path} has a {name}.npy of the wrong type; rebuild it with "
+                                   "`spladekit ingest CORPUS --local DIR`")
+        arrays[name] = array.view(np.ndarray)
+    n_docs = int(params["n_docs"])
+    if (arrays["text_lengths"].shape[0] != n_docs
+            or not int(arrays["text_offsets"][-1]) == arrays["text_docs"].shape[0] == arrays["text_freqs"].shape[0]):
+        raise IndexFormatError(f"the local index at {path} has text arrays that do not match its params.json; "
+                               "rebuild it with `spladekit ingest CORPUS --local DIR`")
+    vocabulary = Vocabulary(arrays["text_terms"], arrays["text_term_offsets"])
+    main = (arrays["text_offsets"], arrays["text_docs"], arrays["text_freqs"])
+    return TextIndex(kernels, vocabulary, main, arrays["text_lengths"])
+
+
 def _concat_csr(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     if len(chunks) == 1:
         return chunks[0]
@@ -599,3 +765,22 @@ def _concat_csr(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tupl
     offsets = np.zeros(lengths.shape[0] + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return offsets, np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])
+
+
+def prune_index(directory: str | os.PathLike[str], out: str | os.PathLike[str], *, top_postings: int) -> dict[str, Any]:
+    """Term-centric static pruning of the local index at ``directory`` into a new index at ``out`` (see
+    :meth:`LocalIndex.prune_postings`); returns what changed (postings and bytes before and after)."""
+    src, dst = Path(directory), Path(out)
+    if dst.resolve() == src.resolve():
+        raise InputError(f"-o {dst} is the index being pruned; pruning drops postings for good: write the pruned "
+                         "index to another folder")
+    if dst.exists() and any(dst.iterdir()) and not (dst / PARAMS).is_file():
+        raise InputError(f"{dst} exists and is not a local index; give an empty or new folder to -o")
+    index = LocalIndex.load(src, mmap=True)
+    if index.meta.get("index_prune"):
+        raise InputError(f"the local index at {src} is already pruned per term ({index.meta['index_prune']}); prune "
+                         "the full index instead")
+    pruned = index.prune_postings(top_postings)
+    pruned.save(dst)
+    return {"source": str(src), "out": str(dst), "docs": len(pruned), **pruned.meta["index_prune"],
+            "bytes_before": index.nbytes(), "bytes_after": pruned.nbytes()}

@@ -37,6 +37,8 @@ def train(
     device: str = "cpu",
     seed: int = 13,
     save_steps: int = 200,
+    query_side: str = "shared",
+    query_lr: float = 1e-3,
     resume: bool = False,
     silent: bool = False,
 ) -> Path:
@@ -46,10 +48,13 @@ def train(
     ``base``: a model name or HF directory (:func:`spladekit.models.resolve_model`).
     ``hard_negatives``: how many negatives per pair to mine with the base model (0: in-batch only), from
     ``corpus`` (a corpus.jsonl) or, for a BEIR folder, its corpus, else from the pairs' own documents.
+    ``query_side``: ``"shared"`` (one model), ``"separate"`` (a query and a document encoder fine-tuned together)
+    or ``"inference-free"`` (a learned query weight table, ``query_lr``, beside the document encoder); the last
+    two write a model card (see :mod:`spladekit.training.train`).
     """
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, lambda_q=lambda_q,
                          lambda_d=lambda_d, max_length=max_length, hard_negatives=hard_negatives, seed=seed,
-                         device=device, save_steps=save_steps)
+                         device=device, save_steps=save_steps, query_side=query_side, query_lr=query_lr)
     config.check()  # fail on a bad option before reading data or loading a model
     source = None
     if isinstance(pairs, (str, Path)):

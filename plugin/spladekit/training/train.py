@@ -14,6 +14,17 @@ The result is a plain Hugging Face masked-LM directory (``config.json``, ``model
 ``tokenizer.json``) that ``spladekit export`` and :func:`spladekit.encoder.store.onnx_dir` accept, plus
 ``spladekit_training.json`` recording the base model, every setting, the seed and the loss history.
 Checkpoints go to ``OUT/checkpoints``; a run started again with ``resume=True`` continues from the last one.
+
+Asymmetric models (``query_side``), built the way sentence-transformers builds them, with a
+``Router.for_query_document`` whose routes the trainer picks per column (``router_mapping``: the query column
+to ``query``, the documents to ``document``):
+
+- ``separate``: two copies of the base model, one per route, fine-tuned together (Efficient SPLADE's separate
+  query and document encoders); written as ``OUT/query`` and ``OUT/document`` with a model card;
+- ``inference-free``: the query route is a ``SparseStaticEmbedding`` (one weight per vocabulary token,
+  initialised with IDF over the training documents, its own learning rate ``query_lr`` through
+  ``learning_rate_mapping``), no query regulariser; written as ``OUT/document`` and ``OUT/idf.json`` with a card
+  (:mod:`spladekit.encoder.card`). Either card loads with ``SpladeEncoder.load(OUT)``.
 """
 
 from __future__ import annotations
@@ -26,11 +37,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tokenizers import Tokenizer
+
 from spladekit import __version__
+from spladekit.encoder.card import write_card
+from spladekit.encoder.static import IDF_JSON, StaticQueryEncoder, idf_weights
 from spladekit.errors import InputError, missing_extra
 from spladekit.training.data import Pair, validate_pairs
 
 DEVICES = ("cpu", "cuda")
+#: How queries are encoded: by the model itself, by a second copy of it, or by a weight table (no transformer).
+QUERY_SIDES = ("shared", "separate", "inference-free")
 TRAINING_RECORD = "spladekit_training.json"
 
 
@@ -50,8 +68,15 @@ class TrainConfig:
     seed: int = 13
     device: str = "cpu"
     save_steps: int = 200
+    query_side: str = "shared"
+    #: Learning rate of the inference-free query table (sentence-transformers' recipe: 1e-3 for the table).
+    query_lr: float = 1e-3
 
     def check(self) -> None:
+        if self.query_side not in QUERY_SIDES:
+            raise ValueError(f"query_side must be one of {', '.join(QUERY_SIDES)}, got {self.query_side!r}")
+        if self.query_lr <= 0:
+            raise ValueError(f"query_lr must be > 0, got {self.query_lr}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.batch_size < 2:
@@ -75,26 +100,56 @@ def _require() -> None:
         raise missing_extra(exc.name or "sentence-transformers", "train") from exc
 
 
-def build_model(base_dir: str | Path, max_length: int = 256, device: str = "cpu") -> Any:
-    """A :class:`SparseEncoder` (fill-mask Transformer + SPLADE max pooling) over an HF masked-LM folder."""
+def build_model(base_dir: str | Path, max_length: int = 256, device: str = "cpu", query_side: str = "shared",
+                idf_documents: Sequence[str] = ()) -> Any:
+    """A :class:`SparseEncoder` (fill-mask Transformer + SPLADE max pooling) over an HF masked-LM folder; with
+    ``query_side`` "separate" or "inference-free", a ``Router`` of a query and a document route (see the module
+    docstring; ``idf_documents`` initialise the inference-free table)."""
     _require()
     from sentence_transformers import SparseEncoder
-    from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.sparse_encoder.modules import SpladePooling
+    from sentence_transformers.base.modules import Router, Transformer
+    from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding, SpladePooling
 
-    mlm = Transformer(str(base_dir), transformer_task="fill-mask", max_seq_length=max_length)
-    return SparseEncoder(modules=[mlm, SpladePooling(pooling_strategy="max")], device=device)
+    def splade() -> list[Any]:
+        mlm = Transformer(str(base_dir), transformer_task="fill-mask", max_seq_length=max_length)
+        return [mlm, SpladePooling(pooling_strategy="max")]
+
+    if query_side == "shared":
+        return SparseEncoder(modules=splade(), device=device)
+    document = splade()
+    if query_side == "separate":
+        query = splade()
+    else:
+        import torch
+
+        tokenizer = document[0].tokenizer
+        weight = torch.from_numpy(initial_query_table(Path(base_dir) / "tokenizer.json", idf_documents))
+        query = [SparseStaticEmbedding(tokenizer=tokenizer, weight=weight, frozen=False)]
+    router = Router.for_query_document(query_modules=query, document_modules=document)
+    return SparseEncoder(modules=[router], device=device)
 
 
-def build_loss(model: Any, lambda_q: float, lambda_d: float) -> Any:
-    """SpladeLoss(SparseMultipleNegativesRankingLoss) with FLOPS regularisation on both sides."""
+def initial_query_table(tokenizer_file: Path, documents: Sequence[str]) -> np.ndarray:
+    """IDF over ``documents`` (their distinct tokens) per vocabulary id: where an inference-free table starts."""
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    size = tok.get_vocab_size(with_added_tokens=True)
+    df = np.zeros(size, np.int64)
+    unique = list(dict.fromkeys(documents))
+    for enc in tok.encode_batch(unique, add_special_tokens=False):
+        df[np.unique(np.asarray(enc.ids, dtype=np.int64))] += 1
+    return idf_weights(df, max(len(unique), 1))
+
+
+def build_loss(model: Any, lambda_q: float, lambda_d: float, query_side: str = "shared") -> Any:
+    """SpladeLoss(SparseMultipleNegativesRankingLoss) with FLOPS regularisation on both sides (on documents only
+    for an inference-free query table, whose query vectors are the query's own tokens)."""
     from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
 
     return SpladeLoss(
         model,
         loss=SparseMultipleNegativesRankingLoss(model),
         document_regularizer_weight=lambda_d,
-        query_regularizer_weight=lambda_q,
+        query_regularizer_weight=None if query_side == "inference-free" else lambda_q,
     )
 
 
@@ -156,9 +211,16 @@ def train_model(
                          "start without --resume")
 
     set_seed(config.seed)  # before the model exists, so anything it initialises is seeded too
-    model = build_model(base_dir, config.max_length, config.device)
-    loss = build_loss(model, config.lambda_q, config.lambda_d)
+    documents = [p.positive for p in pairs] + [n for p in pairs for n in p.negatives]
+    model = build_model(base_dir, config.max_length, config.device, config.query_side, idf_documents=documents)
+    loss = build_loss(model, config.lambda_q, config.lambda_d, config.query_side)
     dataset = pairs_dataset(pairs)
+    routes: dict[str, Any] = {}
+    if config.query_side != "shared":
+        routes["router_mapping"] = {name: "query" if name == "query" else "document" for name in dataset.column_names}
+    if config.query_side == "inference-free":
+        # parameter names, not module classes, are matched: the table is the query route's only parameter
+        routes["learning_rate_mapping"] = {r"sub_modules\.query\.": config.query_lr}
     args = SparseEncoderTrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=config.epochs,
@@ -176,6 +238,7 @@ def train_model(
         use_cpu=config.device == "cpu",
         disable_tqdm=silent,
         dataloader_num_workers=0,
+        **routes,
     )
     trainer = SparseEncoderTrainer(
         model=model,
@@ -192,7 +255,7 @@ def train_model(
     if trainer_hook is not None:
         trainer_hook(trainer)
     result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    save_mlm_dir(model, out)
+    save_trained(model, out, config.query_side)
     record = {
         "base": base_name or str(base_dir),
         "base_dir": str(base_dir),
@@ -211,6 +274,22 @@ def train_model(
 
 def _steps(n_pairs: int, config: TrainConfig) -> int:
     return max(1, math.ceil(n_pairs / config.batch_size) * math.ceil(config.epochs))
+
+
+def save_trained(model: Any, out_dir: str | Path, query_side: str = "shared") -> Path:
+    """Write what :func:`train_model` trained: one masked-LM folder, or (asymmetric) the document model in
+    ``OUT/document``, the query model in ``OUT/query`` or its table in ``OUT/idf.json``, and a model card."""
+    out = Path(out_dir)
+    if query_side == "shared":
+        return save_mlm_dir(model, out)
+    routes = model[0].sub_modules
+    save_mlm_dir(routes["document"], out / "document")
+    if query_side == "separate":
+        save_mlm_dir(routes["query"], out / "query")
+        return write_card(out, document=str(out / "document"), query=str(out / "query"))
+    weight = routes["query"][0].weight.detach().float().cpu().numpy()
+    StaticQueryEncoder(out / "document" / "tokenizer.json", weight, source=IDF_JSON).save_idf_json(out / IDF_JSON)
+    return write_card(out, document=str(out / "document"), query_table=str(out / IDF_JSON))
 
 
 def save_mlm_dir(model: Any, out_dir: str | Path) -> Path:

@@ -9,7 +9,8 @@
 - :mod:`.chunked`: range-blocked exhaustive search for queries that touch most documents;
 - :mod:`.block_max`: block-max lists and block-max search, for reordered rows;
 - :mod:`.segments`: building and merging segments, doc-major rows and row permutations;
-- :mod:`.batch`: :func:`~.batch.search_batch`, each query's path chosen by its postings, over workers.
+- :mod:`.batch`: :func:`~.batch.search_batch`, each query's path chosen by its postings, over workers;
+- :mod:`.bm25`: BM25 top-k over the text postings (Lucene's arithmetic).
 
 :func:`get` returns them jit-compiled by numba (:mod:`spladekit.jit`), or when numba is missing as they are
 (slowly, but with the same results bit for bit). Keep them to the subset numba compiles: arrays, scalars, flat
@@ -60,6 +61,7 @@ from spladekit.local.kernels import (
     accumulate,
     batch,
     block_max,
+    bm25,
     chunked,
     postings,
     pruned,
@@ -78,7 +80,7 @@ __all__ = [
 ]
 
 #: The kernel modules, callees before callers (numba compiles lazily, so the order is for the reader).
-MODULES = (tuples, postings, accumulate, topk, pruned, chunked, block_max, segments, batch)
+MODULES = (tuples, postings, accumulate, topk, pruned, chunked, block_max, segments, batch, bm25)
 #: What the modules add to the compiled set (see :func:`spladekit.jit.jit_namespace`).
 COMPILED = tuple(name for m in MODULES for name in getattr(m, "COMPILED", ()))
 PARALLEL = tuple(name for m in MODULES for name in getattr(m, "PARALLEL", ()))

@@ -55,7 +55,8 @@ def search_query(query, main, tail, table, term_max, blocks, allowed, options, w
             m = accumulate_query(query, tail, table, work.acc, work.touched, 0)
             n = offer_touched(work.acc, work.touched, m, allowed, k, top.docs, top.scores, 0)
             reset(work.acc, work.touched, m)
-        n = search_block_max(query, main, table, blocks, allowed, k, options.give_up, n, work, top)
+        n = search_block_max(query, main, table, blocks, allowed, k, options.give_up, n, work, top,
+                             options.alpha)
         if n >= 0:
             heap_sort(top.scores, top.docs, n)
             return n

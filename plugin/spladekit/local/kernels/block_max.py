@@ -86,7 +86,7 @@ def block_maxima(offsets, docs, values, shift):
     return bm_offsets, bm_blocks, bm_max, bm_start
 
 
-def search_block_max(query, segment, table, blocks, allowed, k, give_up, n, work, top):
+def search_block_max(query, segment, table, blocks, allowed, k, give_up, n, work, top, alpha=1.0):
     """Exact top-``k`` of one query by block-max pruning; returns the size of the (unsorted) heap.
 
     ``n`` hits are already in the heap ``top`` (the tail's, say); returns -1 (the heap then holds nothing of
@@ -101,6 +101,10 @@ def search_block_max(query, segment, table, blocks, allowed, k, give_up, n, work
     block of the lower buckets is below it too, and the search stops after the current bucket.
     The ``acc`` row of ``work`` (float64, zeros, at least as long as the number of blocks) holds the bounds and
     is left zeroed; its ``cand`` row is int32 scratch.
+
+    ``alpha`` below 1 makes the search approximate (BMP's alpha): a block is skipped when ``alpha`` times its bound
+    is below the k-th score, so blocks whose documents could still enter the top k by a margin under ``1 - alpha``
+    of their bound are left out; the hits returned keep their exact scores.
     """
     q_ids, q_weights = query
     offsets = segment.offsets
@@ -146,7 +150,7 @@ def search_block_max(query, segment, table, blocks, allowed, k, give_up, n, work
     size = 1 << shift
     bacc = np.zeros(size, np.float64)
     check = allowed.shape[0] > 0
-    limit = np.float64(out_scores[0]) * (1 - SLACK) if n == k else 0.0
+    limit = np.float64(out_scores[0]) * (1 - SLACK) / alpha if n == k else 0.0
     visited = 0
     for j in range(BOUND_BUCKETS - 1, -1, -1):
         below = False
@@ -183,7 +187,7 @@ def search_block_max(query, segment, table, blocks, allowed, k, give_up, n, work
                     if not check or allowed[d]:
                         n = heap_push(out_scores, out_docs, n, k, np.float32(a), d)
             if n == k:
-                limit = np.float64(out_scores[0]) * (1 - SLACK)
+                limit = np.float64(out_scores[0]) * (1 - SLACK) / alpha
         if below:
             break
     for b in range(n_blocks):

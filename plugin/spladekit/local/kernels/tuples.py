@@ -12,7 +12,7 @@ tuple argument in Python on every call (about 0.6 us each), of a plain one in C.
 >>> import numpy as np
 >>> options = SearchOptions(k=10, fill=0.25, give_up=0.5)
 >>> options.k, options._fields
-(10, ('k', 'fill', 'give_up'))
+(10, ('k', 'fill', 'give_up', 'alpha'))
 >>> work = Workspace.zeros(2, 100)
 >>> work.acc.shape, work.bits.shape, Workspace(*(a[1] for a in work)).acc.shape
 ((2, 100), (2, 13), (100,))
@@ -88,6 +88,9 @@ class SearchOptions(NamedTuple):
     fill: float
     #: Block-max search gives up on a query when this share of its blocks still passes the bound after a probe.
     give_up: float
+    #: Approximate block-max search below 1: a block is skipped when ``alpha`` times its bound is below the k-th
+    #: score (BMP's alpha); 1 is exact.
+    alpha: float = 1.0
 
 
 class Workspace(NamedTuple):
