@@ -40,7 +40,7 @@ import pytest
 
 from spladekit import dialects, lucene
 from spladekit.encoder.runtime import EncodeStats
-from spladekit.engines import BulkResult
+from spladekit.engines import BulkResult, routing
 from spladekit.features import FeatureNames
 from spladekit.schema import SCHEMA, ModelIdentity
 from spladekit.vectors import SparseVector
@@ -196,11 +196,15 @@ class FakeEngine:
     count document frequencies for a ``spladekit.query.df_query`` aggregation, and record every body in
     :attr:`bodies`. Bulk writes follow ``script``: one action per request (an HTTP status: 429 and 5xx retried,
     401/403 refused credentials; or ``"down"`` for a refused connection), ``reject_ids`` always fail with a 400.
+    ``shards``: documents are routed to shards by ``_id`` as the engines do (:mod:`spladekit.engines.routing`), and
+    a two-phase ``rescore`` takes the top ``window_size`` of each shard, as the engines' per-shard rescore does;
+    ``data_nodes``: what :meth:`data_nodes` answers.
     """
 
     def __init__(self, engine: str = "opensearch", *, names: FeatureNames | None = None, meta: dict | None = None,
                  exists: bool = True, sparse_type: str | None = None, text: bool = True,
-                 script: Iterable[Any] = (), reject_ids: Iterable[str] = ()) -> None:
+                 script: Iterable[Any] = (), reject_ids: Iterable[str] = (), shards: int = 1,
+                 data_nodes: int = 1) -> None:
         self.spec = dialects.get(engine)
         self.engine = self.spec.name
         self.index, self.url = "docs", "http://127.0.0.1:1"
@@ -210,8 +214,10 @@ class FakeEngine:
         self.types = {SCHEMA.sparse: sparse_type or self.spec.sparse_type, **({SCHEMA.text: "text"} if text else {})}
         self.docs: dict[str, dict[str, Any]] = {}
         self.bodies: list[dict] = []
+        self.search_types: list[str | None] = []
         self.script, self.reject_ids = list(script), set(reject_ids)
         self.requests = self.refreshed = 0
+        self.n_shards, self.n_replicas, self.n_data_nodes = shards, 0, data_nodes
         self.lock = threading.Lock()
 
     # -- what an index holds
@@ -226,11 +232,32 @@ class FakeEngine:
     def meta(self) -> dict | None:
         return dict(self._meta) if self._exists else None
 
-    def create(self, meta: Mapping[str, Any], **_: Any) -> bool:
+    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int | str = 0) -> bool:
         if self._exists:
             return False
         self._exists, self._meta = True, dict(meta)
+        self.n_shards, self.n_replicas = shards, replicas
         return True
+
+    def data_nodes(self) -> int:
+        return self.n_data_nodes
+
+    def shards(self) -> tuple[int, int]:
+        # "0-1" (auto_expand_replicas): as many as the data nodes allow, up to 1, as the engines expand it.
+        replicas = min(1, self.n_data_nodes - 1) if self.n_replicas == "0-1" else self.n_replicas
+        return self.n_shards, int(replicas)
+
+    def shard_count(self) -> int:
+        return self.n_shards
+
+    def routing(self) -> tuple[int, int]:
+        return self.n_shards, routing.routing_shards(self.n_shards)
+
+    def _shard(self, doc_id: str) -> int:
+        return routing.shard_of(doc_id, *self.routing())
+
+    def shard_counts(self) -> list[int]:
+        return [sum(self._shard(d) == s for d in self.docs) for s in range(self.n_shards)]
 
     def field_type(self, field: str) -> str | None:
         return self.types.get(field)
@@ -292,8 +319,9 @@ class FakeEngine:
                 if allowed is None or d in allowed}
         return sorted(oracle_scores(query, docs).items(), key=lambda h: (-h[1], h[0]))
 
-    def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def search_body(self, body: Mapping[str, Any], search_type: str | None = None) -> dict[str, Any]:
         self.bodies.append(dict(body))
+        self.search_types.append(search_type)
         if "aggs" in body:  # document frequencies: a filters aggregation of single-term clauses
             buckets = {}
             for key, clause in body["aggs"]["df"]["filters"]["filters"].items():
@@ -314,7 +342,9 @@ class FakeEngine:
         else:
             ranked = self._ranked(self._query_vector(bool_q["should"]), allowed)
             if "rescore" in body:
-                window = {d for d, _ in ranked[: body["rescore"]["window_size"]]}
+                size = body["rescore"]["window_size"]
+                window = {d for s in range(self.n_shards) for d, _ in
+                          [h for h in ranked if self._shard(h[0]) == s][:size]}
                 full = self._query_vector(body["rescore"]["query"]["rescore_query"]["bool"]["should"])
                 ranked = self._ranked(full, window)
         wanted = body.get("_source", True)

@@ -42,7 +42,7 @@ from typing import Any
 from spladekit import __version__, dialects, models, paths
 from spladekit.encoder import CONFIG_NAME, EXPORT_REVISION
 from spladekit.engines import node
-from spladekit.engines.base import Credentials, detect_engine, safe_url, split_url, tls_context
+from spladekit.engines.base import Credentials, detect_engine, safe_url, split_url, split_urls, tls_context
 from spladekit.errors import EngineError, InputError, ModelError
 
 OK, MISSING, WARN = "ok", "missing", "warn"
@@ -486,11 +486,16 @@ _CRED_FIX = "check --user and $SPLADEKIT_ENGINE_PASSWORD (or --api-key)"
 def check_engine(url: str, *, user: str | None = None, password: str | None = None, api_key: str | None = None,
                  ca_certs: str | None = None, verify_certs: bool = True,
                  timeout: float = ENGINE_TIMEOUT) -> list[Check]:
-    """Kind and version, cluster health, and whether the credentials are accepted, of the engine at ``url``.
+    """Kind and version, cluster health, and whether the credentials are accepted, of the engine at ``url``
+    (each node of a comma-separated list, in turn).
 
     Secrets go into request headers only; every message names the URL without its user info.
     """
-
+    nodes = split_urls(url)
+    if len(nodes) > 1:
+        return [c for one in nodes for c in check_engine(one, user=user, password=password, api_key=api_key,
+                                                         ca_certs=ca_certs, verify_certs=verify_certs,
+                                                         timeout=timeout)]
     try:
         base, url_user, url_password = split_url(url)
     except InputError as exc:

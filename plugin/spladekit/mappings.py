@@ -21,16 +21,30 @@ from spladekit import dialects
 from spladekit.dialects import EngineSpec
 from spladekit.schema import SCHEMA
 
+#: Replicas that follow the cluster: 0 on one data node, 1 on two or more (the engines' ``auto_expand_replicas``).
+AUTO_REPLICAS = "0-1"
+
 
 def mapping(engine: str | EngineSpec, meta: Mapping[str, Any] | None = None, *, shards: int = 1,
-            replicas: int = 0) -> dict[str, Any]:
+            replicas: int | str = AUTO_REPLICAS) -> dict[str, Any]:
     """The index-creation body for ``engine``; ``meta`` becomes ``mappings._meta`` (default: the template's,
-    which carries only the feature-name scheme; the model is known at ingest time)."""
+    which carries only the feature-name scheme; the model is known at ingest time). ``replicas``: a number, or
+    :data:`AUTO_REPLICAS` for as many as the cluster's data nodes allow, up to 1 (the engine adjusts it as nodes
+    come and go, and reading the cluster's size needs no privilege).
+
+    >>> mapping("opensearch", shards=3, replicas=AUTO_REPLICAS)["settings"]
+    {'index': {'number_of_shards': 3, 'number_of_replicas': 0, 'auto_expand_replicas': '0-1'}}
+    """
     spec = dialects.get(engine)
-    if shards < 1 or replicas < 0:
-        raise ValueError(f"shards must be >= 1 and replicas >= 0, got shards={shards}, replicas={replicas}")
+    auto = replicas == AUTO_REPLICAS
+    if shards < 1 or (not auto and (not isinstance(replicas, int) or replicas < 0)):
+        raise ValueError(f"shards must be >= 1 and replicas >= 0 (or {AUTO_REPLICAS!r}), got shards={shards}, "
+                         f"replicas={replicas!r}")
+    index: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": 0 if auto else replicas}
+    if auto:
+        index["auto_expand_replicas"] = AUTO_REPLICAS
     return {
-        "settings": {"index": {"number_of_shards": shards, "number_of_replicas": replicas}},
+        "settings": {"index": index},
         "mappings": {
             "_meta": dict(meta) if meta is not None else SCHEMA.meta(),
             "properties": {
@@ -42,6 +56,7 @@ def mapping(engine: str | EngineSpec, meta: Mapping[str, Any] | None = None, *, 
     }
 
 
-def mapping_json(engine: str | EngineSpec) -> str:
-    """The template as the JSON text stored in ``mappings/<engine>.json``."""
-    return json.dumps(mapping(engine), indent=2) + "\n"
+def mapping_json(engine: str | EngineSpec, *, shards: int = 1, replicas: int | str = AUTO_REPLICAS) -> str:
+    """The template as the JSON text stored in ``mappings/<engine>.json`` (1 shard, replicas 0-1: what ingest
+    creates by default)."""
+    return json.dumps(mapping(engine, shards=shards, replicas=replicas), indent=2) + "\n"

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from spladekit.engines import connect
-from spladekit.errors import InputError
+from spladekit.engines import EngineIndex, connect, routing
+from spladekit.errors import EngineError, InputError
 from spladekit.local.index import LocalIndex
 from spladekit.query import TwoPhase, prepare
 from spladekit.readers import read_queries
@@ -72,6 +72,7 @@ class ParityReport:
     model: str | None
     queries: list[QueryParity]
     mode: str = "exact"
+    shards: int = 1
 
     @property
     def n_ok(self) -> int:
@@ -100,6 +101,7 @@ class ParityReport:
             "local_dir": self.local_dir,
             "k": self.k,
             "mode": self.mode,
+            "shards": self.shards,
             "model": self.model,
             "summary": self.summary(),
             "failures": [q.qid for q in self.queries if not q.ok],
@@ -158,6 +160,27 @@ def compare_query(
     )
 
 
+def shard_partition(engine_index: EngineIndex, local: LocalIndex) -> list[list[str]] | None:
+    """The local index's ids grouped by the engine index's shard that holds each (None for one shard), checked
+    against the engine's count per shard.
+
+    A two-phase search rescores the top ``window`` first-pass hits of each shard, so its reference must take the
+    first pass per shard too (:mod:`spladekit.engines.routing`).
+    """
+    shards, routing_shards = engine_index.routing()
+    if shards == 1:
+        return None
+    parts = routing.partition(local.ids(), shards, routing_shards)
+    engine_counts = engine_index.shard_counts()
+    if engine_counts != [len(p) for p in parts]:
+        raise EngineError(
+            f"index {engine_index.index!r} holds {engine_counts} documents per shard, but routing the local index's "
+            f"ids by _id gives {[len(p) for p in parts]}: the indexes hold other documents, or the engine index was "
+            "written with custom routing; two-phase parity needs the engine's shards: compare in exact mode (drop "
+            "--two-phase), or rebuild both indexes from the same corpus with spladekit ingest")
+    return parts
+
+
 def run_parity(
     engine: Searcher,
     local: LocalIndex,
@@ -175,7 +198,8 @@ def run_parity(
     ``local`` must be a ``lucene``-mode :class:`~spladekit.local.index.LocalIndex` holding the same document
     vectors. A query over the bool clause limit is pruned first (:func:`spladekit.query.prepare`) and both
     sides see the pruned vector. With ``two_phase`` the reference is the same plan on the local index: its
-    first pass, then the full query over those ids.
+    first pass, then the full query over those ids; on an engine index of several shards the first pass takes
+    the top ``window`` of each shard, as the engine's per-shard rescore does (:func:`shard_partition`).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -184,6 +208,9 @@ def run_parity(
             f"parity needs a local index in 'lucene' mode (the engines' float32 arithmetic); this one is in "
             f"{local.mode!r} mode: rebuild it with spladekit ingest --local DIR --local-mode lucene"
         )
+    idx = engine.engine_index
+    shards = idx.shard_count() if idx is not None else 1  # a search: all a search-only user may do
+    partition = shard_partition(idx, local) if two_phase is not None and idx is not None and shards > 1 else None
     results = []
     for qid, vec in tqdm(query_vectors.items(), desc="parity", unit="q", disable=not progress):
         vec = vec.positive()
@@ -194,11 +221,14 @@ def run_parity(
         hits = engine.search_vector(sent, k=k, two_phase=two_phase or False)
         allowed = None
         if two_phase is not None:
-            allowed, _ = local.search(two_phase.first_pass(sent), k=two_phase.window)
+            first = two_phase.first_pass(sent)
+            if partition is None:
+                allowed, _ = local.search(first, k=two_phase.window)
+            else:
+                allowed = [i for part in partition for i in local.search(first, k=two_phase.window, filter_ids=part)[0]]
         results.append(compare_query(str(qid), [(h.id, h.score) for h in hits], local, sent, k, allowed))
-    idx = engine.engine_index
     return ParityReport(engine.engine or "", idx.index if idx is not None else "", local_dir, k, model, results,
-                        mode="two-phase" if two_phase is not None else "exact")
+                        mode="two-phase" if two_phase is not None else "exact", shards=shards)
 
 
 def parity(

@@ -18,7 +18,13 @@ Modes:
 - two-phase (:class:`TwoPhase`): the first pass matches only the query's high-weight tokens, then the engine's
   ``rescore`` re-scores the top ``window`` first-pass hits with the full query (``query_weight`` 0,
   ``rescore_query_weight`` 1, so a rescored hit carries exactly its full SPLADE score);
-- BM25: ``match`` on the text field (:func:`bm25_query`).
+- BM25: ``match`` on the text field (:func:`bm25_query`), sent as ``dfs_query_then_fetch``.
+
+Shards: a SPLADE score reads only the query and the document's own stored values (a FeatureField has no term
+statistics), so it is the same on 1 or N shards and every body here uses the default ``query_then_fetch``.
+BM25's idf and average length come from the shard's own statistics, so the same document scores differently on
+another shard layout; :attr:`Query.search_type` asks BM25 searches for ``dfs_query_then_fetch``, which first
+gathers the statistics of every shard (both engines skip that round trip on a single-shard index).
 
 >>> from spladekit.features import FeatureNames
 >>> names = FeatureNames(["[PAD]", "wing", "stall", "a.b"])
@@ -65,13 +71,19 @@ class QueryPrunedWarning(UserWarning):
     """A query vector had more terms than the bool clause limit; its smallest weights were dropped."""
 
 
+#: BM25 scores depend on term statistics, which differ per shard: gather them from all shards first.
+BM25_SEARCH_TYPE = "dfs_query_then_fetch"
+
+
 @dataclass
 class Query:
-    """An engine search body with the vector it was built from (after pruning) and notes on what was cut."""
+    """An engine search body with the vector it was built from (after pruning), notes on what was cut, and the
+    ``search_type`` to send it with (None: the engine's default, ``query_then_fetch``)."""
 
     body: dict[str, Any]
     vector: SparseVector | None = None
     notes: list[str] = field(default_factory=list)
+    search_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,11 +276,12 @@ def build_query(
 
 def bm25_query(text: str, *, size: int = 10, from_: int = 0, filter: Filter = None,  # noqa: A002
                source: Source = None, field: str = SCHEMA.text) -> Query:
-    """BM25: ``match`` on the text field (the engine's default similarity), with an optional filter."""
+    """BM25: ``match`` on the text field (the engine's default similarity), with an optional filter; sent as
+    ``dfs_query_then_fetch`` so that the scores do not depend on the shard layout (see the module docstring)."""
     bool_q: dict[str, Any] = {"must": [{"match": {field: text}}]}
     if filter:
         bool_q["filter"] = _filters(filter)
-    return Query(_finish({"query": {"bool": bool_q}}, size, from_, source))
+    return Query(_finish({"query": {"bool": bool_q}}, size, from_, source), search_type=BM25_SEARCH_TYPE)
 
 
 def to_query(vec: SparseVector, names: FeatureNames, engine: str | EngineSpec = "opensearch",

@@ -52,6 +52,7 @@ from spladekit.hits import Contribution, Hit, explain
 from spladekit.local.index import LocalIndex, read_params
 from spladekit.models import DEFAULT_MODEL, resolve_model
 from spladekit.query import (
+    BM25_SEARCH_TYPE,
     DEFAULT_MAX_CLAUSES,
     HIT_FIELDS,
     Filter,
@@ -279,7 +280,7 @@ class Searcher:
         if self.local is not None:
             ids, scores = self.local.search_bm25(text, k=k, filter_ids=filter_ids(filter))
             return [Hit(str(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores, strict=True), start=1)]
-        return parse_hits(self._send(bm25_body(text, k=k, filter=filter)))
+        return parse_hits(self._send(bm25_body(text, k=k, filter=filter), BM25_SEARCH_TYPE))
 
     def modes(self) -> dict[str, str | None]:
         """Each search mode: None when this backend runs it, else why not (what such a search would raise)."""
@@ -327,9 +328,11 @@ class Searcher:
             query, notes = prepare(vec, prune, DEFAULT_MAX_CLAUSES)
             bodies["splade"] = splade_body(query, self.names, spec, k=n, plan=_plan(two_phase, n), filter=filter,
                                            explain=explain)
+        search_types: dict[str, str] = {}
         if mode != "splade":
             bodies["bm25"] = bm25_body(query_text, k=n, filter=filter)
-        return Requests(spec.name, mode, bodies, notes)
+            search_types["bm25"] = BM25_SEARCH_TYPE
+        return Requests(spec.name, mode, bodies, notes, search_types)
 
     def _require_text(self) -> None:
         if self.local is not None:
@@ -348,11 +351,11 @@ class Searcher:
 
     # -- engine --------------------------------------------------------------------------------------------
 
-    def _send(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, body: dict[str, Any], search_type: str | None = None) -> dict[str, Any]:
         idx = self.engine_index
         assert idx is not None
         try:
-            return idx.search_body(body)
+            return idx.search_body(body, search_type)
         except EngineError as exc:
             if "index_not_found" in str(exc):
                 raise EngineError(
@@ -408,6 +411,9 @@ class Requests:
     mode: str
     bodies: dict[str, dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    #: The ``search_type`` URL parameter a body is sent with, where it is not the engine's default: BM25 gathers
+    #: every shard's term statistics first (``dfs_query_then_fetch``, see :mod:`spladekit.query`).
+    search_types: dict[str, str] = field(default_factory=dict)
 
 
 def _check_search(query_text: str, *, mode: str, k: int, fusion: str = "rrf") -> None:

@@ -277,3 +277,172 @@ def test_node_folders_default_where_the_node_user_can_reach_them(tmp_path, monke
     assert node.shared_root() == (private / "cache" / "engines").resolve()
     monkeypatch.setenv(node.NODE_DIR_ENV, str(tmp_path / "nodes-here"))
     assert node.node_root() == (tmp_path / "nodes-here" / "nodes").resolve()
+
+
+# --------------------------------------------------------------------------------------------- clusters
+
+#: A stand-in node for the cluster plumbing: reads its config, writes its pid file, answers health and _cat/nodes
+#: for a cluster of as many nodes as it has seed hosts, stops on SIGTERM.
+FAKE_NODE = r'''
+import json, os, re, signal, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+conf = open(sys.argv[1]).read()
+port = int(re.search(r"^http\.port: (\d+)", conf, re.M).group(1))
+seeds = json.loads(re.search(r"^discovery\.seed_hosts: (.*)$", conf, re.M).group(1))
+open(sys.argv[2], "w").write(str(os.getpid()))
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        n = len(seeds)
+        if self.path.startswith("/_cat/nodes"):
+            body = [{"name": f"node-{i + 1}", "master": "*" if i == 0 else "-", "version": "0.0.0",
+                     "heap.current": "1mb", "heap.max": "512mb", "ram.current": "1mb"} for i in range(n)]
+        else:
+            body = {"status": "green", "timed_out": False, "number_of_nodes": n, "number_of_data_nodes": n,
+                    "active_shards": 0, "unassigned_shards": 0}
+        data = json.dumps(body).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data))); self.end_headers(); self.wfile.write(data)
+HTTPServer(("127.0.0.1", port), H).serve_forever()
+'''
+
+
+def _python_for_nodes() -> str:
+    """An interpreter the node user can run (as root, nodes run as an unprivileged user)."""
+    import sys
+
+    for candidate in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
+        path = Path(candidate).resolve()
+        if path.is_file() and node.node_user_can_reach(path.parent):
+            return str(path)
+    pytest.skip("no Python interpreter the node user can run (needed for the stand-in nodes)")
+    raise AssertionError  # not reached
+
+
+@pytest.fixture
+def fake_cluster_dist(cache: Path, fake_java: Path, world_dir: Path) -> Path:
+    script = world_dir / "fake_node.py"
+    script.write_text(FAKE_NODE)
+    script.chmod(0o644)
+    return _fake_distribution(cache, "opensearch",
+                              f'exec {_python_for_nodes()} {script} "$OPENSEARCH_PATH_CONF/opensearch.yml" "$2"')
+
+
+def _consecutive_free_ports(n: int) -> int:
+    for _ in range(50):
+        first = node.free_port()
+        if first + n < 65536 and not any(node.port_in_use(first + i) for i in range(n)):
+            return first
+    raise AssertionError("no run of free ports")
+
+
+def _yml(c: node.Cluster, i: int) -> str:
+    return (c.nodes[i].data_dir / "config" / "opensearch.yml").read_text()
+
+
+def test_cluster_start_status_kill_restart_stop(fake_cluster_dist: Path, world_dir: Path) -> None:
+    folder = world_dir / "cluster"
+    c = node.start_cluster("opensearch", nodes=3, data_dir=folder, timeout=60)
+    try:
+        assert len(set(c.urls)) == 3 and all(c.alive()) and c.url == ",".join(c.urls)
+        seeds = [f"127.0.0.1:{t}" for t in c.transport_ports]
+        for i in range(3):
+            yml = _yml(c, i)
+            assert f'node.name: "node-{i + 1}"' in yml and f'cluster.name: "{c.name}"' in yml
+            assert f"discovery.seed_hosts: {json.dumps(seeds)}" in yml and "discovery.type" not in yml
+            # First start: the members elect the first master (OpenSearch's name for the setting).
+            assert 'cluster.initial_cluster_manager_nodes: ["node-1", "node-2", "node-3"]' in yml
+            assert f"transport.port: {c.transport_ports[i]}" in yml and f"http.port: {c.nodes[i].port}" in yml
+        assert json.loads((folder / "cluster.json").read_text())["bootstrapped"] is True
+
+        info = node.status("opensearch", c.nodes[2].port)
+        assert info["cluster"] == c.name and info["health"] == "green" and info["number_of_nodes"] == 3
+        assert [n["master"] for n in info["nodes"]] == [True, False, False]
+
+        c.nodes[1].kill()
+        assert c.alive() == [True, False, True]
+        # The killed node's port still leads to its cluster, and shows it down.
+        info = node.status("opensearch", c.nodes[1].port)
+        assert info["cluster"] == c.name and [n["running"] for n in info["nodes"]] == [True, False, True]
+        with pytest.raises(EngineError, match="still running"):
+            c.start_node(0)
+        restarted = c.start_node(1, timeout=60)
+        assert restarted.alive() and restarted.data_dir == folder / "node-2"
+        assert "initial_cluster_manager_nodes" not in _yml(c, 1)  # a formed cluster is not bootstrapped again
+
+        attached = node.attach("opensearch", c.nodes[0].port)
+        assert [n.pid for n in attached.nodes] == [n.pid for n in c.nodes] and attached.name == c.name
+        out = CliRunner().invoke(main, ["engine", "status", "--engine", "opensearch", "--port", str(c.nodes[0].port)])
+        assert out.exit_code == 0 and [n["name"] for n in json.loads(out.output)["nodes"]] == ["node-1", "node-2",
+                                                                                              "node-3"]
+        out = CliRunner().invoke(main, ["engine", "stop", "--engine", "opensearch", "--port", str(c.nodes[2].port)])
+        assert out.exit_code == 0 and f"stopped opensearch cluster {c.name}" in out.output
+        assert c.alive() == [False, False, False]
+    finally:
+        c.stop()
+
+    again = node.start_cluster("opensearch", nodes=3, data_dir=folder, timeout=60)  # the whole cluster, same data
+    try:
+        assert [n.port for n in again.nodes] == [n.port for n in c.nodes]
+        assert again.transport_ports == c.transport_ports and again.name == c.name
+        assert all("initial_cluster_manager_nodes" not in _yml(again, i) for i in range(3))
+    finally:
+        again.stop()
+    with pytest.raises(EngineError, match="holds a 3-node opensearch cluster.*--nodes 3"):
+        node.start_cluster("opensearch", nodes=2, data_dir=folder)
+    with pytest.raises(EngineError, match=f"listens on port {c.nodes[0].port}"):
+        node.start_cluster("opensearch", nodes=3, port=c.nodes[0].port + 7, data_dir=folder)
+    with pytest.raises(ValueError, match="nodes >= 2"):
+        node.start_cluster("opensearch", nodes=1)
+
+
+def test_cli_starts_a_cluster_on_consecutive_ports(fake_cluster_dist: Path, world_dir: Path) -> None:
+    first = _consecutive_free_ports(3)
+    out = CliRunner().invoke(main, ["engine", "start", "--engine", "opensearch", "--nodes", "3", "--port", str(first),
+                                    "--data-dir", str(world_dir / "cli-cluster"), "--timeout", "60"])
+    try:
+        assert out.exit_code == 0, out.output
+        urls = ",".join(f"http://127.0.0.1:{first + i}" for i in range(3))
+        assert "3 nodes, health green" in out.output and f"clients: --engine {urls}" in out.output
+        assert "(elected master)" in out.output
+    finally:
+        stopped = CliRunner().invoke(main, ["engine", "stop", "--engine", "opensearch", "--port", str(first + 1)])
+    assert stopped.exit_code == 0 and "stopped opensearch cluster" in stopped.output
+    assert all(not node.port_in_use(first + i) for i in range(3))
+
+
+def test_a_member_dying_at_start_stops_the_others_and_names_its_log(cache: Path, fake_java: Path,
+                                                                    world_dir: Path) -> None:
+    body = ('case "$OPENSEARCH_PATH_CONF" in *node-2*) echo "ERROR: bogus setting on node-2"; exit 3;; esac\n'
+            'echo $$ > "$OPENSEARCH_PATH_CONF/../launcher.pid"; exec sleep 120')
+    _fake_distribution(cache, "opensearch", body)
+    with pytest.raises(EngineError) as info:
+        node.start_cluster("opensearch", nodes=3, data_dir=world_dir / "c", timeout=20)
+    msg = str(info.value)
+    assert "\n" not in msg and "node node-2 of the cluster died during start-up (exit 3)" in msg
+    assert "bogus setting on node-2" in msg
+    for name in ("node-1", "node-3"):
+        pid = int((world_dir / "c" / name / "launcher.pid").read_text())
+        assert not node._pid_alive(pid)
+    # Never formed: the next start still names the initial master nodes.
+    assert json.loads((world_dir / "c" / "cluster.json").read_text())["bootstrapped"] is False
+
+
+def test_free_ports_stay_out_of_the_range_of_outgoing_connections() -> None:
+    low, _ = node._outgoing_ports()
+    ports = {node.free_port() for _ in range(20)}
+    if low - node.LOW_PORT >= 1000:
+        assert all(node.LOW_PORT <= p < low for p in ports)
+    assert len(ports) > 1 and not any(node.port_in_use(p) for p in ports)
+
+
+def test_the_log_tail_keeps_the_first_fatal_line_before_a_long_shutdown(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    noise = [f"[WARN ] send message failed java.util.concurrent.RejectedExecutionException: terminated {i}"
+             for i in range(40)]
+    (tmp_path / "logs" / "console.log").write_text("\n".join(
+        ["[INFO ] starting", "[ERROR][o.e.b.Elasticsearch] fatal exception while booting",
+         "java.net.BindException: Address already in use", *noise, "ERROR: Elasticsearch died, exit code 1"]) + "\n")
+    tail = node._log_tail(tmp_path)
+    assert tail.index("BindException: Address already in use") < tail.index("died, exit code 1")

@@ -58,6 +58,11 @@ def test_meta_records_the_model_identity_and_version() -> None:
 def test_shards_and_replicas() -> None:
     assert mapping("elasticsearch", shards=3, replicas=1)["settings"]["index"] == {"number_of_shards": 3,
                                                                                    "number_of_replicas": 1}
+    # The default follows the cluster: 0 replicas on one data node, 1 on two or more.
+    assert mapping("opensearch")["settings"]["index"] == {"number_of_shards": 1, "number_of_replicas": 0,
+                                                          "auto_expand_replicas": "0-1"}
+    with pytest.raises(ValueError, match="replicas >= 0"):
+        mapping("opensearch", replicas="0-all")
     with pytest.raises(ValueError, match="shards must be >= 1"):
         mapping("opensearch", shards=0)
 

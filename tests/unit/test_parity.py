@@ -94,8 +94,8 @@ class _Corrupting(FakeEngine):
         self.add(*_docs())
         self.corrupt = corrupt
 
-    def search_body(self, body):
-        resp = super().search_body(body)
+    def search_body(self, body, search_type=None):
+        resp = super().search_body(body, search_type)
         if self.corrupt is not None and np.array_equal(self._query_vector(body["query"]["bool"]["should"]).ids,
                                                        self.corrupt.ids):
             for h in resp["hits"]["hits"]:
@@ -146,3 +146,41 @@ def test_read_queries_jsonl_and_tsv(tmp_path):
         read_queries(bad)
     with pytest.raises(InputError, match="no queries file"):
         read_queries(tmp_path / "missing.jsonl")
+
+
+def _random_queries(n: int = 30) -> dict[str, SparseVector]:
+    rng = np.random.default_rng(5)
+    out = {}
+    for i in range(n):
+        terms = rng.choice(np.arange(1, 30), size=rng.integers(2, 6), replace=False)
+        out[f"r{i}"] = SparseVector(terms, rng.uniform(0.1, 2.5, size=terms.size))
+    return out
+
+
+def test_two_phase_parity_on_three_shards_takes_the_first_pass_per_shard(local, monkeypatch):
+    import spladekit.parity as parity_module
+
+    sharded = FakeEngine(names=NAMES, shards=3).add(*_docs())  # rescores the top window of each shard
+    plan = TwoPhase(top_k=1, window=3)
+    queries = _random_queries()
+    report = run_parity(Searcher(engine_index=sharded, names=NAMES), local, queries, k=3, two_phase=plan)
+    assert report.ok and report.shards == 3 and report.to_dict()["shards"] == 3
+    # A reference with one window over the whole index (one shard's view) is wrong for some query: the
+    # per-shard reference is what makes the comparison pass.
+    monkeypatch.setattr(parity_module, "shard_partition", lambda *a: None)
+    naive = run_parity(Searcher(engine_index=sharded, names=NAMES), local, queries, k=3, two_phase=plan)
+    assert not naive.ok
+
+
+def test_shard_partition_refuses_indexes_that_hold_other_documents(local):
+    from spladekit.errors import EngineError
+    from spladekit.parity import shard_partition
+
+    sharded = FakeEngine(names=NAMES, shards=3).add(*_docs())
+    parts = shard_partition(sharded, local)
+    assert parts is not None and sorted(i for p in parts for i in p) == sorted(local.ids())
+    assert [len(p) for p in parts] == sharded.shard_counts()
+    sharded.add(["extra"], [SparseVector.from_dict({1: 1.0})])
+    with pytest.raises(EngineError, match="documents per shard.*drop --two-phase"):
+        shard_partition(sharded, local)
+    assert shard_partition(FakeEngine(names=NAMES).add(*_docs()), local) is None  # one shard: nothing to do

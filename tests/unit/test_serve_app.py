@@ -322,7 +322,7 @@ def test_health_says_when_the_engine_is_unreachable(engine_service, monkeypatch)
 
     with TestClient(create_app(engine_service)) as client:
         monkeypatch.setattr(engine_service.searcher.engine_index, "count", down)
-        monkeypatch.setattr(engine_service.searcher.engine_index, "search_body", lambda body: down())
+        monkeypatch.setattr(engine_service.searcher.engine_index, "search_body", lambda body, search_type=None: down())
         health = client.get("/healthz")
         assert health.status_code == 503
         assert health.json()["engine_reachable"] is False and "cannot reach" in health.json()["error"]

@@ -63,6 +63,11 @@ from spladekit.cli._common import (
 @click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
               help="Dead-letter JSONL (default beside the checkpoint).")
 @click.option("--force", is_flag=True, help="Write into an index built with another model or length (mixes scores!).")
+@click.option("--shards", type=click.IntRange(1), default=None,
+              help="Primary shards of a new engine index [default: 1]; must match an existing index.")
+@click.option("--replicas", type=click.IntRange(0), default=None,
+              help="Replicas of a new engine index [default: 0 on one data node, 1 on two or more, following the "
+                   "cluster (auto_expand_replicas 0-1)]; must match an existing index.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Texts per encoder call.")
 @click.option("--bulk-docs", type=click.IntRange(1), default=256, show_default=True,
               help="Documents per bulk request.")
@@ -99,10 +104,10 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
            fmt: str | None, decoding: dict[str, str], id_field: str | None, text_field: str, title_field: str,
            require_id: bool, max_doc_bytes: int,
            max_errors: str, resume: bool, checkpoint: str | None, dead_letter: str | None, force: bool,
-           batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int, max_retries: int, threads: int | None,
-           reorder: bool, runtime: dict[str, str], ray_address: str | None, workers: int, ray_block: int,
-           gpus_per_worker: float, connection: dict[str, Any], report_path: Path | None, as_json: bool,
-           silent: bool) -> None:
+           shards: int | None, replicas: int | None, batch_size: int, bulk_docs: int, bulk_bytes: int, writers: int,
+           max_retries: int, threads: int | None, reorder: bool, runtime: dict[str, str], ray_address: str | None,
+           workers: int, ray_block: int, gpus_per_worker: float, connection: dict[str, Any], report_path: Path | None,
+           as_json: bool, silent: bool) -> None:
     """Encode INPUT (JSONL, BEIR folder, CSV/TSV, Parquet, or - for stdin; gzip/zstd/bzip2/xz compressed or
     not) and index it; print a summary.
 
@@ -118,6 +123,8 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
         raise click.UsageError("give --engine URL together with --index NAME (or neither, for the local index)")
     if engine_url is not None and local_dir is not None:
         raise click.UsageError("give either --engine/--index or --local, not both")
+    if (shards is not None or replicas is not None) and engine_url is None:
+        raise click.UsageError("--shards and --replicas apply to an engine index (--engine URL --index NAME)")
     if max_windows is not None and long_text != "split":
         raise click.UsageError("--max-windows applies to --long-text split only")
     try:
@@ -152,7 +159,8 @@ def ingest(input: str, engine_url: str | None, index: str | None, local_dir: str
                 format=fmt, **decoding, id_field=id_field,
                 text_field=text_field, title_field=title_field or None, require_id=require_id,
                 max_doc_bytes=max_doc_bytes, max_errors=limit, resume=resume, checkpoint=checkpoint,
-                dead_letter=dead_letter, force=force, batch_size=batch_size, bulk_docs=bulk_docs,
+                dead_letter=dead_letter, force=force, shards=shards, replicas=replicas, batch_size=batch_size,
+                bulk_docs=bulk_docs,
                 bulk_bytes=bulk_bytes, writers=writers, max_retries=max_retries, threads=threads, reorder=reorder,
                 progress=bar, **distributed, **runtime, **auth,
             )

@@ -71,6 +71,8 @@ class EngineSpec:
     conf_env: str = ""
     #: Prefix of the environment variables the launcher reads (left out of the node's environment).
     env_prefix: str = ""
+    #: The setting naming the master-eligible nodes of a new cluster's first election (bootstrap only).
+    initial_masters_setting: str = "cluster.initial_master_nodes"
     #: Who the credentials authenticate as (the security plugin's endpoint; absent when security is off).
     whoami_path: str = ""
     #: Python package of the client (for the missing-extra message) and its import name.
@@ -114,6 +116,16 @@ class EngineSpec:
     def node_settings(self) -> dict[str, Any]:
         """Settings this engine's test node needs on top of the generic ones (engines/node.py)."""
         return {}
+
+    def cluster_settings(self, name: str, node_name: str, seed_hosts: list[str],
+                         initial_masters: list[str] | None) -> dict[str, Any]:
+        """Discovery settings of one node of a multi-node cluster: its cluster and node names, the transport
+        addresses of every member (``discovery.seed_hosts``) and, on the cluster's very first start only, the
+        nodes of the first election (``initial_masters``; None once the cluster has formed)."""
+        out: dict[str, Any] = {"cluster.name": name, "node.name": node_name, "discovery.seed_hosts": list(seed_hosts)}
+        if initial_masters:
+            out[self.initial_masters_setting] = list(initial_masters)
+        return out
 
     def launch_env(self, java_home: Path, conf_dir: Path, tmp_dir: Path) -> dict[str, str]:
         """Environment variables the launcher needs (its Java home and config folder)."""
@@ -195,8 +207,15 @@ class EngineSpec:
         return importlib.import_module(f"{self.client_module}.helpers")
 
     def connect(self, url: str, creds: Any, timeout: float) -> Any:
-        """A client for ``url`` (credential-free) with ``creds`` (:class:`spladekit.engines.Credentials`)."""
+        """A client for ``url`` (credential-free; a comma-separated list for several nodes, see :meth:`hosts`)
+        with ``creds`` (:class:`spladekit.engines.Credentials`)."""
         raise NotImplementedError
+
+    @staticmethod
+    def hosts(url: str) -> list[str]:
+        """The nodes a client is given: every URL of a comma-separated list. The client spreads requests over
+        them and retries a request that failed to connect (a node down) on another."""
+        return [u for u in url.split(",") if u]
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         """Exceptions the client raises for engine and transport errors."""
@@ -206,9 +225,9 @@ class EngineSpec:
         """Create ``index`` from a mapping body (``{"settings", "mappings"}``)."""
         client.indices.create(index=index, body=dict(body))
 
-    def search(self, client: Any, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Send a search body; the engine's response as a dict."""
-        return _as_dict(client.search(index=index, body=dict(body)))
+    def search(self, client: Any, index: str, body: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+        """Send a search body (``params``: URL parameters such as ``search_type``); the response as a dict."""
+        return _as_dict(client.search(index=index, body=dict(body), **params))
 
     def mget(self, client: Any, index: str, ids: list[str]) -> dict[str, Any]:
         return _as_dict(client.mget(index=index, body={"ids": ids}))

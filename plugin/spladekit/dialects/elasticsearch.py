@@ -212,7 +212,7 @@ class ElasticsearchSpec(EngineSpec):
             kwargs["api_key"] = creds.api_key
         elif creds.user is not None:
             kwargs["basic_auth"] = (creds.user, creds.password or "")
-        return es.Elasticsearch(url, **kwargs)
+        return es.Elasticsearch(self.hosts(url), **kwargs)
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         es = self.client_lib()
@@ -230,8 +230,8 @@ class ElasticsearchSpec(EngineSpec):
                 raise
             client.indices.create(index=index, settings=body["settings"], mappings=body["mappings"])
 
-    def search(self, client: Any, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(client.search(index=index, body=dict(body)).body)
+    def search(self, client: Any, index: str, body: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+        return dict(client.search(index=index, body=dict(body), **params).body)
 
     def mget(self, client: Any, index: str, ids: list[str]) -> dict[str, Any]:
         return dict(client.mget(index=index, ids=ids).body)

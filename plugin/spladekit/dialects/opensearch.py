@@ -61,6 +61,8 @@ class OpenSearchSpec(EngineSpec):
     java_home_env = "OPENSEARCH_JAVA_HOME"
     conf_env = "OPENSEARCH_PATH_CONF"
     env_prefix = "OPENSEARCH_"
+    # OpenSearch 2 renamed "master" to "cluster manager"; the old name still works but logs a deprecation.
+    initial_masters_setting = "cluster.initial_cluster_manager_nodes"
     whoami_path = "/_plugins/_security/authinfo"
     client_package = "opensearch-py"
     client_module = "opensearchpy"
@@ -222,7 +224,7 @@ class OpenSearchSpec(EngineSpec):
             kwargs["http_auth"] = (creds.user, creds.password or "")
         if not creds.verify_certs:
             kwargs["ssl_show_warn"] = False
-        return osp.OpenSearch(hosts=[url], **kwargs)
+        return osp.OpenSearch(hosts=self.hosts(url), **kwargs)
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         return (self.client_lib().exceptions.OpenSearchException,)

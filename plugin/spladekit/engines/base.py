@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,9 +22,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from spladekit import dialects
 from spladekit.dialects import EngineSpec
+from spladekit.engines.routing import routing_shards
 from spladekit.errors import EngineError, InputError
 from spladekit.features import FeatureNames
-from spladekit.mappings import mapping
+from spladekit.mappings import AUTO_REPLICAS, mapping
 from spladekit.schema import SCHEMA
 from spladekit.vectors import SparseVector
 
@@ -53,13 +55,38 @@ class Credentials:
         return {}
 
 
+def split_urls(url: str) -> list[str]:
+    """The URLs of a comma-separated list (every node of a cluster), split only before a scheme so that a comma
+    in a password stays where it is.
+
+    >>> split_urls("http://127.0.0.1:9200,http://127.0.0.1:9201")
+    ['http://127.0.0.1:9200', 'http://127.0.0.1:9201']
+    >>> split_urls("https://bob:a,b@db.example:9200")
+    ['https://bob:a,b@db.example:9200']
+    """
+    return [u for u in re.split(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)", url.strip()) if u]
+
+
+def _join(parts: list[tuple[str, str | None, str | None]]) -> tuple[str, str | None, str | None]:
+    """One (URLs, user, password) for a list of URLs: the first user info given is the list's."""
+    user = next((u for _, u, _ in parts if u is not None), None)
+    password = next((p for _, _, p in parts if p is not None), None)
+    return ",".join(clean for clean, _, _ in parts), user, password
+
+
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
     """(URL without user info, user, password), splitting at the LAST ``@`` of the URL by hand:
     ``urlsplit`` cuts an unencoded password holding ``#``, ``?`` or ``/`` and would put part of it in errors.
+    A comma-separated list of URLs is split URL by URL.
 
     >>> split_userinfo("http://bob:p#w@127.0.0.1:9200")
     ('http://127.0.0.1:9200', 'bob', 'p#w')
+    >>> split_userinfo("http://bob:p,w@127.0.0.1:9200,http://bob:p,w@127.0.0.1:9201")
+    ('http://127.0.0.1:9200,http://127.0.0.1:9201', 'bob', 'p,w')
     """
+    urls = split_urls(url)
+    if len(urls) > 1:
+        return _join([split_userinfo(u) for u in urls])
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url, None, None
@@ -77,7 +104,12 @@ def split_url(url: str) -> tuple[str, str | None, str | None]:
     ('http://127.0.0.1:9200', None, None)
     >>> split_url("http://bob:a/b?c#d@127.0.0.1:9200")
     ('http://127.0.0.1:9200', 'bob', 'a/b?c#d')
+    >>> split_url("http://127.0.0.1:9200/, http://127.0.0.1:9201")
+    ('http://127.0.0.1:9200,http://127.0.0.1:9201', None, None)
     """
+    urls = split_urls(url)
+    if len(urls) > 1:
+        return _join([split_url(u) for u in urls])
     if "://" not in url:
         raise InputError(f"engine URL {safe_url(url)!r} needs a scheme, e.g. http://127.0.0.1:9200")
     bare, user, password = split_userinfo(url)
@@ -224,7 +256,18 @@ def detect_engine(url: str, creds: Credentials = Credentials(), timeout: float =
     An API key is tried in each dialect's spelling (``ApiKey``, ``Bearer``). A user who may not read ``GET /``
     (HTTP 403) is recognized by the dialect whose who-am-I endpoint answers. Refused credentials, TLS trouble and
     a wrong scheme raise :class:`EngineError` with the fix (:func:`auth_error`, :func:`connection_error`).
+    For a list of URLs (a cluster's nodes), the first node that answers tells (a node may be down).
     """
+    urls = split_urls(url)
+    if len(urls) > 1:
+        failure: EngineError | None = None
+        for one in urls:
+            try:
+                return detect_engine(one, creds, timeout)
+            except EngineError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
     base = url.rstrip("/")
     ctx = tls_context(url, creds)
     specs = list(dialects.specs().values())
@@ -307,12 +350,19 @@ def check_index_name(index: str) -> str:
     return index
 
 
+#: Seconds before the first repeat of a search that came back from only some shards (doubled each time).
+PARTIAL_BACKOFF = 0.25
+
+
 class EngineIndex:
     """One index on one engine: create it from the generated mapping, bulk-index, read back, send searches.
 
     Searches are built by :mod:`spladekit.query` and sent with :meth:`search_body`; :class:`spladekit.search.Searcher`
     is the one place that does both.
     """
+
+    #: A search answered by only some shards (a node died under it) is sent again this many times.
+    partial_retries = 3
 
     def __init__(self, spec: EngineSpec, client: Any, index: str, url: str, names: FeatureNames | None = None) -> None:
         check_index_name(index)
@@ -368,10 +418,33 @@ class EngineIndex:
         except self.spec.error_types() as exc:
             raise self._fail(what, exc) from None
 
-    def search_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Send a search request body (built by :mod:`spladekit.query`) and return the engine's response;
-        failures come out as :class:`EngineError` naming the engine, index and reason."""
-        return self._call("search", self.spec.search, self.client, self.index, dict(body))
+    def search_body(self, body: Mapping[str, Any], search_type: str | None = None) -> dict[str, Any]:
+        """Send a search request body (built by :mod:`spladekit.query`, with its ``search_type``) and return the
+        engine's response; failures come out as :class:`EngineError` naming the engine, index and reason."""
+        params = {"search_type": search_type} if search_type else {}
+        for attempt in range(self.partial_retries + 1):
+            resp = self._call("search", self.spec.search, self.client, self.index, dict(body), **params)
+            if not (resp.get("_shards") or {}).get("failed"):
+                return resp
+            if attempt < self.partial_retries:
+                time.sleep(PARTIAL_BACKOFF * 2**attempt)
+        self._check_shards(resp)
+        return resp
+
+    def _check_shards(self, resp: Mapping[str, Any]) -> None:
+        """A response from only some shards would silently miss documents: refuse it. (The client already retried
+        a request refused by a dead node on another; a shard copy lost between the query and the fetch phase fails
+        the shard, and :meth:`search_body` sends the search again, :attr:`partial_retries` times.)"""
+        shards = resp.get("_shards") or {}
+        if not shards.get("failed"):
+            return
+        reasons = sorted({str((f.get("reason") or {}).get("type") if isinstance(f.get("reason"), dict)
+                              else f.get("reason")) for f in shards.get("failures") or []})
+        raise EngineError(
+            f"{self.engine} at {safe_url(self.url)} answered from {shards.get('successful')} of {shards.get('total')} "
+            f"shards of index {self.index!r} ({', '.join(reasons) or 'no reason given'}): the hits would be "
+            "incomplete; check the cluster (GET _cluster/health): a shard without a live copy needs its node back, "
+            "and an index with replicas (--replicas 1) survives the loss of a node")
 
     def exists(self) -> bool:
         return bool(self._call("check the index exists", self.client.indices.exists, index=self.index))
@@ -389,14 +462,54 @@ class EngineIndex:
                 return props[field].get("type", "object")
         return None
 
-    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int = 0) -> bool:
+    def create(self, meta: Mapping[str, Any], *, shards: int = 1, replicas: int | str = AUTO_REPLICAS) -> bool:
         """Create the index from the generated mapping with ``meta`` as ``_meta``; False if it existed (its
-        ``_meta`` is then the caller's to check, :func:`spladekit.schema.check_identity`)."""
+        ``_meta`` is then the caller's to check, :func:`spladekit.schema.check_identity`). ``replicas``: default
+        0 on one data node, 1 on two or more (:data:`spladekit.mappings.AUTO_REPLICAS`)."""
         if self.exists():
             return False
         body = mapping(self.spec, meta, shards=shards, replicas=replicas)
         self._call("create the index", self.spec.create_index, self.client, self.index, body)
         return True
+
+    def data_nodes(self) -> int:
+        """How many data nodes the cluster has now (``_cluster/health``)."""
+        health = self._call("read the cluster health", self.client.cluster.health)
+        return int(dict(getattr(health, "body", health))["number_of_data_nodes"])
+
+    def shards(self) -> tuple[int, int]:
+        """(primary shards, replicas) of the existing index."""
+        resp = self._call("read the index settings", self.client.indices.get_settings, index=self.index)
+        settings = next(iter(dict(getattr(resp, "body", resp)).values()))["settings"]["index"]
+        return int(settings["number_of_shards"]), int(settings["number_of_replicas"])
+
+    def shard_count(self) -> int:
+        """Primary shards of the existing index, from a search that returns nothing (``_shards.total``: a search
+        reads one copy of every shard), so that a user who may only search can tell."""
+        resp = self.search_body({"size": 0, "query": {"match_all": {}}, "track_total_hits": False})
+        return int(resp["_shards"]["total"])
+
+    def routing(self) -> tuple[int, int]:
+        """(primary shards, routing shards) of the existing index: which shard holds a document follows from its
+        id and these two (:func:`spladekit.engines.routing.shard_of`). From the cluster's metadata; for a user
+        without the cluster monitor privilege, the shard count of :meth:`shard_count` and the routing shards
+        both engines derive from it when the index is created (:func:`~spladekit.engines.routing.routing_shards`,
+        right unless the index was created with ``index.number_of_routing_shards``)."""
+        try:
+            resp = self._call("read the index metadata", self.client.cluster.state, metric="metadata",
+                              index=self.index)
+        except EngineError:
+            shards = self.shard_count()
+            return shards, routing_shards(shards)
+        meta = dict(getattr(resp, "body", resp))["metadata"]["indices"][self.index]
+        shards = int(meta["settings"]["index"]["number_of_shards"])
+        return shards, int(meta.get("routing_num_shards") or shards)
+
+    def shard_counts(self) -> list[int]:
+        """Documents per primary shard (searchable ones: call :meth:`refresh` first)."""
+        n, _ = self.routing()
+        return [int(self._call("count documents", self.client.count, index=self.index,
+                               preference=f"_shards:{i}")["count"]) for i in range(n)]
 
     def check_write(self) -> None:
         """Raise :class:`EngineError` naming the missing privileges when the credentials may not ingest into this

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -356,8 +357,29 @@ def runtime_home(engine: str, home: Path, owner: tuple[int, int] | None) -> Path
 # --------------------------------------------------------------------------------------------- start
 
 
+#: The lowest port :func:`free_port` picks (below the kernel's range for outgoing connections).
+LOW_PORT = 10000
+
+
+def _outgoing_ports() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux; 32768-60999 when unknown)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the range the kernel gives outgoing
+    connections: a free port from that range can be taken by any outgoing connection (a cluster's own nodes open
+    dozens to each other while they start) before the node that was given it binds it."""
+    low, _ = _outgoing_ports()
+    if low - LOW_PORT >= 1000:
+        for _ in range(200):
+            port = random.randrange(LOW_PORT, low)
+            if not port_in_use(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -411,7 +433,8 @@ def _yaml_value(value: Any) -> str:
 
 @dataclass
 class Node:
-    """A running single-node engine started by :func:`start`."""
+    """A running engine node started by :func:`start` (a single node) or :func:`start_cluster` (a member of a
+    :class:`Cluster`: ``cluster_dir`` is then the cluster's folder)."""
 
     engine: str
     port: int
@@ -421,6 +444,10 @@ class Node:
     started_in: float = 0.0
     #: TLS certificates and the superuser's password of a secured node (None: security off).
     security: Security | None = None
+    #: The member's name in its cluster, the launcher's process group, the folder of its :class:`Cluster`.
+    name: str = "node-1"
+    pgid: int | None = None
+    cluster_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -479,16 +506,18 @@ class Node:
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Graceful stop (SIGTERM to the engine JVM), SIGKILL after ``timeout`` seconds."""
         _terminate(self.pid, self.process, timeout)
+        if self.process is None and self.pgid and self.pgid != self.pid and _pid_alive(self.pgid):
+            _terminate(self.pgid, None, 10.0)  # the launcher of a node this process did not start
         _clear_state(self.engine, self.port, self.data_dir)
 
     def kill(self) -> None:
         """SIGKILL the node (and its launcher): a crash, for recovery tests. Restart with ``start(data_dir=...)``."""
-        pgid = self.process.pid if self.process is not None else None
+        pgid = self.process.pid if self.process is not None else self.pgid
         for target in (self.pid, pgid):
-            if target:
+            if target and target > 0:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(target, signal.SIGKILL)
-        if pgid:
+        if pgid and pgid > 0:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
         _wait_dead(self.pid, self.process, 30.0)
@@ -543,6 +572,8 @@ class Admin:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # unknown: never signal a process group (0) or every process (-1)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -568,14 +599,18 @@ def _wait_dead(pid: int, process: subprocess.Popen[bytes] | None, timeout: float
 
 
 def _terminate(pid: int, process: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGTERM)
+    if pid <= 0 and process is None:
+        return
+    if pid > 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
     if process is not None and process.pid != pid:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(process.pid, signal.SIGTERM)
     if not _wait_dead(pid, process, timeout):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         if process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -592,11 +627,15 @@ def _log_tail(data_dir: Path, lines: int = 25) -> str:
         text = log.read_text(errors="replace")
     except OSError:
         return f"(no log at {log})"
-    # Keep the lines that say why: errors and exceptions first, then the last lines.
-    interesting = [ln for ln in text.splitlines() if re.search(r"ERROR|Exception|FATAL|error:", ln)]
-    tail = text.splitlines()[-lines:]
-    picked = interesting[-8:] + [ln for ln in tail if ln not in interesting[-8:]]
-    return _tail_text("\n".join(picked), lines)
+    # Keep the lines that say why: the first fatal ones (a failed bind, the cause of a crash: a shutdown that
+    # follows can log many more exceptions), the last errors and exceptions, then the last lines.
+    all_lines = text.splitlines()
+    fatal = [ln for ln in all_lines if re.search(r"fatal|BindException|already in use|Caused by", ln, re.I)][:3]
+    interesting = [ln for ln in all_lines if re.search(r"ERROR|Exception|FATAL|error:", ln) and ln not in fatal][-8:]
+    room = max(lines - len(fatal) - len(interesting), 5)
+    tail = [ln for ln in all_lines if ln not in interesting and ln not in fatal][-room:]
+    picked = fatal + interesting + tail
+    return _tail_text("\n".join(picked), len(picked))
 
 
 def _state_dir() -> Path:
@@ -612,6 +651,8 @@ def _write_state(node: Node, pgid: int) -> None:
     state = {"engine": node.engine, "port": node.port, "pid": node.pid, "pgid": pgid, "data_dir": str(node.data_dir)}
     if node.security is not None:  # where the CA and the password file are: no secret in the state file
         state |= {"url": node.url, "security": str(node.security.folder)}
+    if node.cluster_dir is not None:
+        state |= {"name": node.name, "cluster_dir": str(node.cluster_dir)}
     _state_file(node.engine, node.port).write_text(json.dumps(state) + "\n")
     (node.data_dir / "node.json").write_text(json.dumps(state) + "\n")
 
@@ -623,11 +664,12 @@ def _clear_state(engine: str, port: int, data_dir: Path) -> None:
         (data_dir / "node.json").unlink()
 
 
-def _config_yaml(engine: str, port: int, transport_port: int, data_dir: Path, settings: Mapping[str, Any]) -> str:
+def _config_yaml(engine: str, port: int, transport_port: int, data_dir: Path, settings: Mapping[str, Any],
+                 topology: Mapping[str, Any] | None = None) -> str:
+    """The node's config file. ``topology``: cluster name, node name and discovery (default: a single node)."""
+    single = {"cluster.name": f"spladekit-{engine}", "node.name": "node-1", "discovery.type": "single-node"}
     base: dict[str, Any] = {
-        "cluster.name": f"spladekit-{engine}",
-        "node.name": "node-1",
-        "discovery.type": "single-node",
+        **(topology if topology is not None else single),
         "network.host": "127.0.0.1",
         "http.port": port,
         "transport.port": transport_port,
@@ -697,6 +739,20 @@ def _secure_probe(spec: EngineSpec, security: Security | None, *, bootstrapped: 
     return tls.basic(spec.admin_user, security.password()), tls.ssl_context(security.ca)
 
 
+def _check_port(engine: str, port: int | None) -> int:
+    """``port`` (a free one when None), refused with the fix when something listens there."""
+    if port is None:
+        return free_port()
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"port must be in 1..65535, got {port}")
+    if port_in_use(port):
+        raise EngineError(
+            f"port {port} on 127.0.0.1 is already taken (another node or program listens there); stop it "
+            f"(spladekit engine stop --engine {engine} --port {port}) or pick another with --port. {_hint(engine)}"
+        )
+    return int(port)
+
+
 def start(
     engine: str,
     port: int | None = None,
@@ -710,7 +766,8 @@ def start(
 
     ``port``: the HTTP port (a free one when None). ``settings``: extra node settings written to the config
     file (e.g. ``{"thread_pool.write.queue_size": 1}``). ``data_dir``: the node's folder; a new temporary one
-    when None, the same folder again to restart a stopped or killed node on its data.
+    when None, the same folder again to restart a stopped or killed node on its data. Several nodes of one
+    cluster: :func:`start_cluster`.
 
     ``security``: True for a secured node (HTTPS and TLS between nodes with certificates made for it, users, the
     superuser's password made for it: :mod:`spladekit.engines.security`, kept in ``data_dir/security``), or a
@@ -718,29 +775,38 @@ def start(
     ``Node.credentials()`` logs in as the superuser and ``Node.admin()`` administers it.
     """
     spec = _spec(engine)
+    port = _check_port(spec.name, port)
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix=f"spladekit-{spec.name}-{port}-"))
+    t0 = time.monotonic()
+    node = _launch(spec, port, free_port(), Path(data_dir), settings or {}, security=security)
+    try:
+        _wait_ready(node, timeout)
+        if node.security is not None:
+            _bootstrap_security(node, t0 + timeout)
+    except BaseException:
+        node.kill()
+        raise
+    node.started_in = time.monotonic() - t0
+    _write_state(node, node.pgid or node.pid)
+    return node
+
+
+def _launch(spec: EngineSpec, port: int, transport_port: int, data_dir: Path, settings: Mapping[str, Any],
+            topology: Mapping[str, Any] | None = None, *, name: str = "node-1", cluster_dir: Path | None = None,
+            security: bool | Security | None = None) -> Node:
+    """Write the node's folder and launch it; returns at once (the caller waits with :func:`_wait_ready`)."""
     engine = spec.name
-    settings = dict(settings or {})
-    if port is None:
-        port = free_port()
-    elif not 0 < int(port) < 65536:
-        raise ValueError(f"port must be in 1..65535, got {port}")
-    if port_in_use(port):
-        raise EngineError(
-            f"port {port} on 127.0.0.1 is already taken (another node or program listens there); stop it "
-            f"(spladekit engine stop --engine {engine} --port {port}) or pick another with --port. {_hint(engine)}"
-        )
     java_home = find_java(spec.java_needed())
     owner = _node_user()
     home = runtime_home(engine, fetch(engine, secure=bool(security)), owner)
-    if data_dir is None:
-        data_dir = Path(tempfile.mkdtemp(prefix=f"spladekit-{engine}-{port}-"))
-    data_dir = Path(data_dir).resolve()
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     sec = tls.make(data_dir / "security") if security is True else (security or None)
     if sec is not None:
         settings = {**spec.security_settings(sec.node_dn, sec.admin_dn), **settings}
-    transport_port = free_port()
-    _prepare_dir(engine, home, data_dir, _config_yaml(engine, port, transport_port, data_dir, settings), owner)
+    config = _config_yaml(engine, port, transport_port, data_dir, settings, topology)
+    _prepare_dir(engine, home, data_dir, config, owner)
 
     pid_file = data_dir / "node.pid"
     # The launchers read JAVA_* and their own prefixed variables (heap, options): start from none of the
@@ -757,7 +823,6 @@ def start(
         _prepare_security(spec, sec, data_dir / "config", _tool_runner(home, env, owner, engine), owner)
     cmd = [str(home / spec.launcher), "-p", str(pid_file)]
 
-    t0 = time.monotonic()
     with open(data_dir / "logs" / "console.log", "ab") as log:
         if owner:
             os.fchown(log.fileno(), *owner)
@@ -777,16 +842,8 @@ def start(
         except OSError as exc:
             raise EngineError(f"could not launch {cmd[0]}: {exc}. {_hint(engine)}") from exc
 
-    node = Node(engine, port, data_dir, proc.pid, proc, security=sec)
-    _write_state(node, proc.pid)
-    try:
-        _wait_ready(node, pid_file, timeout)
-        if sec is not None:
-            _bootstrap_security(node, t0 + timeout)
-    except BaseException:
-        node.kill()
-        raise
-    node.started_in = time.monotonic() - t0
+    node = Node(engine, port, data_dir, proc.pid, proc, security=sec, name=name, pgid=proc.pid,
+                cluster_dir=cluster_dir)
     _write_state(node, proc.pid)
     return node
 
@@ -836,35 +893,283 @@ def _bootstrap_security(node: Node, deadline: float) -> None:
             time.sleep(1.0)
 
 
-def _wait_ready(node: Node, pid_file: Path, timeout: float) -> None:
+def _wait_ready(node: Node, timeout: float, nodes: int = 1, watch: list[Node] | None = None) -> None:
+    """Wait until ``node`` answers yellow (or green) health in a cluster of at least ``nodes`` nodes; a node of
+    ``watch`` (the other members being launched) that dies ends the wait with its own log."""
     proc = node.process
     if proc is None:
         raise EngineError("internal error: _wait_ready needs the node's process")
+    pid_file = node.data_dir / "node.pid"
     deadline = time.monotonic() + timeout
-    health = f"{node.url}/_cluster/health?wait_for_status=yellow&timeout=2s"
+    members = f"&wait_for_nodes=%3E%3D{nodes}" if nodes > 1 else ""  # ">=N", URL-encoded
+    health = f"{node.url}/_cluster/health?wait_for_status=yellow{members}&timeout=2s"
     headers, context = _secure_probe(_spec(node.engine), node.security, bootstrapped=False)
     while True:
-        if proc.poll() is not None:
-            raise EngineError(
-                f"the {node.engine} node died during start-up (exit {proc.returncode}) on port {node.port}; "
-                f"its log ({node.log_path}) ends with: {_log_tail(node.data_dir)} {_hint(node.engine)}"
-            )
+        for n in [node, *(watch or [])]:
+            if n.process is not None and n.process.poll() is not None:
+                who = f"node {n.name} of the cluster" if n.cluster_dir is not None else "node"
+                raise EngineError(
+                    f"the {n.engine} {who} died during start-up (exit {n.process.returncode}) on port {n.port}; "
+                    f"its log ({n.log_path}) ends with: {_log_tail(n.data_dir)} {_hint(n.engine)}"
+                )
         if pid_file.is_file() and node.pid == proc.pid:
             with contextlib.suppress(ValueError, OSError):
                 node.pid = int(pid_file.read_text().strip())
         try:
-            status = _http_json(health, 5, headers, context).get("status")
-            if status in ("yellow", "green"):
+            answer = _http_json(health, 5, headers, context)
+            if answer.get("status") in ("yellow", "green") and not answer.get("timed_out"):
                 return
         except (urllib.error.URLError, OSError, ValueError):
             pass
         if time.monotonic() > deadline:
+            joined = "" if nodes == 1 else f" in a cluster of {nodes} nodes"
             raise EngineError(
-                f"the {node.engine} node on port {node.port} was not healthy (yellow) after {timeout:.0f} s; "
+                f"the {node.engine} node on port {node.port} was not healthy (yellow){joined} after {timeout:.0f} s; "
                 f"it was stopped. Its log ({node.log_path}) ends with: {_log_tail(node.data_dir)} "
                 f"{_hint(node.engine)}"
             )
         time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------------------------- clusters
+
+#: Bounded wait for a whole cluster: N JVMs start at once on the same cores.
+CLUSTER_START_TIMEOUT = 420.0
+#: The file in a cluster's folder that records its layout (names, ports), so that it restarts on its data.
+CLUSTER_FILE = "cluster.json"
+
+
+@dataclass
+class Cluster:
+    """N nodes of one cluster on 127.0.0.1, started by :func:`start_cluster` (each node: its own folder
+    ``node-i/`` under :attr:`data_dir`, its own heap, HTTP port and transport port; every node is master-eligible
+    and holds data).
+
+    ``nodes[i].kill()`` SIGKILLs one member and :meth:`start_node` restarts it on its data; :meth:`stop` stops
+    them all; ``start_cluster(engine, data_dir=cluster.data_dir)`` restarts the whole cluster on its data.
+    :attr:`url` (every node's URL, comma-separated) is what ``--engine`` and :func:`spladekit.engines.connect`
+    take, so that a client fails over to another node when one dies.
+    """
+
+    engine: str
+    name: str
+    data_dir: Path
+    nodes: list[Node]
+    transport_ports: list[int]
+    settings: dict[str, Any] = field(default_factory=dict)
+    started_in: float = 0.0
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """Every node's URL, comma-separated (the ``--engine`` value for a client that knows all nodes)."""
+        return ",".join(self.urls)
+
+    def alive(self) -> list[bool]:
+        return [n.alive() for n in self.nodes]
+
+    def health(self, query: str = "", timeout: float = 5.0) -> dict[str, Any]:
+        """``_cluster/health`` from the first node that answers (``query``: e.g. ``wait_for_status=green``)."""
+        last: BaseException | None = None
+        for n in self.nodes:
+            if not n.alive():
+                continue
+            try:
+                return dict(_http_json(f"{n.url}/_cluster/health?{query}", timeout=timeout))
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last = exc
+        raise EngineError(f"no node of the {self.engine} cluster {self.name!r} answers ({last or 'none running'}); "
+                          f"start it with spladekit.engines.node.start_cluster(..., data_dir={str(self.data_dir)!r})")
+
+    def wait_for(self, status: str = "green", nodes: int | None = None, timeout: float = 180.0) -> dict[str, Any]:
+        """Wait (bounded) until the cluster's health is ``status`` (or better) with ``nodes`` members (default:
+        the live ones); returns the health."""
+        if status not in ("yellow", "green"):
+            raise ValueError(f"status must be yellow or green, got {status!r}")
+        want = nodes if nodes is not None else sum(self.alive())
+        deadline = time.monotonic() + timeout
+        query = f"wait_for_status={status}&wait_for_nodes={want}&wait_for_no_initializing_shards=true&timeout=5s"
+        health: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                health = self.health(query, timeout=15.0)
+                if not health.get("timed_out"):
+                    return health
+            except EngineError:
+                pass
+            time.sleep(0.5)
+        raise EngineError(f"the {self.engine} cluster {self.name!r} did not reach {status} with {want} nodes within "
+                          f"{timeout:.0f} s (last health: {health.get('status')}, {health.get('number_of_nodes')} "
+                          f"nodes, {health.get('unassigned_shards')} unassigned shards)")
+
+    def start_node(self, i: int, *, timeout: float = START_TIMEOUT) -> Node:
+        """Start member ``i`` again on its data (after :meth:`Node.kill` or :meth:`Node.stop`) and wait until it
+        has joined the cluster."""
+        old = self.nodes[i]
+        if old.alive():
+            raise EngineError(f"node {old.name} of the {self.engine} cluster {self.name!r} is still running "
+                              f"(pid {old.pid}); stop or kill it first")
+        layout = _read_layout(self.data_dir)
+        t0 = time.monotonic()
+        node = _launch_member(_spec(self.engine), self.data_dir, layout, i, _check_port(self.engine, old.port))
+        try:
+            _wait_ready(node, timeout, nodes=len(self.nodes))
+        except BaseException:
+            node.kill()
+            raise
+        node.started_in = time.monotonic() - t0
+        _write_state(node, node.pgid or node.pid)
+        self.nodes[i] = node
+        return node
+
+    def kill(self) -> None:
+        """SIGKILL every node (a crash of the whole cluster); restart with ``start_cluster(data_dir=...)``."""
+        for n in self.nodes:
+            n.kill()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop every node gracefully (SIGTERM to all at once, SIGKILL after ``timeout`` seconds)."""
+        _stop_nodes(self.nodes, timeout)
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _read_layout(cluster_dir: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((cluster_dir / CLUSTER_FILE).read_text()))
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"{cluster_dir} holds no spladekit cluster ({CLUSTER_FILE} unreadable: {exc}); give the "
+                          "folder start_cluster created, or a new one") from None
+
+
+def _write_layout(cluster_dir: Path, layout: Mapping[str, Any]) -> None:
+    tmp = cluster_dir / f".{CLUSTER_FILE}.tmp"
+    tmp.write_text(json.dumps(layout, indent=1) + "\n")
+    os.replace(tmp, cluster_dir / CLUSTER_FILE)
+
+
+def _launch_member(spec: EngineSpec, cluster_dir: Path, layout: Mapping[str, Any], i: int, port: int) -> Node:
+    members = layout["nodes"]
+    seeds = [f"127.0.0.1:{m['transport_port']}" for m in members]
+    initial = None if layout.get("bootstrapped") else [m["name"] for m in members]
+    me = members[i]
+    topology = spec.cluster_settings(layout["name"], me["name"], seeds, initial)
+    if port_in_use(me["transport_port"]):
+        raise EngineError(f"transport port {me['transport_port']} of node {me['name']} (cluster {layout['name']!r}) "
+                          "is taken by another program; stop it, or start the cluster in a new folder")
+    return _launch(spec, port, me["transport_port"], cluster_dir / me["name"], layout.get("settings", {}), topology,
+                   name=me["name"], cluster_dir=cluster_dir)
+
+
+def _free_ports(n: int, first: int | None, engine: str) -> list[int]:
+    """``n`` HTTP ports: ``first``, ``first + 1``, ... (each checked), or any free ones."""
+    if first is None:
+        ports: list[int] = []
+        while len(ports) < n:
+            p = free_port()
+            if p not in ports:
+                ports.append(p)
+        return ports
+    if first + n - 1 > 65535:
+        raise ValueError(f"ports {first}..{first + n - 1} go beyond 65535; pick a lower --port")
+    return [_check_port(engine, first + i) for i in range(n)]
+
+
+def start_cluster(
+    engine: str,
+    nodes: int = 3,
+    port: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    *,
+    timeout: float = CLUSTER_START_TIMEOUT,
+) -> Cluster:
+    """Start ``nodes`` nodes of one ``engine`` cluster on 127.0.0.1 and wait until all have joined (yellow).
+
+    Discovery: every node lists every member's transport address (``discovery.seed_hosts`` on loopback); on the
+    first start the members are the initial master nodes. Each node has its own folder ``data_dir/node-i``, a
+    512 MB heap, HTTP port ``port + i`` (free ports when ``port`` is None) and a transport port recorded in
+    ``data_dir/cluster.json``. ``data_dir`` again (after :meth:`Cluster.stop`, a crash or :meth:`Cluster.kill`)
+    restarts the cluster on its data, with the same names and ports. ``settings``: extra settings for every node.
+    """
+    spec = _spec(engine)
+    if nodes < 2:
+        raise ValueError(f"a cluster needs nodes >= 2, got {nodes}; one node: spladekit.engines.node.start")
+    cluster_dir = Path(data_dir).resolve() if data_dir is not None else None
+    if cluster_dir is not None and (cluster_dir / CLUSTER_FILE).is_file():
+        layout = _read_layout(cluster_dir)
+        members = layout["nodes"]
+        if layout.get("engine") != spec.name or len(members) != nodes:
+            raise EngineError(f"{cluster_dir} holds a {len(members)}-node {layout.get('engine')} cluster, not a "
+                              f"{nodes}-node {spec.name} one; start it with --engine {layout.get('engine')} --nodes "
+                              f"{len(members)}, or give another --data-dir")
+        if port is not None and port != members[0]["port"]:
+            raise EngineError(f"the cluster in {cluster_dir} listens on port {members[0]['port']} (+1 per node); "
+                              f"start it with --port {members[0]['port']}, or give another --data-dir")
+        if settings is not None:
+            layout["settings"] = dict(settings)
+        ports = [_check_port(spec.name, m["port"]) for m in members]
+    else:
+        ports = _free_ports(nodes, port, spec.name)
+        transports: list[int] = []
+        while len(transports) < nodes:
+            p = free_port()
+            if p not in transports and p not in ports:
+                transports.append(p)
+        layout = {
+            "engine": spec.name,
+            "name": f"spladekit-{spec.name}-{ports[0]}",
+            "version": spec.release(),
+            "bootstrapped": False,
+            "settings": dict(settings or {}),
+            "nodes": [{"name": f"node-{i + 1}", "port": p, "transport_port": t}
+                      for i, (p, t) in enumerate(zip(ports, transports, strict=True))],
+        }
+        if cluster_dir is None:
+            cluster_dir = Path(tempfile.mkdtemp(prefix=f"spladekit-{spec.name}-cluster-{ports[0]}-"))
+    cluster_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(cluster_dir, 0o755)  # the node user enters it to reach its node folder
+    _write_layout(cluster_dir, layout)
+
+    t0 = time.monotonic()
+    launched: list[Node] = []
+    try:
+        for i, p in enumerate(ports):
+            launched.append(_launch_member(spec, cluster_dir, layout, i, p))
+        deadline = time.monotonic() + timeout
+        for n in launched:
+            _wait_ready(n, max(1.0, deadline - time.monotonic()), nodes=nodes, watch=launched)
+    except BaseException:
+        for n in launched:
+            n.kill()
+        raise
+    elapsed = time.monotonic() - t0
+    for n in launched:
+        n.started_in = elapsed
+        _write_state(n, n.pgid or n.pid)
+    if not layout.get("bootstrapped"):
+        # The cluster has formed: later starts must not name initial master nodes again (a second bootstrap).
+        _write_layout(cluster_dir, {**layout, "bootstrapped": True})
+    return Cluster(spec.name, layout["name"], cluster_dir, launched,
+                   [m["transport_port"] for m in layout["nodes"]], dict(layout.get("settings", {})), elapsed)
+
+
+def _stop_nodes(nodes: list[Node], timeout: float) -> None:
+    # SIGTERM to all at once: stopping one by one would make the rest elect a new master each time.
+    for n in nodes:
+        for target in {n.pid, n.process.pid if n.process is not None else 0}:
+            if target > 0:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(target, signal.SIGTERM)
+    for n in nodes:
+        n.stop(timeout)
 
 
 # --------------------------------------------------------------------------------------------- stop/status
@@ -888,9 +1193,58 @@ def running(engine: str, port: int) -> Node | None:
     return Node(engine, port, Path(state["data_dir"]), int(state["pid"]), security=sec)
 
 
-def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
-    """Stop the node spladekit started for ``engine`` on ``port`` (by its pid file). False if none ran."""
+def _cluster_dir_of(engine: str, port: int) -> Path | None:
+    """The folder of the cluster spladekit started with a node on ``port`` (None: no such cluster)."""
+    state = _read_state(engine, port)
+    if state is not None:
+        return Path(state["cluster_dir"]) if state.get("cluster_dir") else None
+    # That node's state is gone (it was killed or stopped alone): ask its fellow members' state files.
+    for path in sorted(_state_dir().glob(f"{engine}-*.json")):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            cluster_dir = json.loads(path.read_text()).get("cluster_dir")
+            if cluster_dir and port in [m["port"] for m in _read_layout(Path(cluster_dir))["nodes"]]:
+                return Path(cluster_dir)
+    return None
+
+
+def attach(engine: str, port: int) -> Cluster:
+    """The cluster spladekit started (``spladekit engine start --nodes N``) with a node on ``port``, from its
+    state files: kill, restart or stop its members from Python."""
+    cluster = cluster_at(engine, port)
+    if cluster is None:
+        raise EngineError(f"no {engine} cluster started by spladekit has a node on port {port}; start one with "
+                          f"spladekit engine start --engine {engine} --nodes 3 --port {port}")
+    return cluster
+
+
+def cluster_at(engine: str, port: int) -> Cluster | None:
+    """Like :func:`attach`, but None when ``port`` is not a node of a cluster spladekit started."""
     engine = _spec(engine).name
+    cluster_dir = _cluster_dir_of(engine, port)
+    if cluster_dir is None:
+        return None
+    layout = _read_layout(cluster_dir)
+    members = []
+    for m in layout["nodes"]:
+        state = _read_state(engine, m["port"]) or {}
+        pid = int(state.get("pid") or 0)
+        with contextlib.suppress(ValueError, OSError):
+            pid = int((cluster_dir / m["name"] / "node.pid").read_text().strip()) if pid else 0
+        members.append(Node(engine, m["port"], cluster_dir / m["name"], pid, name=m["name"],
+                            pgid=int(state.get("pgid") or 0) or None, cluster_dir=cluster_dir))
+    return Cluster(engine, layout["name"], cluster_dir, members, [m["transport_port"] for m in layout["nodes"]],
+                   dict(layout.get("settings", {})))
+
+
+def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop the node spladekit started for ``engine`` on ``port`` (by its pid file), or every node of the cluster
+    it belongs to. False if none ran."""
+    engine = _spec(engine).name
+    cluster = cluster_at(engine, port)
+    if cluster is not None:
+        alive = any(cluster.alive())
+        cluster.stop(timeout)
+        return alive
     state = _read_state(engine, port)
     if state is None:
         return False
@@ -908,6 +1262,31 @@ def stop(engine: str, port: int, *, timeout: float = STOP_TIMEOUT) -> bool:
     return alive
 
 
+def cluster_status(cluster: Cluster) -> dict[str, Any]:
+    """The cluster's health and every node: name, port, pid, running, elected master, version, heap."""
+    info: dict[str, Any] = {"engine": cluster.engine, "cluster": cluster.name, "url": cluster.url,
+                            "data_dir": str(cluster.data_dir), "running": any(cluster.alive())}
+    seen: dict[str, dict[str, Any]] = {}
+    try:
+        health = cluster.health()
+        info |= {k: health.get(k) for k in ("status", "number_of_nodes", "active_shards", "unassigned_shards")}
+        info["health"] = info.pop("status")
+        live = next(n for n in cluster.nodes if n.alive())
+        rows = _http_json(f"{live.url}/_cat/nodes?format=json&h=name,master,version,heap.current,heap.max,"
+                          "ram.current", timeout=5)
+        seen = {r["name"]: r for r in rows}
+    except (EngineError, StopIteration, urllib.error.URLError, OSError, ValueError):
+        info["health"] = None
+    info["nodes"] = []
+    for n in cluster.nodes:
+        row = seen.get(n.name, {})
+        info["nodes"].append({"name": n.name, "port": n.port, "url": n.url, "pid": n.pid or None,
+                              "running": n.alive(), "in_cluster": bool(row), "master": row.get("master") == "*",
+                              "version": row.get("version"), "heap": row.get("heap.current"),
+                              "heap_max": row.get("heap.max"), "data_dir": str(n.data_dir)})
+    return info
+
+
 def status(engine: str, port: int, *, url: str | None = None, user: str | None = None, password: str | None = None,
            api_key: str | None = None, ca_certs: str | None = None, verify_certs: bool = True) -> dict[str, Any]:
     """What is known about ``engine`` on ``port``: the recorded node (if any), whether it answers, its health.
@@ -918,6 +1297,9 @@ def status(engine: str, port: int, *, url: str | None = None, user: str | None =
     did not report its health (``refused`` for HTTP 401/403, ``tls`` for a certificate problem)."""
     spec = _spec(engine)
     engine = spec.name
+    cluster = cluster_at(engine, port)
+    if cluster is not None:
+        return cluster_status(cluster)
     state = _read_state(engine, port) or {}
     info: dict[str, Any] = {"engine": engine, "port": port, "url": f"http://127.0.0.1:{port}", **state}
     if url is not None:

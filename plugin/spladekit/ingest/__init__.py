@@ -37,6 +37,7 @@ from spladekit.ingest.pipeline import Pipeline, PipelineConfig
 from spladekit.ingest.policy import DEFAULT_MAX_DOC_BYTES, RecordPolicy
 from spladekit.ingest.report import EXIT_CODES, IngestReport, redact_url
 from spladekit.ingest.sinks import Backoff, EngineSink, LocalSink, Sink
+from spladekit.mappings import AUTO_REPLICAS
 from spladekit.paths import default_local_index
 from spladekit.schema import SCHEMA, check_identity
 from spladekit.vectors import Pruning
@@ -117,6 +118,8 @@ def ingest(
     dead_letter: str | Path | None = None,
     force: bool = False,
     meta: dict[str, Any] | None = None,
+    shards: int | None = None,
+    replicas: int | None = None,
     batch_size: int = 32,
     writers: int = 1,
     bulk_docs: int = 256,
@@ -144,7 +147,9 @@ def ingest(
     object with ``encode_documents``, ``names`` and ``identity()`` (default ``SpladeEncoder.load(model,
     max_length=..., long_text=..., max_windows=..., backend=..., device=..., dtype=...)``: onnx on CPU by default,
     torch for GPUs). ``force`` writes into an index built another way (another
-    model or length; warns loudly). ``meta``: extra ``_meta`` keys for a new index. ``max_errors``: stop when
+    model or length; warns loudly). ``meta``: extra ``_meta`` keys for a new index. ``shards``/``replicas``: of a
+    new engine index (default 1 shard; 0 replicas on one data node, 1 when the cluster has two or more); given
+    for an existing index, they must match it. ``max_errors``: stop when
     more records fail (a count, or a percentage of those read: ``"5%"``; default ``90%``, see
     :mod:`spladekit.ingest.limits`). ``encoding``: the input's codec (JSONL/CSV/TSV; default utf-8);
     ``decode_errors``: what becomes of a record with bytes the codec cannot decode: ``"strict"`` (the dead
@@ -196,6 +201,40 @@ def ingest(
         raise
 
 
+def _new_index_shards(idx: Any, shards: int | None, replicas: int | None) -> tuple[int, int | str]:
+    """Shards and replicas of a new index: as asked, else 1 shard and replicas that follow the cluster (0 on one
+    data node, 1 on two or more, so that a node may die without losing a shard or failing a search: the engine's
+    ``auto_expand_replicas``, which needs no privilege to read the cluster's size)."""
+    if replicas is None:
+        return shards or 1, AUTO_REPLICAS
+    try:
+        nodes = idx.data_nodes()
+    except EngineError:  # a user without the cluster monitor privilege: the engine will say it with its health
+        nodes = None
+    if nodes is not None and replicas > nodes - 1:
+        warnings.warn(f"{replicas} replica(s) need {replicas + 1} data nodes and the cluster has {nodes}: the extra "
+                      f"copies stay unassigned (health yellow) until nodes join; --replicas {max(nodes - 1, 0)} "
+                      "fits this cluster", UserWarning, stacklevel=3)
+    return shards or 1, replicas
+
+
+def _check_shards(idx: Any, shards: int | None, replicas: int | None) -> tuple[int | None, int | None]:
+    """The existing index's (shards, replicas) when asked for (reading them needs the index's settings privilege,
+    which an ingest-only user may lack: unasked, they are not read); values that differ stop the job before it
+    starts."""
+    if shards is None and replicas is None:
+        return None, None
+    have = idx.shards()
+    want = (have[0] if shards is None else shards, have[1] if replicas is None else replicas)
+    if want != have:
+        raise InputError(
+            f"index {idx.index!r} exists with {have[0]} shard(s) and {have[1]} replica(s), not {want[0]} and "
+            f"{want[1]}: shards are fixed when an index is created; ingest into a new index (--index NEW_NAME), or "
+            f"drop --shards/--replicas (replicas change in place: PUT /{idx.index}/_settings "
+            f'{{"number_of_replicas": {want[1]}}})')
+    return have
+
+
 def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, local_dir: str | Path | None,
             local_mode: str, model: str, encoder: Any, sink: Sink | None, format: str | None, encoding: str,
             decode_errors: str, id_field: str | Sequence[str] | None, text_field: str, title_field: str | None,
@@ -205,7 +244,8 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
             backend: str, device: str, dtype: str,
             ray: bool | str | None, workers: int | None, gpus_per_worker: float, ray_block: int, resume: bool,
             checkpoint: str | Path | None,
-            dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, batch_size: int,
+            dead_letter: str | Path | None, force: bool, meta: dict[str, Any] | None, shards: int | None,
+            replicas: int | None, batch_size: int,
             writers: int, bulk_docs: int, bulk_bytes: int, max_retries: int, initial_backoff: float,
             max_backoff: float, engine: str | None, user: str | None, password: str | None, api_key: str | None,
             ca_certs: str | None, verify_certs: bool, threads: int | None, reorder: bool,
@@ -219,6 +259,11 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
     if reorder and (engine_url is not None or sink is not None):
         raise InputError("--reorder applies to the local index only (an engine keeps its own document order); "
                          "drop --reorder, or ingest into --local")
+    if (shards is not None or replicas is not None) and engine_url is None:
+        raise InputError("--shards and --replicas apply to an engine index; drop them, or ingest with --engine URL "
+                         "--index NAME")
+    if (shards is not None and shards < 1) or (replicas is not None and replicas < 0):
+        raise ValueError(f"--shards must be >= 1 and --replicas >= 0, got shards={shards}, replicas={replicas}")
     limit = max_errors if isinstance(max_errors, ErrorLimit) else ErrorLimit.parse(max_errors)
     rule = Pruning.of(doc_prune)
     source, fmt = readers.resolve_input(input, format)
@@ -238,6 +283,7 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         existed = target_index.exists()
         if existed:
             target_index.check_write()
+            layout = _check_shards(target_index, shards, replicas)
 
     encoder_options = {"max_length": max_length, "long_text": long_text, "max_windows": max_windows,
                        "backend": backend, "device": device, "dtype": dtype}
@@ -277,8 +323,10 @@ def _ingest(*, input: str | Path, engine_url: str | None, index: str | None, loc
         if existed:
             report.forced = check_identity(target_index.meta(), ident,
                                            f"index {index!r} at {redact_url(engine_url)}", force)
+            report.shards, report.replicas = layout
         else:
-            target_index.create(index_meta)
+            report.shards, report.replicas = _new_index_shards(target_index, shards, replicas)
+            target_index.create(index_meta, shards=report.shards, replicas=report.replicas)
             target_index.check_write()
         sink = EngineSink(target_index, encoder.names, writers=writers, chunk_docs=bulk_docs,
                           chunk_bytes=bulk_bytes, stop=stop, scrub=scrub,

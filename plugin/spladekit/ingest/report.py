@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from spladekit.engines.base import split_userinfo
+from spladekit.engines.base import split_urls, split_userinfo
 
 #: ``spladekit ingest`` exit statuses: everything indexed; the job completed but records went to the dead
 #: letter; the job stopped before the end (engine down past retries, interrupted, --max-errors) and
@@ -35,7 +35,15 @@ EXIT_CODES = {EXIT_OK: "everything indexed", 1: "error (nothing or not everythin
 
 
 def redact_url(url: str) -> str:
-    """``url`` without ``user:password@`` (and without a query string, which may hold a token)."""
+    """``url`` without ``user:password@`` (and without a query string, which may hold a token); each URL of a
+    comma-separated list (a cluster's nodes).
+
+    >>> redact_url("http://u:p@n1:9200/?t=1,http://u:p@n2:9201")
+    'http://n1:9200/,http://n2:9201'
+    """
+    urls = split_urls(url)
+    if len(urls) > 1:
+        return ",".join(redact_url(u) for u in urls)
     clean, _, _ = split_userinfo(url)
     try:
         parts = urlsplit(clean)
@@ -79,6 +87,10 @@ class IngestReport:
     checkpoint: str | None = None
     dead_letter: str | None = None
     forced: bool = False
+    #: of an engine index: what the job created, or checked on an existing one (None: not read); replicas "0-1":
+    #: as many as the cluster's data nodes allow, up to 1 (``auto_expand_replicas``)
+    shards: int | None = None
+    replicas: int | str | None = None
     complete: bool = False
     stopped: str | None = None
 

@@ -195,6 +195,10 @@ class LocalIndex:
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._row_map()
 
+    def ids(self) -> list[str]:
+        """The live documents' ids, in row order."""
+        return list(self._row_map())
+
     def __repr__(self) -> str:
         return f"LocalIndex(mode={self.mode!r}, docs={len(self)}, postings={self.n_postings})"
 

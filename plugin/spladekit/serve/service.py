@@ -289,4 +289,4 @@ class Service:
             fusion |= {"k": req.k, "ties": "by document id", "see": "spladekit.fusion.fuse"}
         return {"engine": out.engine, "mode": out.mode,
                 "index": idx.index if idx is not None and out.engine == idx.engine else None,
-                "searches": out.bodies, "fusion": fusion, "notes": out.notes}
+                "searches": out.bodies, "search_types": out.search_types, "fusion": fusion, "notes": out.notes}
