@@ -297,6 +297,9 @@ def test_a_node_killed_mid_ingest_under_search_load(cluster, corpora, tmp_path):
     while not idx.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     c.wait_for("green", NODES)
+    # The load starts once 500 documents are searchable: before that, "no hits" is the truth, not a fault.
+    while idx.count() < 500 and time.monotonic() < deadline:
+        time.sleep(0.2)
     with _SearchLoad(c.url, index, corpora["model"].names, corpora["queries"], SEARCH_CLIENTS) as load:
         while time.monotonic() < deadline and worker.is_alive():
             cp = json.loads((tmp_path / "cp.json").read_text()) if (tmp_path / "cp.json").is_file() else {}
