@@ -478,6 +478,7 @@ def one_engine(url: str, names, ids: list[str], batch: SparseBatch, texts: dict[
     from spladekit.fusion import fuse
     from spladekit.hits import Hit
     from spladekit.query import HIT_FIELDS, bm25_query, build_query
+    from spladekit.search import text_body
 
     qb = _module("query")
     qids, qtexts, qvecs = queries
@@ -488,6 +489,7 @@ def one_engine(url: str, names, ids: list[str], batch: SparseBatch, texts: dict[
     spec = idx.spec
     payloads: dict[str, list[bytes]] = {m: [] for m in ("splade-exact", *PLANS, "bm25")}
     hybrid_parts: list[tuple[bytes, bytes]] = []
+    all_text_parts: list[tuple[bytes, bytes]] = []  # before 2026-12-05 22:00: text with all 2 x 100 hits
     for i in range(len(qids)):
         vec = qvecs[i]
         payloads["splade-exact"].append(json.dumps(build_query(vec, names, spec, size=K,
@@ -496,20 +498,30 @@ def one_engine(url: str, names, ids: list[str], batch: SparseBatch, texts: dict[
             payloads[name].append(json.dumps(build_query(vec, names, spec, size=K, source=HIT_FIELDS,
                                                          two_phase=plan).body).encode())
         payloads["bm25"].append(json.dumps(bm25_query(qtexts[i], size=K, source=HIT_FIELDS).body).encode())
-        hybrid_parts.append((json.dumps(build_query(vec, names, spec, size=100, source=HIT_FIELDS).body).encode(),
-                             json.dumps(bm25_query(qtexts[i], size=100, source=HIT_FIELDS).body).encode()))
+        hybrid_parts.append((json.dumps(build_query(vec, names, spec, size=100, source=False).body).encode(),
+                             json.dumps(bm25_query(qtexts[i], size=100, source=False).body).encode()))
+        all_text_parts.append((json.dumps(build_query(vec, names, spec, size=100, source=HIT_FIELDS).body).encode(),
+                               json.dumps(bm25_query(qtexts[i], size=100, source=HIT_FIELDS).body).encode()))
     raw = qb.RawHttp(url, "scale-large")
 
     def hits(data: bytes) -> list:
         resp = json.loads(data)
         return [Hit(h["_id"], float(h["_score"]), r) for r, h in enumerate(resp["hits"]["hits"], start=1)]
 
-    def hybrid(i: int) -> list:  # the two requests of `spladekit search --hybrid`, fused on the client
+    def hybrid(i: int) -> list:  # `spladekit search --hybrid`: two rankings, fused, then the top k's text
         a, b = hybrid_parts[i]
+        fused = fuse(hits(raw.search(a)), hits(raw.search(b)), k=K, fusion="rrf")
+        texts = json.loads(raw.search(json.dumps(text_body([h.id for h in fused])).encode()))["hits"]["hits"]
+        assert len(texts) == len(fused)
+        return fused
+
+    def hybrid_all_text(i: int) -> list:  # the same with title and text in both 100-hit rankings
+        a, b = all_text_parts[i]
         return fuse(hits(raw.search(a)), hits(raw.search(b)), k=K, fusion="rrf")
 
     methods = {m: (lambda i, m=m: hits(raw.search(payloads[m][i]))) for m in payloads}
     methods["hybrid-rrf"] = hybrid
+    methods["hybrid-rrf-all-text"] = hybrid_all_text
     wall: dict[str, list[float]] = {m: [] for m in methods}
     results: dict[str, list] = {m: [None] * len(qids) for m in methods}
     names_order = list(methods)

@@ -339,6 +339,8 @@ class FakeEngine:
             scored = [(d, float(sum(src.get(SCHEMA.text, "").lower().split().count(w) for w in words)))
                       for d, src in self.docs.items() if allowed is None or d in allowed]
             ranked = sorted([h for h in scored if h[1] > 0], key=lambda h: (-h[1], h[0]))
+        elif "should" not in bool_q:  # a filter only (a hybrid's fetch of its fused hits' text): no scores
+            ranked = [(d, 0.0) for d in sorted(self.docs) if allowed is None or d in allowed]
         else:
             ranked = self._ranked(self._query_vector(bool_q["should"]), allowed)
             if "rescore" in body:

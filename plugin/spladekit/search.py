@@ -13,7 +13,9 @@ Modes
 - ``bm25``: ``match`` on the ``text`` field (engines), or the same BM25 over the local index's text postings
   (:meth:`spladekit.local.index.LocalIndex.search_bm25`: Lucene's BM25 and the engines' standard analyzer).
 - ``hybrid``: a SPLADE and a BM25 ranking of ``max(k, window)`` hits each, fused on the client
-  (:func:`spladekit.fusion.fuse`: ``rrf`` or ``weighted``).
+  (:func:`spladekit.fusion.fuse`: ``rrf`` or ``weighted``). On an engine the two rankings carry ids and scores
+  only, and one more request (:func:`text_body`) fetches the title and text of the fused top ``k``: 2 x 100
+  texts over the wire cost most of a hybrid search's time (``benchmarks/scale.py``).
 
 Inference-free queries (``inference_free=True``, ``search --inference-free``): no transformer on the query path.
 The query vector is the tokenizer's ids weighted by the model card's learned table when the index's model ships
@@ -247,8 +249,9 @@ class Searcher:
         if mode == "splade":
             return self.search_vector(vec, k=k, **options)
         n = max(k, window)
-        return fuse(self.search_vector(vec, k=n, **options), self.search_bm25(query_text, k=n, filter=filter),
-                    k=k, fusion=fusion, alpha=alpha)
+        fused = fuse(self.search_vector(vec, k=n, with_text=False, **options),
+                     self.search_bm25(query_text, k=n, filter=filter, with_text=False), k=k, fusion=fusion, alpha=alpha)
+        return self._with_text(fused)
 
     def search_vector(
         self,
@@ -261,8 +264,10 @@ class Searcher:
         explain: bool = False,
         explain_top: int | None = EXPLAIN_TOP,
         max_clauses: int | None = DEFAULT_MAX_CLAUSES,
+        with_text: bool = True,
     ) -> list[Hit]:
-        """SPLADE search with a query vector (exact, pruned or two-phase)."""
+        """SPLADE search with a query vector (exact, pruned or two-phase). ``with_text=False``: an engine's hits come
+        without title and text (ids and scores only)."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         plan = _plan(two_phase, k)
@@ -272,15 +277,17 @@ class Searcher:
         top = explain_top if explain else 0
         if self.local is not None:
             return self._local_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
-        return self._engine_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
+        return self._engine_splade(query, k=k, plan=plan, filter=filter, explain_top=top, with_text=with_text)
 
-    def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None) -> list[Hit]:  # noqa: A002
-        """BM25 ``match`` on the engine index's ``text`` field, or the local index's BM25 (the same scores)."""
+    def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None,  # noqa: A002
+                    with_text: bool = True) -> list[Hit]:
+        """BM25 ``match`` on the engine index's ``text`` field, or the local index's BM25 (the same scores).
+        ``with_text=False``: an engine's hits come without title and text."""
         self._require_text()
         if self.local is not None:
             ids, scores = self.local.search_bm25(text, k=k, filter_ids=filter_ids(filter))
             return [Hit(str(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores, strict=True), start=1)]
-        return parse_hits(self._send(bm25_body(text, k=k, filter=filter), BM25_SEARCH_TYPE))
+        return parse_hits(self._send(bm25_body(text, k=k, filter=filter, with_text=with_text), BM25_SEARCH_TYPE))
 
     def modes(self) -> dict[str, str | None]:
         """Each search mode: None when this backend runs it, else why not (what such a search would raise)."""
@@ -327,10 +334,10 @@ class Searcher:
             vec = vector if vector is not None else self.encode(query_text)
             query, notes = prepare(vec, prune, DEFAULT_MAX_CLAUSES)
             bodies["splade"] = splade_body(query, self.names, spec, k=n, plan=_plan(two_phase, n), filter=filter,
-                                           explain=explain)
+                                           explain=explain, with_text=mode != "hybrid")
         search_types: dict[str, str] = {}
         if mode != "splade":
-            bodies["bm25"] = bm25_body(query_text, k=n, filter=filter)
+            bodies["bm25"] = bm25_body(query_text, k=n, filter=filter, with_text=mode != "hybrid")
             search_types["bm25"] = BM25_SEARCH_TYPE
         return Requests(spec.name, mode, bodies, notes, search_types)
 
@@ -364,12 +371,23 @@ class Searcher:
                 ) from None
             raise
 
+    def _with_text(self, hits: list[Hit]) -> list[Hit]:
+        """Fill the title and text of an engine's ``hits`` with one request (:func:`text_body`)."""
+        if self.engine_index is None or not hits:
+            return hits
+        found = {h.id: h for h in parse_hits(self._send(text_body([h.id for h in hits])))}
+        for hit in hits:
+            if hit.id in found:
+                hit.title, hit.text = found[hit.id].title, found[hit.id].text
+        return hits
+
     def _engine_splade(self, query: SparseVector, *, k: int, plan: TwoPhase | None, filter: Filter,  # noqa: A002
-                       explain_top: int | None) -> list[Hit]:
+                       explain_top: int | None, with_text: bool = True) -> list[Hit]:
         idx = self.engine_index
         assert idx is not None
         explaining = explain_top != 0
-        resp = self._send(splade_body(query, self.names, idx.spec, k=k, plan=plan, filter=filter, explain=explaining))
+        resp = self._send(splade_body(query, self.names, idx.spec, k=k, plan=plan, filter=filter, explain=explaining,
+                                      with_text=with_text))
         hits = parse_hits(resp)
         if explaining:
             for hit, raw in zip(hits, resp["hits"]["hits"], strict=True):
@@ -404,8 +422,9 @@ class Searcher:
 @dataclass
 class Requests:
     """What a search sends to an engine (:meth:`Searcher.requests`): one body per ranking (``splade``, ``bm25``;
-    a hybrid sends both, ``max(k, window)`` hits each, and fuses them on the client), and notes on what pruning
-    to the bool clause limit cut."""
+    a hybrid sends both, ``max(k, window)`` hits each with ids and scores only, fuses them on the client and then
+    fetches the fused top k's title and text with :func:`text_body`), and notes on what pruning to the bool
+    clause limit cut."""
 
     engine: str
     mode: str
@@ -435,16 +454,27 @@ def _plan(two_phase: bool | TwoPhase, k: int) -> TwoPhase | None:
 
 
 def splade_body(query: SparseVector, names: FeatureNames, spec: EngineSpec, *, k: int, plan: TwoPhase | None,
-                filter: Filter, explain: bool) -> dict[str, Any]:  # noqa: A002
-    """The SPLADE search body for a prepared (pruned) query vector; ``explain`` also fetches the stored vectors."""
-    source = [*HIT_FIELDS, *([SCHEMA.sparse] if explain else [])]
-    return build_query(query, names, spec, SCHEMA.sparse, size=k, two_phase=plan, filter=filter, source=source,
-                       max_clauses=None).body
+                filter: Filter, explain: bool, with_text: bool = True) -> dict[str, Any]:  # noqa: A002
+    """The SPLADE search body for a prepared (pruned) query vector; ``explain`` also fetches the stored vectors,
+    ``with_text=False`` leaves out the title and text."""
+    source = [*(HIT_FIELDS if with_text else ()), *([SCHEMA.sparse] if explain else [])]
+    return build_query(query, names, spec, SCHEMA.sparse, size=k, two_phase=plan, filter=filter,
+                       source=source or False, max_clauses=None).body
 
 
-def bm25_body(text: str, *, k: int, filter: Filter) -> dict[str, Any]:  # noqa: A002
-    """The BM25 search body."""
-    return bm25_query(text, size=k, filter=filter, source=HIT_FIELDS).body
+def bm25_body(text: str, *, k: int, filter: Filter, with_text: bool = True) -> dict[str, Any]:  # noqa: A002
+    """The BM25 search body (``with_text=False``: ids and scores only)."""
+    return bm25_query(text, size=k, filter=filter, source=HIT_FIELDS if with_text else False).body
+
+
+def text_body(ids: Sequence[str]) -> dict[str, Any]:
+    """The body that fetches the title and text of ``ids`` (a hybrid search's fused top k), in any order.
+
+    >>> text_body(["d1", "d7"])["query"]
+    {'bool': {'filter': [{'ids': {'values': ['d1', 'd7']}}]}}
+    """
+    return {"query": {"bool": {"filter": [{"ids": {"values": list(ids)}}]}}, "size": len(ids),
+            "_source": list(HIT_FIELDS), "track_total_hits": False}
 
 
 def check_query_encoder(meta: Mapping[str, Any], encoder: Any, where: str) -> None:

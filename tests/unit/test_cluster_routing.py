@@ -174,9 +174,10 @@ def test_bm25_gathers_every_shards_statistics_and_splade_does_not_need_to():
     searcher.search("wing stall", mode="hybrid", k=2)
     searcher.search("wing", mode="splade", k=2)
     searcher.search("wing", mode="bm25", k=2)
-    kinds = ["bm25" if "must" in b["query"]["bool"] else "splade" for b in fake.bodies]
+    kinds = ["bm25" if "must" in b["query"]["bool"] else "splade" if "should" in b["query"]["bool"] else "text"
+             for b in fake.bodies]
     assert list(zip(kinds, fake.search_types, strict=True)) == [
-        ("splade", None), ("bm25", BM25_SEARCH_TYPE), ("splade", None), ("bm25", BM25_SEARCH_TYPE)]
+        ("splade", None), ("bm25", BM25_SEARCH_TYPE), ("text", None), ("splade", None), ("bm25", BM25_SEARCH_TYPE)]
     assert BM25_SEARCH_TYPE == "dfs_query_then_fetch"
     # What an app that sends the bodies itself is told (Searcher.requests, spladekit serve's /v1/query).
     assert searcher.requests("wing stall", mode="hybrid", k=2).search_types == {"bm25": BM25_SEARCH_TYPE}

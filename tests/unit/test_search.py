@@ -136,11 +136,16 @@ def test_engine_two_phase_hybrid_and_bm25_requests():
     searcher.search("wing stall lift drag", k=3, two_phase=True)
     assert fake.bodies[-1]["rescore"]["window_size"] == TwoPhase.window
     hybrid = searcher.search("wing stall", k=3, mode="hybrid", window=20)
-    splade_body, bm25_body = fake.bodies[-2:]
+    splade_body, bm25_body, fetch = fake.bodies[-3:]
     assert splade_body["size"] == bm25_body["size"] == 20  # each side max(k, window) deep
+    assert splade_body["_source"] is False and bm25_body["_source"] is False  # ids and scores only
     assert bm25_body["query"]["bool"]["must"] == [{"match": {"text": "wing stall"}}]
     assert bm25_body["track_total_hits"] is False
     assert len(hybrid) == 3 and set(hybrid[0].components) == {"splade", "splade_rank", "bm25", "bm25_rank"}
+    # then one request for the text of the fused top k, and every hit has the text the engine holds
+    assert fetch == S.text_body([h.id for h in hybrid])
+    assert all(h.text == fake.docs[h.id].get("text") for h in hybrid)
+    assert any(h.text for h in hybrid)
 
 
 REQUEST_CASES = [
@@ -159,7 +164,7 @@ def test_requests_are_the_bodies_the_search_sends(engine, case, tmp_path):
     fake = _engine(engine=engine)
     searcher = S.Searcher(engine_index=fake, encoder=_encoder())
     searcher.search("wing stall lift drag", **case)
-    sent = fake.bodies[-2:] if case["mode"] == "hybrid" else fake.bodies[-1:]
+    sent = fake.bodies[-3:-1] if case["mode"] == "hybrid" else fake.bodies[-1:]  # a hybrid then fetches text
     req = searcher.requests("wing stall lift drag", **case)
     assert (req.engine, req.mode) == (engine, case["mode"])
     assert list(req.bodies.values()) == sent
@@ -169,7 +174,7 @@ def test_requests_are_the_bodies_the_search_sends(engine, case, tmp_path):
     local = S.Searcher(local_dir=_local_copy(fake, tmp_path / "local"), encoder=_encoder())
     fake_other = _engine(engine=other)
     S.Searcher(engine_index=fake_other, encoder=_encoder()).search("wing stall lift drag", **case)
-    want = fake_other.bodies[-2:] if case["mode"] == "hybrid" else fake_other.bodies[-1:]
+    want = fake_other.bodies[-3:-1] if case["mode"] == "hybrid" else fake_other.bodies[-1:]
     assert list(local.requests("wing stall lift drag", engine=other, **case).bodies.values()) == want
 
 

@@ -261,7 +261,8 @@ def test_engine_search_and_query_bodies_are_the_librarys(engine):
                      {"text": "wing stall", "mode": "hybrid", "fusion": "weighted", "alpha": 0.3}]:
             resp = client.post("/v1/search", json=body)
             assert resp.status_code == 200, resp.text
-            sent = fake.bodies[-2:] if body.get("mode") == "hybrid" else fake.bodies[-1:]
+            # a hybrid sends its two rankings, then fetches the fused hits' text
+            sent = fake.bodies[-3:-1] if body.get("mode") == "hybrid" else fake.bodies[-1:]
             options = {k: v for k, v in body.items() if k != "text"}
             if "two_phase" in options:
                 options["two_phase"] = S.TwoPhase.of(options["two_phase"]["first_pass_terms"], None,

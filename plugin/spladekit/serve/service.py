@@ -32,7 +32,7 @@ from spladekit.errors import InputError, SpladekitError
 from spladekit.fusion import RRF_K
 from spladekit.local.index import read_params
 from spladekit.query import TwoPhase
-from spladekit.search import Searcher, check_query_encoder
+from spladekit.search import Searcher, check_query_encoder, text_body
 from spladekit.serve.batcher import MicroBatcher, Ticket
 from spladekit.serve.metrics import Metrics
 from spladekit.serve.schemas import EncodeRequest, QueryRequest, SearchRequest, TwoPhaseOptions
@@ -286,7 +286,9 @@ class Service:
         if req.mode == "hybrid":
             fusion = {"method": "rrf", "rrf_k": RRF_K} if req.fusion == "rrf" else {"method": "weighted",
                                                                                    "alpha": req.alpha}
-            fusion |= {"k": req.k, "ties": "by document id", "see": "spladekit.fusion.fuse"}
+            fusion |= {"k": req.k, "ties": "by document id", "see": "spladekit.fusion.fuse",
+                       # the two rankings carry ids and scores only; this body fetches the fused hits' text
+                       "text": text_body(["<fused id 1>", "..."]) | {"size": req.k}}
         return {"engine": out.engine, "mode": out.mode,
                 "index": idx.index if idx is not None and out.engine == idx.engine else None,
                 "searches": out.bodies, "search_types": out.search_types, "fusion": fusion, "notes": out.notes}
