@@ -195,6 +195,10 @@ def test_hybrid_fuses_the_engine_runs(engine_index, encoded):
     # alpha = 1: only SPLADE counts, min-max normalised over its 100-hit window.
     assert [h.score for h in weighted] == pytest.approx([(s - lo) / (hi - lo) for s in splade_scores[:10]])
     assert all(h.title is not None or h.text for h in hits)
+    # The text comes in a request of its own after the fusion: each hit's own, as the plain rankings show it.
+    plain = [*searcher.search(text, k=100), *searcher.search(text, k=100, mode="bm25")]
+    shown = {h.id: (h.title, h.text) for h in plain}
+    assert [(h.title, h.text) for h in hits] == [shown[h.id] for h in hits]
 
 
 def test_explanations_add_up_to_the_engine_score(engine_index, encoded):

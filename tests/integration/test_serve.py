@@ -36,6 +36,7 @@ httpx = need("httpx", "the serve tests call the service over HTTP")
 from spladekit import search as S  # noqa: E402
 from spladekit.cli import main  # noqa: E402
 from spladekit.engines import connect  # noqa: E402
+from spladekit.fusion import fuse  # noqa: E402
 from spladekit.local.index import LocalIndex  # noqa: E402
 from spladekit.query import parse_hits  # noqa: E402
 from spladekit.schema import SCHEMA  # noqa: E402
@@ -182,6 +183,18 @@ def test_query_bodies_give_the_clis_hits_when_sent_to_the_engine(engine_url, eng
             (sent,) = data["searches"].values()
             hits = [h.to_dict() for h in parse_hits(idx.search_body(sent))]  # the app calls the engine itself
             assert hits == _cli_hits([text, "--engine", running.url, "--index", idx.index, *args])
+        # A hybrid: the app sends both rankings, fuses them as `fusion` says, then fetches the fused hits' text.
+        data = _post(engine_url, "/v1/query", {"text": text, "mode": "hybrid", "k": 10})
+        runs = [parse_hits(idx.search_body(data["searches"][n], data["search_types"].get(n)))
+                for n in ("splade", "bm25")]
+        assert all(h.text is None for run in runs for h in run)  # ids and scores only
+        fused = fuse(*runs, k=10, fusion=data["fusion"]["method"])
+        fetch = data["fusion"]["text"] | {"query": {"bool": {"filter": [{"ids": {"values": [h.id for h in fused]}}]}}}
+        texts = {h.id: h for h in parse_hits(idx.search_body(fetch))}
+        for h in fused:
+            h.title, h.text = texts[h.id].title, texts[h.id].text
+        assert [h.to_dict() for h in fused] == _cli_hits([text, "--engine", running.url, "--index", idx.index,
+                                                          "--hybrid", "-k", "10"])
     other = "elasticsearch" if running.engine == "opensearch" else "opensearch"
     data = _post(engine_url, "/v1/query", {"text": QUERY, "engine": other})
     assert data["engine"] == other and data["index"] is None
