@@ -234,10 +234,12 @@ class Searcher:
         alpha: float = 0.5,
         window: int = HYBRID_WINDOW,
         explain_top: int | None = EXPLAIN_TOP,
+        approx: float = 1.0,
     ) -> list[Hit]:
         """Search with text; see the module docstring for the modes. ``vector``: the query already encoded
         (eval times the search apart from encoding). ``explain_top``: query tokens listed per hit (None: all
-        shared tokens, which then add up to the SPLADE score)."""
+        shared tokens, which then add up to the SPLADE score). ``approx`` below 1: the local index's approximate
+        block-max SPLADE search (:attr:`spladekit.local.index.LocalIndex.alpha`)."""
         _check_search(query_text, mode=mode, k=k, fusion=fusion)
         if mode != "splade":
             self._require_text()
@@ -245,7 +247,7 @@ class Searcher:
             return self.search_bm25(query_text, k=k, filter=filter)
         vec = vector if vector is not None else self.encode(query_text)
         options = {"two_phase": two_phase, "prune": prune, "filter": filter, "explain": explain,
-                   "explain_top": explain_top}
+                   "explain_top": explain_top, "approx": approx}
         if mode == "splade":
             return self.search_vector(vec, k=k, **options)
         n = max(k, window)
@@ -265,18 +267,26 @@ class Searcher:
         explain_top: int | None = EXPLAIN_TOP,
         max_clauses: int | None = DEFAULT_MAX_CLAUSES,
         with_text: bool = True,
+        approx: float = 1.0,
     ) -> list[Hit]:
         """SPLADE search with a query vector (exact, pruned or two-phase). ``with_text=False``: an engine's hits come
-        without title and text (ids and scores only)."""
+        without title and text (ids and scores only). ``approx`` in (0, 1): the local index's approximate block-max
+        search, which skips a block when ``approx`` times its bound is below the k-th score so far (hits keep their
+        exact scores; recall below 1); 1 is exact."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        if not 0.0 < approx <= 1.0:
+            raise ValueError(f"approx must be in (0, 1] (1: exact), got {approx}")
+        if approx < 1.0 and self.local is None:
+            raise InputError("approximate block-max search (approx below 1, --approx) runs on the local index; on "
+                             "an engine, search approximately with two-phase (--two-phase)")
         plan = _plan(two_phase, k)
         query, notes = prepare(vec, prune, max_clauses)
         for note in notes:
             warnings.warn(note, QueryPrunedWarning, stacklevel=2)
         top = explain_top if explain else 0
         if self.local is not None:
-            return self._local_splade(query, k=k, plan=plan, filter=filter, explain_top=top)
+            return self._local_splade(query, k=k, plan=plan, filter=filter, explain_top=top, approx=approx)
         return self._engine_splade(query, k=k, plan=plan, filter=filter, explain_top=top, with_text=with_text)
 
     def search_bm25(self, text: str, *, k: int = 10, filter: Filter = None,  # noqa: A002
@@ -401,7 +411,7 @@ class Searcher:
     # -- local ---------------------------------------------------------------------------------------------
 
     def _local_splade(self, query: SparseVector, *, k: int, plan: TwoPhase | None, filter: Filter,  # noqa: A002
-                      explain_top: int | None) -> list[Hit]:
+                      explain_top: int | None, approx: float = 1.0) -> list[Hit]:
         local = self.local
         assert local is not None
         allowed = filter_ids(filter)
@@ -410,7 +420,7 @@ class Searcher:
             allowed = list(first_ids)
             if not allowed:
                 return []
-        ids, scores = local.search(query, k=k, filter_ids=allowed)
+        ids, scores = local.search(query, k=k, filter_ids=allowed, alpha=approx)
         hits = [Hit(str(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores, strict=True), start=1)]
         if explain_top != 0:
             for hit in hits:

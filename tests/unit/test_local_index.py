@@ -526,6 +526,11 @@ def test_alpha_below_one_is_approximate_block_max_with_exact_scores(use_numba):
                 assert index.search(q, k=1, filter_ids=[doc])[1][0] == np.float32(score)
         found.append(np.mean([len(set(g[0]) & set(e[0])) for g, e in zip(got, exact, strict=True)]))
     assert found[0] >= found[-1] and found[-1] < 10  # a low alpha skips blocks that held true hits
+    index.alpha = 1.0  # one search's alpha (what `spladekit search --approx` passes) leaves the index's alone
+    for q, (ids, scores) in zip(queries, got, strict=True):
+        mine = index.search(q, k=10, alpha=0.2)
+        assert mine[0] == ids and mine[1].tolist() == scores.tolist()
+    assert index.alpha == 1.0 and [index.search(q, k=10)[0] for q in queries] == [e[0] for e in exact]
     index.alpha = 0.0
     with pytest.raises(ValueError, match="alpha must be in"):
         index.search(queries[0])

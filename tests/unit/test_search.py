@@ -84,6 +84,28 @@ def test_local_two_phase_rescores_the_first_pass_window_exactly(searcher):
         searcher.search("wing", k=20, two_phase=TwoPhase(window=10))
 
 
+def test_local_approx_finds_a_subset_with_exact_scores_and_only_on_the_local_index(tmp_path):
+    rng = np.random.default_rng(5)
+    ids = [f"d{i}" for i in range(2000)]
+    vecs = [SparseVector(np.sort(rng.choice(np.arange(1, len(VOCAB)), 4, replace=False)),
+                         rng.uniform(0.05, 3.0, 4)) for _ in ids]
+    index = LocalIndex(mode="exact", meta=SCHEMA.meta(MODEL))
+    index.add(ids, vecs)
+    index.reorder()
+    searcher = S.Searcher(local_dir=index.save(tmp_path / "idx"), encoder=_encoder())
+    text = "wing stall lift drag flow boundary layer"
+    exact = searcher.search(text, k=10)
+    assert [(h.id, h.score) for h in searcher.search(text, k=10, approx=1.0)] == [(h.id, h.score) for h in exact]
+    every = {h.id: h.score for h in searcher.search(text, k=len(ids))}
+    for approx in (0.8, 0.3):
+        hits = searcher.search(text, k=10, approx=approx)
+        assert hits and all(h.score == every[h.id] for h in hits)  # what it finds, it scores exactly
+    with pytest.raises(ValueError, match="approx must be in"):
+        searcher.search(text, approx=0.0)
+    with pytest.raises(InputError, match="runs on the local index"):
+        S.Searcher(engine_index=_engine(), encoder=_encoder()).search("wing", approx=0.5)
+
+
 def test_local_bm25_and_hybrid_on_an_index_without_text_are_refused_with_a_fix(local_dir):
     searcher = S.Searcher(local_dir=old_format_index(local_dir), encoder=_encoder())
     for mode in ("bm25", "hybrid"):
@@ -286,6 +308,14 @@ def test_cli_search_errors_are_one_clear_line(local_dir, fake_load, tmp_path):
     assert r.exit_code == 2 and "not JSON" in r.output
     r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "-k", "200", "--two-phase"])
     assert r.exit_code == 2 and "above the two-phase window" in r.output
+    r = runner.invoke(main, ["search", "wing", "--engine", "http://127.0.0.1:1", "--index", "x", "--approx", "0.5"])
+    assert r.exit_code == 2 and "--approx applies to the local index" in r.output
+    r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--bm25", "--approx", "0.5"])
+    assert r.exit_code == 2 and "does not apply to --bm25" in r.output
+    r = runner.invoke(main, ["search", "wing", "--local", str(local_dir), "--approx", "0"])
+    assert r.exit_code == 2 and "--approx" in r.output
+    r = runner.invoke(main, ["search", "wing stall", "--local", str(local_dir), "--approx", "0.5", "--format", "jsonl"])
+    assert r.exit_code == 0 and r.output.strip(), r.output
 
 
 def test_cli_mass_options_reach_the_search(local_dir, fake_load):

@@ -66,6 +66,9 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
               help="Two-phase: the fewest largest query tokens holding this fraction of the query's weight "
                    "(capped by --first-pass-terms when given).")
 @click.option("--window", default=None, type=click.IntRange(1), help="Two-phase: rescore window [default: 100].")
+@click.option("--approx", default=1.0, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Local index: approximate block-max SPLADE, skipping a block of documents when APPROX times its "
+                   "bound is below the k-th score so far (faster; hits keep exact scores; 1 is exact).")
 @click.option("--prune-top-k", type=click.IntRange(1), help="Keep only the N largest query weights.")
 @click.option("--prune-min-weight", type=click.FloatRange(0), help="Drop query weights below this.")
 @click.option("--prune-ratio", type=click.FloatRange(0, 1), help="Drop query weights below RATIO x the largest.")
@@ -85,7 +88,7 @@ def format_hits(hits: list[Any], fmt: str, *, qid: str = "1", tag: str = "splade
 @friendly_errors
 def search(query: str, engine_url: str | None, index_name: str | None, local_dir: Path | None, k: int,
            explain: bool, fmt: str, bm25: bool, hybrid: bool, fusion: str, alpha: float, two_phase: bool,
-           first_pass_terms: int | None, first_pass_mass: float | None, window: int | None,
+           first_pass_terms: int | None, first_pass_mass: float | None, window: int | None, approx: float,
            prune_top_k: int | None, prune_min_weight: float | None, prune_ratio: float | None,
            prune_mass: float | None, filter_json: str | None, inference_free: bool, model: str | None,
            max_length: int | None, qid: str, tag: str, connection: dict[str, Any]) -> None:
@@ -107,6 +110,10 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
         raise click.UsageError("--engine needs --index NAME")
     if index_name and not engine_url:
         raise click.UsageError("--index needs --engine URL")
+    if approx < 1.0 and engine_url:
+        raise click.UsageError("--approx applies to the local index; on an engine use --two-phase")
+    if approx < 1.0 and bm25:
+        raise click.UsageError("--approx approximates SPLADE; it does not apply to --bm25")
     if (first_pass_terms or first_pass_mass or window) and not two_phase:
         raise click.UsageError("--first-pass-terms, --first-pass-mass and --window apply to --two-phase only")
     filter_ = None
@@ -130,5 +137,5 @@ def search(query: str, engine_url: str | None, index_name: str | None, local_dir
     mode = "bm25" if bm25 else "hybrid" if hybrid else "splade"
     hits = run_search(query, engine_url=engine_url, index=index_name, local_dir=local_dir, k=k, mode=mode,
                       two_phase=plan, prune=prune, filter=filter_, explain=explain, model=model, fusion=fusion,
-                      alpha=alpha, max_length=max_length, inference_free=inference_free, **connect)
+                      alpha=alpha, max_length=max_length, inference_free=inference_free, approx=approx, **connect)
     click.echo(format_hits(hits, fmt, qid=qid, tag=tag))

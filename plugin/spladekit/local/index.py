@@ -408,14 +408,15 @@ class LocalIndex:
 
     # --- searching -------------------------------------------------------------------------------------------
 
-    def search(self, vector: SparseVector, k: int = 10,
-               filter_ids: Iterable[str] | None = None) -> tuple[list[str], np.ndarray]:
+    def search(self, vector: SparseVector, k: int = 10, filter_ids: Iterable[str] | None = None,
+               alpha: float | None = None) -> tuple[list[str], np.ndarray]:
         """The ``k`` best documents for a query vector: (ids, float32 scores), best first, ties in row order.
 
         ``filter_ids`` restricts the hits to these ids (unknown ids are ignored). Only documents sharing a term
-        with the query (positive score) are returned, so there may be fewer than ``k``.
+        with the query (positive score) are returned, so there may be fewer than ``k``. ``alpha``: this search's
+        :attr:`alpha` (None: the index's).
         """
-        return self.search_many([vector], k=k, threads=1, filter_ids=filter_ids)[0]
+        return self.search_many([vector], k=k, threads=1, filter_ids=filter_ids, alpha=alpha)[0]
 
     def search_bm25(self, text: str, k: int = 10,
                     filter_ids: Iterable[str] | None = None) -> tuple[list[str], np.ndarray]:
@@ -441,7 +442,8 @@ class LocalIndex:
         return self._keys.take(rows), scores.copy()
 
     def search_many(self, vectors: Sequence[SparseVector], k: int = 10, threads: int | None = None,
-                    filter_ids: Iterable[str] | None = None) -> list[tuple[list[str], np.ndarray]]:
+                    filter_ids: Iterable[str] | None = None,
+                    alpha: float | None = None) -> list[tuple[list[str], np.ndarray]]:
         """:meth:`search` for many queries; ``threads`` > 1 spreads queries over cores (None: all of numba's)."""
         if k < 1:
             raise ValueError(f"k must be >= 1; got {k}")
@@ -459,15 +461,15 @@ class LocalIndex:
         # One thread (every single search) runs the serial kernel: numba's thread count is not touched.
         workers = 1 if threads == 1 else min(self._k.set_threads(threads), max(n_queries, 1))
         term_max = self._term_max if self.prune else _NO_MAX
-        alpha = float(self.alpha)
+        alpha = float(self.alpha if alpha is None else alpha)
         if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1] (1: exact search); got {self.alpha!r}")
+            raise ValueError(f"alpha must be in (0, 1] (1: exact search); got {alpha!r}")
         # block_max=True or an approximate search: every query by block-max search, which never gives up; None:
         # by the query's postings.
         forced = self.block_max is True or (alpha < 1.0 and self.prune)
         fill, give_up = (0.0, 1.0) if forced else (kernels.BLOCK_FILL, kernels.GIVE_UP)
         with self._lock:
-            if self._use_block_max():
+            if self._use_block_max(alpha):
                 blocks = (int(self.block_shift), *self._block_lists())
             else:
                 blocks = _NO_BLOCKS[self._main[2].dtype]
@@ -548,12 +550,12 @@ class LocalIndex:
         mask[np.asarray(hits, dtype=np.int64)] = True
         return mask
 
-    def _use_block_max(self) -> bool:
+    def _use_block_max(self, alpha: float | None = None) -> bool:
         if not self.prune or self._n_main == 0:
             return False
         if self.block_max is not None:
             return self.block_max
-        if self.alpha < 1.0:
+        if (self.alpha if alpha is None else alpha) < 1.0:
             return True
         return (self._row_order != "insertion" and self._n_main >= BLOCK_MAX_MIN_DOCS
                 and 2 * self._rows_ordered >= self._n_main)
