@@ -57,13 +57,16 @@ class Precomputed:
 
 
 class SearchLoad:
-    """``clients`` threads searching without pause; latencies and failures kept (see the integration test)."""
+    """``clients`` threads searching without pause (SPLADE, real query vectors) through a client that knows every
+    node; each search's latency, and every failure, are kept; ``empty_is_error``: an answer with no hit counts as a
+    failure (for an index known to hold documents). The integration test (tests/integration/test_cluster.py) runs
+    the same load during its node kill."""
 
-    def __init__(self, url: str, index: str, names, vectors, clients: int) -> None:
+    def __init__(self, url: str, index: str, names, vectors, clients: int, *, empty_is_error: bool = False) -> None:
         from spladekit.search import Searcher
 
         self.searchers = [Searcher(engine_url=url, index=index, names=names) for _ in range(clients)]
-        self.vectors, self.stop = vectors, threading.Event()
+        self.vectors, self.stop, self.empty_is_error = vectors, threading.Event(), empty_is_error
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.threads = [threading.Thread(target=self._run, args=(s, i), daemon=True)
@@ -74,7 +77,8 @@ class SearchLoad:
         while not self.stop.is_set():
             t0 = time.perf_counter()
             try:
-                searcher.search_vector(self.vectors[i % len(self.vectors)], k=10)
+                if not searcher.search_vector(self.vectors[i % len(self.vectors)], k=10) and self.empty_is_error:
+                    self.errors.append("no hits")
             except Exception as exc:  # noqa: BLE001 (every failure counts)
                 self.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
             self.latencies.append(time.perf_counter() - t0)

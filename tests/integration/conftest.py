@@ -104,6 +104,11 @@ def index_name(request: pytest.FixtureRequest) -> Iterator[str]:
 
 # --------------------------------------------------------------------------------------------- Ray
 
+#: The ports Ray's worker processes listen on (``ray start --min-worker-port/--max-worker-port``); the head's own
+#: ports are picked outside them.
+RAY_WORKER_PORTS = (10002, 19999)
+
+
 @dataclass
 class RayCluster:
     """A local Ray cluster (``ray start --head``) on free ports, in its own temporary folder."""
@@ -141,13 +146,23 @@ def ray_cluster(ci: bool) -> Iterator[RayCluster]:
     # Short: Ray's unix sockets live under it (at most 107 bytes a path).
     temp_dir = Path(tempfile.mkdtemp(prefix="skray-", dir="/tmp"))
     marker = uuid.uuid4().hex
-    port = free_port()
-    ports = {name: free_port() for name in ("ray-client-server-port", "dashboard-agent-listen-port",
-                                             "dashboard-agent-grpc-port", "runtime-env-agent-port",
-                                             "metrics-export-port", "node-manager-port", "object-manager-port")}
+    # Ray's workers take ports from their own range (10002-19999 by default); a port picked here inside it stopped
+    # the head in a CI run ("worker_ports is trying to use a port number ... used by other components").
+    lo, hi = RAY_WORKER_PORTS
+
+    def outside_worker_ports() -> int:
+        while lo <= (picked := free_port()) <= hi:
+            pass
+        return picked
+
+    port = outside_worker_ports()
+    ports = {name: outside_worker_ports() for name in (
+        "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
+        "metrics-export-port", "node-manager-port", "object-manager-port")}
     cmd = [str(ray_exe), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
            "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp_dir}", "--include-dashboard=false",
            "--disable-usage-stats", f"--object-store-memory={256 << 20}",
+           f"--min-worker-port={lo}", f"--max-worker-port={hi}",
            *(f"--{name}={value}" for name, value in ports.items())]
     cluster = RayCluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{ports['ray-client-server-port']}", temp_dir, marker,
                          uuid.uuid4().hex + uuid.uuid4().hex)

@@ -21,6 +21,7 @@ that an ingest lasts long enough to kill a node in its middle.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import tempfile
@@ -34,7 +35,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from _support import BAD_INPUT, bad_input_expected, skip_or_fail
+from _support import BAD_INPUT, REPO, bad_input_expected, skip_or_fail
 from spladekit import readers
 from spladekit.cli import main
 from spladekit.engines import connect, node, routing
@@ -218,46 +219,11 @@ def test_bm25_needs_every_shards_statistics_splade_does_not(cluster, corpora, tm
 # --------------------------------------------------------------------------------------------- 4. faults
 
 
-class _SearchLoad:
-    """``clients`` threads searching without pause (SPLADE, real query vectors) through a client that knows every
-    node; each search's latency, and every failure, are kept."""
-
-    def __init__(self, url: str, index: str, names, vectors, clients: int) -> None:
-        self.searchers = [Searcher(engine_url=url, index=index, names=names) for _ in range(clients)]
-        self.vectors, self.stop = vectors, threading.Event()
-        self.latencies: list[float] = []
-        self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self._run, args=(s, i), daemon=True)
-                        for i, s in enumerate(self.searchers)]
-
-    def _run(self, searcher: Searcher, offset: int) -> None:
-        i = offset
-        while not self.stop.is_set():
-            vec = self.vectors[i % len(self.vectors)]
-            i += 1
-            t0 = time.perf_counter()
-            try:
-                hits = searcher.search_vector(vec, k=10)
-                if not hits:
-                    self.errors.append("no hits")
-            except Exception as exc:  # noqa: BLE001 (every failure counts)
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            self.latencies.append(time.perf_counter() - t0)
-
-    def __enter__(self) -> _SearchLoad:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-
-    def summary(self) -> dict:
-        ms = np.asarray(self.latencies) * 1000
-        return {"searches": len(ms), "errors": len(self.errors), "p50_ms": float(np.percentile(ms, 50)),
-                "p99_ms": float(np.percentile(ms, 99))}
+# The benchmark's search load (benchmarks/cluster.py): the same threads, latencies and failures.
+_bench_spec = importlib.util.spec_from_file_location("cluster_bench", REPO / "benchmarks" / "cluster.py")
+cluster_bench = importlib.util.module_from_spec(_bench_spec)
+_bench_spec.loader.exec_module(cluster_bench)  # type: ignore[union-attr]
+_SearchLoad = cluster_bench.SearchLoad
 
 
 def _doc_counts(c: node.Cluster) -> dict[str, int]:
@@ -300,7 +266,8 @@ def test_a_node_killed_mid_ingest_under_search_load(cluster, corpora, tmp_path):
     # The load starts once 500 documents are searchable: before that, "no hits" is the truth, not a fault.
     while idx.count() < 500 and time.monotonic() < deadline:
         time.sleep(0.2)
-    with _SearchLoad(c.url, index, corpora["model"].names, corpora["queries"], SEARCH_CLIENTS) as load:
+    with _SearchLoad(c.url, index, corpora["model"].names, corpora["queries"], SEARCH_CLIENTS,
+                     empty_is_error=True) as load:
         while time.monotonic() < deadline and worker.is_alive():
             cp = json.loads((tmp_path / "cp.json").read_text()) if (tmp_path / "cp.json").is_file() else {}
             if cp.get("position", 0) >= 1500:
