@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from _support import skip_or_fail
 from spladekit.cli import main
 from spladekit.engines import node
 from spladekit.errors import EngineError
@@ -316,7 +317,7 @@ def _python_for_nodes() -> str:
         path = Path(candidate).resolve()
         if path.is_file() and node.node_user_can_reach(path.parent):
             return str(path)
-    pytest.skip("no Python interpreter the node user can run (needed for the stand-in nodes)")
+    skip_or_fail("no Python interpreter the node user can run (needed for the stand-in nodes)")
     raise AssertionError  # not reached
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from _support import need
 from spladekit import dialects
 from spladekit.cli import main
 from spladekit.engines import Credentials, connect, detect_engine
@@ -26,7 +27,7 @@ from spladekit.engines import security as tls
 from spladekit.engines.base import EngineIndex, auth_error
 from spladekit.errors import EngineError
 
-x509 = pytest.importorskip("cryptography.x509")
+x509 = need("cryptography.x509", "the test certificates are read with cryptography (the engines extra)")
 
 
 # ----------------------------------------------------------------------------------------------- certificates
@@ -157,7 +158,7 @@ def test_http_against_https_and_back(certs: tls.Security, https_port: int, http_
 @pytest.mark.parametrize("engine", dialects.names())
 def test_client_errors_name_the_same_fixes(engine: str, certs: tls.Security, https_port: int) -> None:
     """With the engine given there is no detection: the client library's errors get the same messages."""
-    pytest.importorskip(dialects.get(engine).client_module)
+    need(dialects.get(engine).client_module, f"the {engine} client library (the engines extra)")
     cases = [
         (f"https://localhost:{https_port}", _creds(), "is not trusted"),
         (f"https://127.0.0.1:{https_port}", _creds(certs.ca), "not valid for the host name '127.0.0.1'"),
@@ -277,7 +278,7 @@ class _Bulk:
 
 
 def test_opensearch_probe_writes_nothing() -> None:
-    osp = pytest.importorskip("opensearchpy")
+    osp = need("opensearchpy", "the OpenSearch client library (the engines extra)")
     spec = dialects.get("opensearch")
     conflict = {"items": [{"index": {"status": 409, "error": {"type": "version_conflict_engine_exception"}}}]}
     client = _Bulk(True, conflict)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from _support import FakeEncoder, old_format_index, oracle_bm25
+from _support import FakeEncoder, old_format_index, oracle_bm25, skip_or_fail
 from spladekit import lucene
 from spladekit import search as S
 from spladekit.errors import IndexFormatError
@@ -146,7 +146,7 @@ def test_numba_and_numpy_kernels_give_identical_bm25():
         index.add([f"d{i}" for i in range(150)], [_vec(i) for i in range(150)], texts=texts)
         results.append([index.search_bm25(q, k=20) for q in ("wing stall flow", "heat transfer", "jet")])
     if kernels.get(True).backend != "numba":
-        pytest.skip("numba is not installed: only the plain kernels ran")
+        skip_or_fail("numba is not installed: only the plain kernels ran")
     for (ids_a, s_a), (ids_b, s_b) in zip(*results, strict=True):
         assert ids_a == ids_b and s_a.tobytes() == s_b.tobytes()
 

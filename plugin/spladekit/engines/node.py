@@ -199,13 +199,7 @@ def fetch(engine: str, *, force: bool = False, secure: bool = False) -> Path:
         (top,) = [p for p in staging.iterdir() if p.is_dir()]
         if jars:
             spec.install_modules(top, jars)
-        _make_world_readable(top)
-        (top / ".spladekit-complete").write_text(json.dumps({"version": spec.release()}) + "\n")
-        if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
-            # Replaced only on request or when incomplete: running nodes may use this folder.
-            shutil.rmtree(home)
-        if not home.exists():
-            top.rename(home)
+        _put_in_place(top, home, {"version": spec.release()}, force=force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return home
@@ -234,16 +228,21 @@ def secure_home(engine: str, *, force: bool = False) -> Path:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_launcher_prefixes())}
         env.update(JAVA_HOME=str(java_home), **spec.launch_env(java_home, top / "config", Path(staging)))
         spec.install_security(top, zips, _tool_runner(top, env, None, engine))
-        _make_world_readable(top)
-        (top / ".spladekit-complete").write_text(json.dumps({"version": spec.release(), "secure": True}) + "\n")
-        if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
-            # Replaced only on request or when incomplete: running nodes may use this folder.
-            shutil.rmtree(home)
-        if not home.exists():
-            top.rename(home)
+        _put_in_place(top, home, {"version": spec.release(), "secure": True}, force=force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return home
+
+
+def _put_in_place(top: Path, home: Path, record: dict[str, Any], *, force: bool) -> None:
+    """Mark the distribution unpacked at ``top`` complete and move it to ``home`` (a complete ``home`` is replaced
+    only with ``force``: running nodes may use that folder)."""
+    _make_world_readable(top)
+    (top / ".spladekit-complete").write_text(json.dumps(record) + "\n")
+    if home.exists() and (force or not (home / ".spladekit-complete").is_file()):
+        shutil.rmtree(home)
+    if not home.exists():
+        top.rename(home)
 
 
 def _launcher_prefixes() -> tuple[str, ...]:
