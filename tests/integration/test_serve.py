@@ -254,14 +254,19 @@ def test_sigterm_lets_requests_in_flight_finish(local_dir, cranfield, tmp_path):
                 pass
             assert time.monotonic() < deadline, "the service did not come up"
             time.sleep(0.2)
+        # The six requests must still be running when the signal comes: each sends 64 of the longest documents
+        # (384 in all, several seconds of encoding; 16 short ones each were done before the first /metrics read
+        # in a CI run).
+        longest = sorted((d["text"] for d in docs), key=len, reverse=True)
+
         def work(i: int) -> tuple[int, int]:
-            body = {"texts": [d["text"] for d in docs[16 * i:16 * (i + 1)]], "kind": "document"}
+            body = {"texts": longest[64 * i:64 * (i + 1)], "kind": "document"}
             resp = httpx.post(f"{url}/v1/encode", json=body, timeout=300)
             return resp.status_code, len(resp.json()["vectors"])
 
         with ThreadPoolExecutor(6) as pool:
             futures = [pool.submit(work, i) for i in range(6)]
-            # All six in the service (16 documents each: seconds of encoding in all), plus this /metrics request.
+            # All six in the service, plus this /metrics request.
             _wait_for_metric(url, "spladekit_requests_in_flight", 7)
             proc.send_signal(signal.SIGTERM)
             results = [f.result() for f in futures]
@@ -271,7 +276,7 @@ def test_sigterm_lets_requests_in_flight_finish(local_dir, cranfield, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert results == [(200, 16)] * 6
+    assert results == [(200, 64)] * 6
     assert code == 0 and "Traceback" not in stderr
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/healthz", timeout=2)
