@@ -60,6 +60,18 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason=reason, allow_module_level=True)
 
 
+def send_json(handler: Any, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+    """Answer an ``http.server`` request with ``body`` as JSON (stand-in engines in the unit tests)."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def need(module: str, why: str) -> ModuleType:
     """Import ``module`` (an optional extra) or skip locally / fail under CI, saying ``why`` it is needed."""
     try:

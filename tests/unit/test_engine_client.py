@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from _support import send_json
 from spladekit.engines import Credentials, connect, detect_engine, safe_url
 from spladekit.engines.base import split_url
 from spladekit.engines.node import free_port
@@ -21,14 +21,7 @@ SECRET = "s3cr3t-pw"
 def _serve(status: int, headers: dict[str, str], body: dict) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body, headers)
 
         def log_message(self, *args: object) -> None:
             pass

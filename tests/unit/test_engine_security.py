@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from _support import need
+from _support import need, send_json
 from spladekit import dialects
 from spladekit.cli import main
 from spladekit.engines import Credentials, connect, detect_engine
@@ -99,14 +99,7 @@ class _ElasticLike(BaseHTTPRequestHandler):
                 "additional_unsuccessful_credentials": "API key: api key [abc] has expired"}]}, "status": 401}, {})
 
     def _send(self, status: int, body: dict, headers: dict[str, str]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, body, headers)
 
     def log_message(self, *args: object) -> None:
         pass
